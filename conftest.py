@@ -1,0 +1,26 @@
+"""Repository-wide pytest settings: every test obeys WL_TEST_TIMEOUT (default 30 s)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def _test_timeout() -> float:
+    raw = os.environ.get("WL_TEST_TIMEOUT", "30").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"WL_TEST_TIMEOUT={raw!r}: expected a positive number of seconds") from None
+    if value <= 0:
+        raise pytest.UsageError(f"WL_TEST_TIMEOUT={raw!r}: expected a positive number of seconds")
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-timeout: a hung test fails (thread method keeps the run going) instead of hanging it.
+    if getattr(config.option, "timeout", None) in (None, 0):
+        config.option.timeout = _test_timeout()
+    if getattr(config.option, "timeout_method", None) is None:
+        config.option.timeout_method = "thread"

@@ -1,0 +1,86 @@
+"""Test sessions: one per package, the assembled system, lint, typecheck, benchmarks.
+
+Run everything with ``python3 -m nox``; one package with ``python3 -m nox -s core``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = [
+    "core", "grpc_server", "auth", "watchdog", "data_cache", "agent", "cli", "studio",
+    "integration", "lint", "typecheck",
+]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+CONSTRAINTS = ("-c", "constraints.txt")
+TEST_DEPS = ("pytest", "pytest-timeout", "hypothesis")
+# What each package's tests need besides the package itself (all from this repository).
+PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "core": ("torch", "pandas", "pyarrow"),
+    "grpc_server": ("packages/auth", "packages/data_cache", "grpcio-tools", "torch", "pandas"),
+    "auth": ("packages/grpc_server",),
+    "watchdog": ("packages/grpc_server", "packages/auth"),
+    "data_cache": ("pandas",),
+    "agent": (),
+    "cli": ("packages/grpc_server", "packages/auth", "packages/watchdog", "packages/data_cache",
+            "torch", "scikit-learn", "pandas"),
+    "studio": (),
+}
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    timeout = os.environ.get("WL_TEST_TIMEOUT", "30")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", f"--timeout={timeout}", *paths, *session.posargs,
+                env={"WL_TEST_TIMEOUT": timeout})
+
+
+def _package_session(name: str) -> None:
+    @nox.session(name=name, python=PYTHON)
+    def run(session: nox.Session) -> None:
+        needs = PACKAGE_NEEDS[name]
+        local = ["-e", "packages/core", "-e", f"packages/{name}"]
+        for need in needs:
+            if need.startswith("packages/"):
+                local += ["-e", need]
+        remote = [need for need in needs if not need.startswith("packages/")]
+        session.install(*CONSTRAINTS, *local, *remote, *TEST_DEPS)
+        _pytest(session, f"packages/{name}/tests")
+
+
+for _name in PACKAGE_NEEDS:
+    _package_session(_name)
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """The assembled system: ``.[all]`` plus the example third-party plugin."""
+    session.install(*CONSTRAINTS, ".[all]", "examples/weightslab-example-plugin", *TEST_DEPS)
+    _pytest(session, "tests")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install(*CONSTRAINTS, "ruff")
+    session.run("ruff", "check", "packages", "examples", "tests", "noxfile.py", "conftest.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install(*CONSTRAINTS, "mypy", "types-PyYAML", *[f"-e{p}" for p in _all_packages()])
+    session.run("mypy", *[f"packages/{p}/src" for p in PACKAGE_NEEDS])
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; results (ratios against a baseline of the same run) go to bench-results/."""
+    session.install(*CONSTRAINTS, *[f"-e{p}" for p in _all_packages()], "torch", "pandas")
+    session.run("python", "benchmarks/run.py", "--out", "bench-results", *session.posargs)
+
+
+def _all_packages() -> list[str]:
+    return [f"packages/{name}" for name in PACKAGE_NEEDS]

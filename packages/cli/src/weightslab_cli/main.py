@@ -1,0 +1,74 @@
+"""The ``weightslab`` console script. Subcommands of other packages arrive through
+the ``weightslab_cli_commands`` hook."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from weightslab_cli.config_cmd import config_group
+
+
+@click.group(help="WeightsLab: inspect and edit a training run while it trains.")
+@click.version_option(package_name="weightslab-cli", prog_name="weightslab")
+def cli() -> None:
+    pass
+
+
+@cli.command("plugins", help="List loaded plugins and their versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_cmd(as_json: bool) -> None:
+    from weightslab.plugins import plugin_versions
+
+    rows = plugin_versions()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "distribution", "version")
+    for row in rows:
+        table.add_row(row["name"], row["distribution"], row["version"])
+    Console().print(table)
+
+
+cli.add_command(config_group)
+
+
+def _plugin_commands() -> list[Any]:
+    from weightslab.plugins import get_plugin_manager
+
+    commands: list[Any] = []
+    for result in get_plugin_manager().hook.weightslab_cli_commands():
+        commands.extend(result or [])
+    return commands
+
+
+def build_cli() -> click.Group:
+    for command in _plugin_commands():
+        if command.name not in cli.commands:
+            cli.add_command(command)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    group = build_cli()
+    try:
+        group.main(args=argv, prog_name="weightslab", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

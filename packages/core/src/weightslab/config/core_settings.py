@@ -1,0 +1,82 @@
+"""Settings owned by the core (logging, plugins, evaluation, hyperparameter sync, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from weightslab.config import fields as f
+from weightslab.config.fields import Setting
+from weightslab.config.section import SettingsSection
+
+OWNER = "weightslab-core"
+
+
+class LoggingSettings(SettingsSection):
+    section = "logging"
+    owner = OWNER
+
+    log_level: Annotated[str, Setting(
+        "WEIGHTSLAB_LOG_LEVEL", f.choice("DEBUG", "INFO", "WARNING", "ERROR", "WATCHDOG"),
+        "Level of the weightslab logger hierarchy.")] = "INFO"
+    log_to_file: Annotated[bool, Setting(
+        "WEIGHTSLAB_LOG_TO_FILE", f.boolean,
+        "Add a size-rotating log file under <root log dir>/logs.")] = False
+    root_log_dir: Annotated[Path | None, Setting(
+        "WEIGHTSLAB_ROOT_LOG_DIR", f.path,
+        "Root directory of logs, stores, checkpoints and the audit log "
+        "(default: root_log_dir/ next to the training script).", kwarg="root_log_dir")] = None
+    audit_log_format: Annotated[str, Setting(
+        "AUDIT_LOG_FORMAT", f.choice("json", "csv", "none"),
+        "Audit trail format: one file per experiment.")] = "json"
+
+
+class PluginSettings(SettingsSection):
+    section = "plugins"
+    owner = OWNER
+
+    disabled_plugins: Annotated[tuple[str, ...], Setting(
+        "WEIGHTSLAB_DISABLED_PLUGINS", f.csv_list, "Plugins (entry-point names) to skip.")] = ()
+    trace_plugins: Annotated[bool, Setting(
+        "WEIGHTSLAB_TRACE_PLUGINS", f.boolean, "Log every hook call.")] = False
+    env_file: Annotated[Path | None, Setting(
+        "WEIGHTSLAB_ENV_FILE", f.path, "Explicit .env file (default: first .env from cwd upwards).")] = None
+
+
+class EvaluationSettings(SettingsSection):
+    section = "evaluation"
+    owner = OWNER
+
+    timeout_multiplier: Annotated[float, Setting(
+        "WEIGHTSLAB_EVAL_TIMEOUT_MULTIPLIER", f.positive_float,
+        "Eval timeout = avg_batch_seconds * nb_batches * multiplier.")] = 1.3
+    timeout_min_seconds: Annotated[float, Setting(
+        "WEIGHTSLAB_EVAL_TIMEOUT_MIN_SECONDS", f.non_negative_seconds, "Minimum eval timeout.")] = 5.0
+    timeout_seconds: Annotated[float, Setting(
+        "WEIGHTSLAB_EVAL_TIMEOUT_SECONDS", f.non_negative_seconds,
+        "Absolute eval timeout override; 0 = use the formula.")] = 0.0
+
+
+class ExperimentSettings(SettingsSection):
+    section = "experiment"
+    owner = OWNER
+
+    enable_hp_sync: Annotated[bool, Setting(
+        "WL_ENABLE_HP_SYNC", f.boolean, "Sync hyperparameters with the UI on every step.")] = True
+    instance_aggregation: Annotated[str, Setting(
+        "WL_INSTANCE_AGGREGATION", f.choice("mean", "max"),
+        "How per-instance values fold into one per-sample value.",
+        config_key="instance_aggregation")] = "mean"
+
+
+class TestingSettings(SettingsSection):
+    section = "testing"
+    owner = OWNER
+
+    test_timeout: Annotated[float, Setting(
+        "WL_TEST_TIMEOUT", f.positive_seconds, "Hard per-test timeout of the project's tests.")] = 30.0
+
+
+CORE_SECTIONS: tuple[type[SettingsSection], ...] = (
+    LoggingSettings, PluginSettings, EvaluationSettings, ExperimentSettings, TestingSettings,
+)

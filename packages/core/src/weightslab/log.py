@@ -1,0 +1,65 @@
+"""Logging of the ``weightslab`` logger hierarchy (never the user's root logger)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+WATCHDOG = 35
+LOGGER_NAME = "weightslab"
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_HANDLER_MARK = "_weightslab_handler"
+
+
+def register_levels() -> None:
+    logging.addLevelName(WATCHDOG, "WATCHDOG")
+
+
+def level_number(name: str) -> int:
+    return WATCHDOG if name.upper() == "WATCHDOG" else logging.getLevelName(name.upper())
+
+
+def _ours(handler: logging.Handler) -> bool:
+    return bool(getattr(handler, _HANDLER_MARK, False))
+
+
+def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
+                      log_dir: Path | None = None, max_bytes: int = 10 * 2**20,
+                      backup_count: int = 5) -> logging.Logger:
+    """Apply ``WEIGHTSLAB_LOG_LEVEL`` / ``WEIGHTSLAB_LOG_TO_FILE`` to the ``weightslab`` hierarchy.
+
+    Idempotent: handlers added by an earlier call are replaced, other handlers are kept.
+    """
+    register_levels()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(level_number(level))
+    for handler in list(logger.handlers):
+        if _ours(handler):
+            logger.removeHandler(handler)
+            handler.close()
+    stream = logging.StreamHandler(sys.stdout)
+    stream.setFormatter(logging.Formatter(_FORMAT))
+    setattr(stream, _HANDLER_MARK, True)
+    logger.addHandler(stream)
+    if log_to_file:
+        if log_dir is None:
+            raise ValueError("WEIGHTSLAB_LOG_TO_FILE=1 needs a root log dir")
+        (log_dir / "logs").mkdir(parents=True, exist_ok=True)
+        rotating = logging.handlers.RotatingFileHandler(
+            log_dir / "logs" / "weightslab.log", maxBytes=max_bytes, backupCount=backup_count,
+            encoding="utf-8")
+        rotating.setFormatter(logging.Formatter(_FORMAT))
+        setattr(rotating, _HANDLER_MARK, True)
+        logger.addHandler(rotating)
+    logger.propagate = False
+    return logger
+
+
+def default_root_log_dir(argv0: str | None = None) -> Path:
+    """``root_log_dir/`` next to the training script, or in cwd for interactive sessions."""
+    script = argv0 if argv0 is not None else (sys.argv[0] if sys.argv else "")
+    if script and script not in ("-c", "-m", "") and Path(script).is_file():
+        return Path(script).resolve().parent / "root_log_dir"
+    return Path.cwd() / "root_log_dir"

@@ -1,0 +1,3 @@
+"""gRPC server: ExperimentService, server lifecycle, audit log, health and reflection."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,14 @@
+"""Hook implementations of weightslab-watchdog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from weightslab.hookspecs import hookimpl
+
+
+@hookimpl
+def weightslab_config_sections() -> list[Any]:
+    from weightslab_watchdog.settings import WatchdogSettings
+
+    return [WatchdogSettings]
