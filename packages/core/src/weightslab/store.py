@@ -1,15 +1,80 @@
-"""The sample-store interface and the in-memory default (data_cache provides HDF5)."""
+"""The sample-store interface and the in-memory default (weightslab-data-cache provides HDF5).
+
+The experiment calls the ``append_*``/``update_rows`` methods on the training thread, so
+implementations must only enqueue there and write in a background flusher.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class StoredRows:
+    """Sample-table rows as persisted: one entry per (split, sample_id)."""
+
+    split: np.ndarray  # object (str)
+    sample_id: np.ndarray  # object (str); ids are stored as text, int ids as their decimal form
+    label: np.ndarray  # float64 (NaN = none) or object
+    discarded: np.ndarray  # bool
+    tags: dict[str, np.ndarray] = field(default_factory=dict)  # name -> bool
+    categories: dict[str, np.ndarray] = field(default_factory=dict)  # name -> object (None = unset)
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)  # name -> float64 or object
+
+
+@dataclass
+class StoredHistory:
+    """Append-only per-sample history of one signal."""
+
+    split: np.ndarray  # object
+    sample_id: np.ndarray  # object
+    step: np.ndarray  # int64
+    value: np.ndarray  # float64
+    branch: np.ndarray  # object
+
+
+@dataclass
+class StoredCurve:
+    """Per-step mean of one signal in one split and branch."""
+
+    step: np.ndarray  # int64
+    value: np.ndarray  # float64
+
+
+@dataclass
+class StoredState:
+    rows: StoredRows | None = None
+    history: dict[str, StoredHistory] = field(default_factory=dict)  # signal -> history
+    curves: dict[tuple[str, str, str], StoredCurve] = field(default_factory=dict)  # (signal, split, branch)
+    predictions: dict[str, Any] = field(default_factory=dict)  # split -> {"sample_id", "step", "value"}
 
 
 class SampleStore(Protocol):
-    """Persistence of the sample table and history; called off the training hot path."""
+    persistent: bool
 
-    def load(self, experiment: Any) -> None: ...
-    def flush(self) -> None: ...
+    def load(self) -> StoredState:
+        """Everything stored so far (empty state for a new store)."""
+        ...
+
+    def update_rows(self, rows: StoredRows) -> None:
+        """Upsert these rows (by split + sample_id): tags, categories, discards, labels, metadata."""
+        ...
+
+    def append_history(self, signal: str, split: str, sample_ids: np.ndarray, steps: np.ndarray,
+                       values: np.ndarray, branch: str) -> None: ...
+
+    def append_curve(self, signal: str, split: str, branch: str, step: int, value: float) -> None: ...
+
+    def append_predictions(self, split: str, sample_ids: np.ndarray, step: int,
+                           predictions: np.ndarray) -> None: ...
+
+    def flush(self) -> None:
+        """Write everything queued so far; durable when it returns."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -18,7 +83,21 @@ class MemorySampleStore:
 
     persistent = False
 
-    def load(self, experiment: Any) -> None:
+    def load(self) -> StoredState:
+        return StoredState()
+
+    def update_rows(self, rows: StoredRows) -> None:
+        return None
+
+    def append_history(self, signal: str, split: str, sample_ids: np.ndarray, steps: np.ndarray,
+                       values: np.ndarray, branch: str) -> None:
+        return None
+
+    def append_curve(self, signal: str, split: str, branch: str, step: int, value: float) -> None:
+        return None
+
+    def append_predictions(self, split: str, sample_ids: np.ndarray, step: int,
+                           predictions: np.ndarray) -> None:
         return None
 
     def flush(self) -> None:
