@@ -47,7 +47,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'weightslab' has no attribute {name!r}")
     value = getattr(import_module(module), name)
-    globals()[name] = value
+    if name != "weightslab_rlock":  # that one follows the current experiment
+        globals()[name] = value
     return value
 
 

@@ -1,0 +1,265 @@
+"""Watched data: a dataset becomes a loader yielding ``(inputs, sample_ids, targets, *rest)``.
+
+Discarded samples are skipped from the next batch on (the sampler checks the table at
+each batch, and a batch prefetched by workers is filtered again in the main process);
+the batch size can change live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from weightslab._torch import torch_or_none
+
+if TYPE_CHECKING:
+    from weightslab.experiment import Experiment
+
+log = logging.getLogger("weightslab.data")
+
+
+def _is_array_tuple(data: Any) -> bool:
+    return isinstance(data, (tuple, list)) and len(data) > 0 and all(
+        isinstance(part, np.ndarray) for part in data)
+
+
+def _content_hash(item: Any) -> str:
+    digest = hashlib.sha256()
+    parts = item if isinstance(item, (tuple, list)) else (item,)
+    for part in parts[:1]:  # the input only: identical inputs with different labels are duplicates
+        if hasattr(part, "detach"):
+            part = part.detach().cpu().numpy()
+        if isinstance(part, np.ndarray):
+            digest.update(np.ascontiguousarray(part).tobytes())
+            digest.update(str(part.shape).encode())
+        else:
+            digest.update(repr(part).encode())
+    return digest.hexdigest()[:16]
+
+
+class _BatchSampler:
+    """Yields lists of dataset indices; reads batch size and discards live at every batch."""
+
+    def __init__(self, loader: WatchedLoader) -> None:
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[list[int]]:
+        loader = self.loader
+        n = len(loader.ids)
+        order = loader._rng.permutation(n) if loader.shuffle else np.arange(n)
+        pos = 0
+        while pos < n:
+            size = loader.batch_size
+            discarded = loader.experiment.table.discarded
+            batch: list[int] = []
+            while pos < n and len(batch) < size:
+                idx = int(order[pos])
+                pos += 1
+                if not discarded[loader.rows[idx]]:
+                    batch.append(idx)
+            if not batch or (loader.drop_last and len(batch) < size):
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        active = int((~self.loader.experiment.table.discarded[self.loader.rows]).sum())
+        size = self.loader.batch_size
+        return active // size if self.loader.drop_last else -(-active // size)
+
+
+class _IndexedDataset:
+    """Wraps a torch dataset so every item travels with its index."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: int) -> tuple[Any, int]:
+        return self.dataset[idx], idx
+
+
+class _IndexedCollate:
+    def __init__(self, collate_fn: Any) -> None:
+        self.collate_fn = collate_fn
+
+    def __call__(self, batch: list[tuple[Any, int]]) -> tuple[Any, list[int]]:
+        items = [item for item, _ in batch]
+        return self.collate_fn(items), [idx for _, idx in batch]
+
+
+class WatchedLoader:
+    """Iterable over batches ``(inputs, sample_ids, targets, *rest)`` of a watched dataset."""
+
+    def __init__(self, experiment: Experiment, dataset: Any, *, loader_name: str = "train",
+                 batch_size: int = 1, shuffle: bool = False, num_workers: int = 0,
+                 drop_last: bool = False, pin_memory: bool = False, is_training: bool | None = None,
+                 compute_hash: bool = False, collate_fn: Any = None, seed: int | None = None,
+                 preview_fn: Any = None, enable_h5_persistence: bool = True,
+                 labels: Sequence[Any] | None = None) -> None:
+        if not isinstance(loader_name, str) or not loader_name:
+            raise ValueError(f"loader_name={loader_name!r}: expected a non-empty name")
+        _check_positive("batch_size", batch_size)
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers={num_workers!r}: expected an integer >= 0")
+        self.experiment = experiment
+        self.dataset = dataset
+        self.split = loader_name
+        self.is_training = (loader_name == "train") if is_training is None else bool(is_training)
+        self._batch_size = batch_size
+        self.shuffle = shuffle
+        self.num_workers = num_workers
+        self.drop_last = drop_last
+        self.pin_memory = pin_memory
+        self.preview_fn = preview_fn
+        self.enable_h5_persistence = enable_h5_persistence
+        self._rng = np.random.default_rng(seed)
+        self._numpy = _is_array_tuple(dataset) or isinstance(dataset, np.ndarray)
+        if self._numpy:
+            parts = (dataset,) if isinstance(dataset, np.ndarray) else tuple(dataset)
+            lengths = {len(p) for p in parts}
+            if len(lengths) != 1:
+                raise ValueError(f"data arrays have different lengths {sorted(lengths)}: expected equal lengths")
+            self._parts = parts
+            n = lengths.pop()
+        else:
+            if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+                raise TypeError(
+                    f"flag='data' expects a map-style dataset (__getitem__ and __len__) or a tuple of "
+                    f"numpy arrays, got {type(dataset).__name__}")
+            n = len(dataset)
+        if compute_hash:
+            self.ids = [_content_hash(self._item(i)) for i in range(n)]
+            if len(set(self.ids)) != n:
+                log.warning("%s: %d duplicate inputs share a content hash", loader_name, n - len(set(self.ids)))
+                seen: dict[str, int] = {}
+                for i, sid in enumerate(self.ids):  # keep ids unique: suffix duplicates
+                    count = seen.get(sid, 0)
+                    seen[sid] = count + 1
+                    if count:
+                        self.ids[i] = f"{sid}-{count}"
+            self._int_ids = False
+        else:
+            self.ids = [str(i) for i in range(n)]
+            self._int_ids = True
+        if labels is None:
+            labels = self._find_labels()
+        self.rows = experiment.register_samples(self.split, self.ids, labels)
+        self._torch_loader: Any = None
+        if not self._numpy:
+            self._make_torch_loader(collate_fn)
+
+    # -- live settings ------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        _check_positive("batch_size", value)
+        self._batch_size = int(value)
+
+    def __len__(self) -> int:
+        return len(_BatchSampler(self))
+
+    # -- helpers ------------------------------------------------------------
+    def _item(self, i: int) -> Any:
+        if self._numpy:
+            return tuple(p[i] for p in self._parts)
+        return self.dataset[i]
+
+    def _find_labels(self) -> Any:
+        if self._numpy:
+            return self._parts[1] if len(self._parts) > 1 else None
+        targets = getattr(self.dataset, "targets", None)
+        if targets is None:
+            return None
+        if hasattr(targets, "detach"):
+            targets = targets.detach().cpu().numpy()
+        return np.asarray(targets)
+
+    def _make_torch_loader(self, collate_fn: Any) -> None:
+        torch = torch_or_none()
+        if torch is None:
+            self._torch_loader = None
+            return
+        from torch.utils.data import DataLoader
+        from torch.utils.data.dataloader import default_collate
+
+        self._torch_loader = DataLoader(
+            _IndexedDataset(self.dataset), batch_sampler=_BatchSampler(self),
+            num_workers=self.num_workers, pin_memory=self.pin_memory,
+            collate_fn=_IndexedCollate(collate_fn or default_collate))
+
+    def _batches(self) -> Iterator[tuple[Any, list[int]]]:
+        if self._numpy:
+            for idx in _BatchSampler(self):
+                sel = np.asarray(idx)
+                parts = tuple(p[sel] for p in self._parts)
+                yield parts if len(parts) > 1 else parts[0], idx
+        elif self._torch_loader is not None:
+            yield from self._torch_loader
+        else:  # a map-style dataset without torch: plain Python batching
+            for idx in _BatchSampler(self):
+                yield [self.dataset[i] for i in idx], idx
+
+    def _filter(self, batch: Any, idx: list[int]) -> tuple[Any, list[int]]:
+        """Drop samples discarded after the batch was prefetched (worker processes)."""
+        discarded = self.experiment.table.discarded[self.rows[np.asarray(idx)]]
+        if not discarded.any():
+            return batch, idx
+        keep = np.flatnonzero(~discarded)
+
+        def take(part: Any) -> Any:
+            if hasattr(part, "index_select"):
+                torch = torch_or_none()
+                assert torch is not None
+                return part.index_select(0, torch.as_tensor(keep, device=part.device))
+            if isinstance(part, np.ndarray):
+                return part[keep]
+            if isinstance(part, list):
+                return [part[i] for i in keep]
+            return part
+
+        if isinstance(batch, (tuple, list)) and not (isinstance(batch, list) and not self._numpy
+                                                      and self._torch_loader is None):
+            batch = type(batch)(take(p) for p in batch)
+        else:
+            batch = take(batch)
+        return batch, [idx[i] for i in keep]
+
+    def _ids_out(self, idx: list[int]) -> Any:
+        if self._int_ids:
+            torch = torch_or_none()
+            if torch is not None and not self._numpy:
+                return torch.as_tensor(idx, dtype=torch.int64)
+            return np.asarray(idx, dtype=np.int64)
+        return [self.ids[i] for i in idx]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        experiment = self.experiment
+        for batch, idx in self._batches():
+            if self.is_training:
+                experiment.step_boundary()  # pause here; apply pending edits
+            batch, idx = self._filter(batch, idx)
+            if not idx:
+                continue
+            experiment.batch_started(self, self.rows[np.asarray(idx)])
+            ids = self._ids_out(idx)
+            if isinstance(batch, (tuple, list)) and len(batch) >= 2 and not (
+                    self._torch_loader is None and not self._numpy):
+                yield (batch[0], ids, batch[1], *batch[2:])
+            elif isinstance(batch, (tuple, list)) and len(batch) == 1:
+                yield (batch[0], ids, None)
+            else:
+                yield (batch, ids, None)
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}={value!r}: expected a positive integer")

@@ -1,0 +1,456 @@
+"""The in-process experiment: sample table, history, control, hyperparameters, services.
+
+Everything that reads or edits the experiment (SDK, gRPC, CLI, agent) goes through the
+methods here; they take :attr:`Experiment.lock` for the state they touch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weightslab._torch import is_tensor, to_numpy
+from weightslab.config import Config
+from weightslab.control import TrainingControl, TrainingState
+from weightslab.history import SignalHistory
+from weightslab.hyperparams import HyperParameters
+from weightslab.lock import WeightsLabRLock, try_acquire_rlock
+from weightslab.log import configure_logging, default_root_log_dir
+from weightslab.signals import DerivedSignal, SignalContext
+from weightslab.store import MemorySampleStore, StoredRows, StoredState
+from weightslab.table import SampleTable, UnknownSamples, ids_to_list
+
+log = logging.getLogger("weightslab.experiment")
+
+
+class Experiment:
+    def __init__(self, *, kwargs: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                 pm: Any = None, name: str | None = None) -> None:
+        from weightslab.plugins import get_plugin_manager
+
+        self.pm = pm or get_plugin_manager()
+        self._kwargs: dict[str, Any] = dict(kwargs or {})
+        self._environ = environ
+        self.config: Config = self._load_config()
+        root = self.config["logging"].root_log_dir
+        self.root_log_dir: Path = Path(root) if root is not None else default_root_log_dir()
+        self.name = name or self.root_log_dir.parent.name or "experiment"
+        self.lock = WeightsLabRLock()
+        self.table = SampleTable()
+        self.history = SignalHistory()
+        self.control = TrainingControl(on_resume=self._on_resume)
+        self.hp: HyperParameters | None = None
+        self.models: dict[str, Any] = {}
+        self.optimizers: dict[str, Any] = {}
+        self.loaders: dict[str, Any] = {}
+        self.derived: list[DerivedSignal] = []
+        self.instance_signals: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
+        self.services: dict[str, Any] = {}
+        self.serve_options: dict[str, Any] = {}
+        self.store: Any = MemorySampleStore()
+        self.step = 0
+        self.branch = ""
+        self.started = False
+        self.started_at = time.time()
+        self._local = threading.local()
+        self._warned: set[str] = set()
+        self._step_times: list[float] = []
+        self._last_step_end: float | None = None
+        from weightslab.mislabel import MislabelTracker
+
+        self.mislabel = MislabelTracker()
+        self.mislabel_rows: dict[str, int] = {}
+        self.eval_fns: dict[str, Callable[..., Any]] = {}
+        self.evaluation: Any = None
+
+    # -- configuration and lifecycle ----------------------------------------
+    def _load_config(self) -> Config:
+        from weightslab.settings import load_config
+
+        hp_values = self.hp.flat() if getattr(self, "hp", None) is not None else None
+        return load_config(kwargs=self._kwargs, config=hp_values, environ=self._environ, pm=self.pm)
+
+    def reload_config(self, **kwargs: Any) -> Config:
+        self._kwargs.update({k: v for k, v in kwargs.items() if v is not None})
+        self.config = self._load_config()
+        return self.config
+
+    def set_root_log_dir(self, path: str | Path) -> None:
+        """Choose the root log dir; allowed until the experiment has started writing there."""
+        new = Path(path).expanduser()
+        if new == self.root_log_dir:
+            return
+        if self.started:
+            log.warning("root_log_dir=%s ignored: the experiment already writes to %s", new, self.root_log_dir)
+            return
+        self._kwargs["root_log_dir"] = new
+        self.config = self._load_config()
+        self.root_log_dir = new
+
+    def start(self) -> None:
+        """Configure logging, open the store, reload what it holds, tell plugins."""
+        if self.started:
+            return
+        self.started = True
+        logging_cfg = self.config["logging"]
+        configure_logging(logging_cfg.log_level, log_to_file=logging_cfg.log_to_file,
+                          log_dir=self.root_log_dir)
+        store = self.pm.hook.weightslab_sample_store(experiment=self, config=self.config)
+        self.store = store if store is not None else MemorySampleStore()
+        self._restore(self.store.load())
+        self.branch = self.compute_hash()
+        self.pm.hook.weightslab_experiment_started(experiment=self)
+        log.info("experiment %s started (root log dir %s, branch %s)", self.name, self.root_log_dir, self.branch)
+
+    def shutdown(self) -> None:
+        for name, handle in list(self.services.items()):
+            stop = getattr(handle, "stop", None)
+            if callable(stop):
+                try:
+                    stop()
+                except Exception:
+                    log.exception("stopping service %s failed", name)
+        self.services.clear()
+        if self.hp is not None:
+            self.hp.stop()
+        self.pm.hook.weightslab_shutdown(experiment=self)
+        try:
+            self.store.flush()
+            self.store.close()
+        except Exception:
+            log.exception("closing the sample store failed")
+
+    def _restore(self, state: StoredState) -> None:
+        rows = state.rows
+        if rows is not None and len(rows.sample_id):
+            with self.lock:
+                for split in np.unique(rows.split.astype(str)):
+                    mask = rows.split.astype(str) == split
+                    idx = self.table.rows(str(split), [str(s) for s in rows.sample_id[mask]])
+                    if rows.label.dtype.kind == "f":
+                        self.table.set_numeric("label", idx, rows.label[mask])
+                    self.table.set_discarded(idx, False)
+                    self.table.discarded[idx] = rows.discarded[mask]
+                    for tag, col in rows.tags.items():
+                        self.table.set_tag(tag, idx[col[mask]], True)
+                    for cat, col in rows.categories.items():
+                        for row, value in zip(idx.tolist(), col[mask].tolist(), strict=True):
+                            if value is not None:
+                                self.table.set_category(cat, np.asarray([row]), str(value))
+        for signal, hist in state.history.items():
+            for split in np.unique(hist.split.astype(str)):
+                mask = hist.split.astype(str) == split
+                idx = self.table.rows(str(split), [str(s) for s in hist.sample_id[mask]])
+                for branch in np.unique(hist.branch[mask].astype(str)):
+                    bmask = hist.branch[mask].astype(str) == branch
+                    self.history.append(signal, idx[bmask], hist.step[mask][bmask], hist.value[mask][bmask],
+                                        str(branch))
+                order = np.argsort(hist.step[mask], kind="stable")
+                self.table.set_signal(signal, idx[order], hist.value[mask][order])
+        for (signal, split, branch), curve in state.curves.items():
+            for step, value in zip(curve.step.tolist(), curve.value.tolist(), strict=True):
+                self.history.append_curve(signal, split, branch, step, value)
+            if len(curve.step):
+                self.step = max(self.step, int(curve.step.max()))
+        if state.rows is not None or state.history:
+            log.info("reloaded %d samples and %d signals from the store", self.table.n, len(state.history))
+
+    # -- registration (watch_or_edit) ---------------------------------------
+    def register_samples(self, split: str, ids: Sequence[str], labels: Any = None) -> np.ndarray:
+        with self.lock:
+            rows = self.table.rows(split, ids)
+            if labels is not None:
+                labels = to_numpy(labels)
+                if len(labels) == len(rows):
+                    self.table.set_labels(rows, labels)
+            self._persist_rows(rows)
+        return rows
+
+    def register_hyperparameters(self, hp: HyperParameters) -> None:
+        self.hp = hp
+        hp.add_applier(self._apply_hyperparameter)
+        self.config = self._load_config()
+        if self.config["experiment"].enable_hp_sync:
+            hp.start_watching()
+        elif hp.yaml_path is not None and not hp.yaml_path.exists():
+            hp._write_yaml()
+
+    def _apply_hyperparameter(self, key: str, value: Any) -> None:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf in ("lr", "learning_rate"):
+            for opt in self.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = float(value)
+        elif leaf == "batch_size":
+            prefix = key.rsplit(".", 1)[0] if "." in key else ""
+            for name, loader in self.loaders.items():
+                if prefix in ("", "data", name) and (prefix == name or loader.is_training):
+                    loader.batch_size = int(value)
+
+    # -- the training loop --------------------------------------------------
+    @property
+    def current_split(self) -> str:
+        return getattr(self._local, "split", "train")
+
+    @current_split.setter
+    def current_split(self, split: str) -> None:
+        self._local.split = split
+
+    def step_boundary(self) -> None:
+        """Before a training step: block while paused, then apply pending edits."""
+        self.control.step_boundary()
+        if self.hp is not None and self.hp.new_pending.is_set():
+            self.hp.apply_pending()
+
+    def batch_started(self, loader: Any, rows: np.ndarray) -> None:
+        self.current_split = loader.split
+        if loader.is_training:
+            with self.lock:
+                self.table.mark_seen(rows, self.step)
+
+    def step_end(self) -> None:
+        """After an optimizer step (or a guarded training step without a watched optimizer)."""
+        now = time.monotonic()
+        if self._last_step_end is not None:
+            self._step_times.append(now - self._last_step_end)
+            del self._step_times[:-100]
+        self._last_step_end = now
+        self.step += 1
+        self.control.step_done()
+        self.pm.hook.weightslab_step_end(experiment=self, step=self.step)
+
+    def steps_per_second(self) -> float:
+        if not self._step_times:
+            return 0.0
+        return 1.0 / max(float(np.median(self._step_times)), 1e-9)
+
+    def _on_resume(self) -> None:
+        new = self.compute_hash()
+        if self.branch and new != self.branch:
+            log.info("resuming after an edit: new branch %s (was %s)", new, self.branch)
+        self.branch = new
+
+    def compute_hash(self) -> str:
+        """Experiment hash: hyperparameters + data mask + model structure."""
+        digest = hashlib.sha256()
+        if self.hp is not None:
+            digest.update(json.dumps(self.hp.as_dict(), sort_keys=True, default=str).encode())
+        digest.update(np.packbits(self.table.discarded[: self.table.n]).tobytes())
+        for name, model in sorted(self.models.items()):
+            digest.update(name.encode())
+            digest.update(repr(model).encode())
+        return digest.hexdigest()[:12]
+
+    # -- recording ----------------------------------------------------------
+    def warn_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+
+    def record(self, name: str, values: Any, batch_ids: Any, *, split: str | None = None, preds: Any = None,
+               targets: Any = None, logits: Any = None, log_curve: bool = True, per_sample: bool = True,
+               per_instance: bool = False, annotation_ids: Any = None, is_loss: bool = False) -> None:
+        """Record per-sample values of signal ``name`` for the samples ``batch_ids``."""
+        if not self.started:
+            self.start()
+        ids = ids_to_list(batch_ids)
+        split = split or self.current_split
+        vals = to_numpy(values).astype(np.float64, copy=False)
+        if vals.ndim == 0:
+            self.warn_once(f"reduced:{name}", "signal %r returned a scalar: use reduction='none' to record "
+                           "per-sample values; only the curve is recorded", name)
+            if log_curve and np.isfinite(vals):
+                self._append_curve(name, split, float(vals))
+            return
+        if vals.ndim > 1:
+            vals = vals.reshape(vals.shape[0], -1).mean(axis=1)
+        if per_instance:
+            ids, vals = self._fold_instances(name, split, ids, vals, annotation_ids)
+        if len(vals) != len(ids):
+            raise ValueError(f"batch_ids has {len(ids)} ids but signal {name!r} has {len(vals)} values: "
+                             "expected one value per id")
+        finite = np.isfinite(vals)
+        if not finite.all():
+            self.warn_once(f"nan:{name}", "signal %r has non-finite values (NaN/inf) for some samples; "
+                           "they are kept in the history but do not replace the latest value", name)
+        with self.lock:
+            rows = self.table.rows(split, ids)
+            self.table.set_signal(name, rows[finite], vals[finite])
+            self.history.append(name, rows, self.step, vals, self.branch)
+            self.store.append_history(name, split, np.asarray(ids, dtype=object),
+                                      np.full(len(ids), self.step, np.int64), vals, self.branch)
+            if targets is not None and not per_instance:
+                tnp = to_numpy(targets)
+                if len(tnp) == len(rows):
+                    self.table.set_labels(rows, tnp)
+            logits_np = None
+            if logits is not None and is_tensor(logits) and logits.ndim == 2 and len(logits) == len(rows):
+                logits_np = to_numpy(logits)
+                if preds is None:
+                    preds = logits_np.argmax(axis=1)
+            if preds is not None and not per_instance:
+                pnp = to_numpy(preds)
+                if len(pnp) == len(rows):
+                    self.table.set_predictions(rows, pnp)
+                    self.store.append_predictions(split, np.asarray(ids, dtype=object), self.step, pnp)
+            if is_loss and not per_instance:
+                tnp = to_numpy(targets) if targets is not None else None
+                if tnp is not None and (tnp.ndim != 1 or len(tnp) != len(rows)):
+                    tnp = None
+                self.mislabel.update(rows, vals, logits=logits_np if tnp is not None else None,
+                                     targets=tnp, step=self.step)
+        if log_curve and finite.any():
+            self._append_curve(name, split, float(vals[finite].mean()))
+        for derived in self.derived:
+            if derived.subscribe_to == name and self.step % derived.compute_every_n_steps == 0:
+                self._run_derived(derived, split, ids, rows, vals)
+
+    def _append_curve(self, name: str, split: str, value: float) -> None:
+        self.history.append_curve(name, split, self.branch, self.step, value)
+        self.store.append_curve(name, split, self.branch, self.step, value)
+
+    def _fold_instances(self, name: str, split: str, ids: list[str], vals: np.ndarray,
+                        annotation_ids: Any) -> tuple[list[str], np.ndarray]:
+        if len(vals) != len(ids):
+            raise ValueError(f"per_instance signal {name!r}: {len(ids)} batch_ids (one per instance) but "
+                             f"{len(vals)} values")
+        ann = ids_to_list(annotation_ids) if annotation_ids is not None else [str(i) for i in range(len(ids))]
+        if len(ann) != len(ids):
+            raise ValueError(f"annotation_ids has {len(ann)} entries, expected {len(ids)} (one per instance)")
+        how = self.config["experiment"].instance_aggregation
+        unique, inverse = np.unique(np.asarray(ids, dtype=object), return_inverse=True)
+        breakdown = self.instance_signals.setdefault(name, {})
+        folded = np.empty(len(unique))
+        for i in range(len(unique)):
+            members = vals[inverse == i]
+            folded[i] = float(np.nanmax(members) if how == "max" else np.nanmean(members))
+        for sid, aid, value in zip(ids, ann, vals.tolist(), strict=True):
+            breakdown.setdefault((split, sid), {})[aid] = value
+        return [str(u) for u in unique], folded
+
+    def _run_derived(self, derived: DerivedSignal, split: str, ids: list[str], rows: np.ndarray,
+                     values: np.ndarray) -> None:
+        history: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if derived.include_history:
+            h_rows, h_steps, h_values, _ = self.history.arrays(derived.subscribe_to)
+            for sid, row in zip(ids, rows.tolist(), strict=True):
+                mask = h_rows == row
+                history[sid] = (h_steps[mask], h_values[mask])
+        ctx = SignalContext(derived.name, self.step, split, ids, values, derived.subscribe_to, history)
+        out = derived.fn(ctx)
+        if out is None:
+            return
+        self.record(derived.name, out, ids, split=split, log_curve=derived.log)
+
+    def _persist_rows(self, rows: np.ndarray) -> None:
+        if not getattr(self.store, "persistent", False) or len(rows) == 0:
+            return
+        t = self.table
+        label = t.numeric.get("label")
+        self.store.update_rows(StoredRows(
+            split=t.split[rows].copy(), sample_id=t.sample_id[rows].copy(),
+            label=label[rows].copy() if label is not None else np.full(len(rows), np.nan),
+            discarded=t.discarded[rows].copy(),
+            tags={k: v[rows].copy() for k, v in t.tags.items()},
+            categories={k: v[rows].copy() for k, v in t.categories.items()},
+        ))
+
+    # -- reads --------------------------------------------------------------
+    def frame(self) -> Any:
+        """Snapshot of the whole table, with the mislabel columns, for queries."""
+        with self.lock:
+            frame = self.table.frame()
+            n = self.table.n
+            extra = self.mislabel.columns(n)
+        frame.columns.update(extra)
+        return frame
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            active = int((~self.table.discarded[: self.table.n]).sum())
+            latest = {}
+            for signal in self.history.signals():
+                points = self.history.curve(signal, since_seq=max(0, self.history.last_seq - 50))
+                if points:
+                    latest[signal] = points[-1].value
+        return {
+            "name": self.name, "state": self.control.state.value, "step": self.step, "branch": self.branch,
+            "samples": self.table.n, "active": active, "discarded": self.table.n - active,
+            "splits": self.table.splits(), "signals": latest, "steps_per_second": self.steps_per_second(),
+            "steps_left": self.control.steps_left, "root_log_dir": str(self.root_log_dir),
+            "waiting": self.control.waiting,
+        }
+
+    # -- edits (used by SDK, gRPC, CLI, agent alike) -----------------------
+    def resolve_rows(self, ids: Sequence[Any] | None = None, *, split: str | None = None,
+                     query: Any = None) -> np.ndarray:
+        """Rows named by ``ids`` (in ``split`` or any split) or matched by a query filter/text."""
+        if (ids is None) == (query is None):
+            raise ValueError("give exactly one of ids or query")
+        if ids is not None:
+            id_list = ids_to_list(ids)
+            with self.lock:
+                return self.table.find(id_list, split)
+        from weightslab.query import parse_filter, select
+
+        flt = parse_filter(query) if isinstance(query, str) else query
+        rows = select(self.frame(), flt)
+        if split is not None:
+            rows = rows[self.table.split[rows] == split]
+        return np.asarray(rows, dtype=np.int64)
+
+    def edit(self, action: str, *, ids: Sequence[Any] | None = None, query: Any = None,
+             split: str | None = None, tag: str | None = None, value: str | None = None,
+             lock_timeout: float | None = None) -> dict[str, Any]:
+        """Apply ``tag|untag|set_category|discard|restore``; idempotent. Returns matched/changed counts."""
+        actions = ("tag", "untag", "set_category", "clear_category", "discard", "restore")
+        if action not in actions:
+            raise ValueError(f"action={action!r}: expected one of {', '.join(actions)}")
+        if action in ("tag", "untag", "set_category", "clear_category") and not tag:
+            raise ValueError(f"action {action!r} needs a tag name")
+        if action == "set_category" and (value is None or value == ""):
+            raise ValueError("action 'set_category' needs a value")
+        if not self.started:
+            self.start()
+        rows = self.resolve_rows(ids, split=split, query=query)
+        guard = try_acquire_rlock(self.lock, lock_timeout) if lock_timeout is not None else self.lock
+        with guard:
+            if action == "tag":
+                changed = self.table.set_tag(str(tag), rows, True)
+            elif action == "untag":
+                changed = self.table.set_tag(str(tag), rows, False) if tag in self.table.tags else rows[:0]
+            elif action == "set_category":
+                changed = self.table.set_category(str(tag), rows, str(value))
+            elif action == "clear_category":
+                changed = self.table.set_category(str(tag), rows, None) if tag in self.table.categories else rows[:0]
+            elif action == "discard":
+                changed = self.table.set_discarded(rows, True)
+            else:
+                changed = self.table.set_discarded(rows, False)
+            self._persist_rows(changed)
+        return {"matched": int(len(rows)), "changed": int(len(changed)),
+                "sample_ids": [str(s) for s in self.table.sample_id[rows[:1000]]]}
+
+    # -- hyperparameters ----------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        if self.hp is None:
+            return {"applied": {}, "pending": {}}
+        if not self.config["experiment"].enable_hp_sync:
+            self.hp.check_file()  # on-demand read when the per-step sync is off
+        return {"applied": self.hp.flat(), "pending": self.hp.pending()}
+
+    def set_hyperparameter(self, key: str, value: Any) -> Any:
+        if self.hp is None:
+            raise ValueError("no hyperparameters are watched: call wl.watch_or_edit(hp_dict, flag='hp') first")
+        return self.hp.request(key, value)
+
+
+__all__ = ["Experiment", "TrainingState", "UnknownSamples"]

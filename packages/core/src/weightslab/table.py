@@ -1,0 +1,250 @@
+"""The sample table: one row per ``(split, sample_id)``, columnar numpy storage.
+
+Rows are appended (never removed); every column is a numpy array grown geometrically.
+Readers take a :class:`~weightslab.query.frame.Frame` snapshot; writers hold the
+experiment lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+_MIN_CAPACITY = 1024
+
+
+def normalize_id(sample_id: Any) -> str:
+    """Ids are keyed as text so that ``7``, ``np.int64(7)`` and ``"7"`` name the same sample."""
+    if isinstance(sample_id, (bytes, bytearray)):
+        return sample_id.decode()
+    if isinstance(sample_id, float) and sample_id.is_integer():
+        return str(int(sample_id))
+    if hasattr(sample_id, "item") and not isinstance(sample_id, str):
+        sample_id = sample_id.item()
+        if isinstance(sample_id, float) and sample_id.is_integer():
+            return str(int(sample_id))
+    return str(sample_id)
+
+
+def ids_to_list(ids: Any) -> list[str]:
+    """Batch ids (tensor, array, list) -> list of text ids."""
+    if hasattr(ids, "detach"):
+        ids = ids.detach().cpu().numpy()
+    if isinstance(ids, np.ndarray):
+        if ids.dtype.kind in "iu":
+            return [str(v) for v in ids.tolist()]
+        return [normalize_id(v) for v in ids.tolist()]
+    if isinstance(ids, (str, bytes, int)):
+        raise TypeError(f"batch_ids must be a sequence of ids, got a single {type(ids).__name__}")
+    return [normalize_id(v) for v in ids]
+
+
+class UnknownSamples(KeyError):
+    """An edit named sample ids that are not in the table."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        super().__init__(f"unknown sample ids ({len(missing)}): {shown}")
+        self.missing = list(missing)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SampleTable:
+    def __init__(self) -> None:
+        self._index: dict[tuple[str, str], int] = {}
+        self.n = 0
+        self._cap = 0
+        self.sample_id = np.empty(0, dtype=object)
+        self.split = np.empty(0, dtype=object)
+        self.discarded = np.zeros(0, dtype=bool)
+        self.last_seen_step = np.zeros(0, dtype=np.int64)
+        self.seen_count = np.zeros(0, dtype=np.int64)
+        self.numeric: dict[str, np.ndarray] = {}  # label, prediction, signals, metadata (float64)
+        self.text: dict[str, np.ndarray] = {}  # object columns (non-numeric labels, metadata)
+        self.tags: dict[str, np.ndarray] = {}
+        self.categories: dict[str, np.ndarray] = {}
+        self.signal_names: list[str] = []
+        self.version = 0  # bumped on every change; lets readers cache snapshots
+
+    # -- growth -------------------------------------------------------------
+    def _grow(self, needed: int) -> None:
+        if needed <= self._cap:
+            return
+        cap = max(_MIN_CAPACITY, self._cap)
+        while cap < needed:
+            cap *= 2
+
+        def grow(arr: np.ndarray, fill: Any) -> np.ndarray:
+            out = np.full(cap, fill, dtype=arr.dtype)
+            out[: self.n] = arr[: self.n]
+            return out
+
+        self.sample_id = grow(self.sample_id, None)
+        self.split = grow(self.split, None)
+        self.discarded = grow(self.discarded, False)
+        self.last_seen_step = grow(self.last_seen_step, -1)
+        self.seen_count = grow(self.seen_count, 0)
+        self.numeric = {k: grow(v, np.nan) for k, v in self.numeric.items()}
+        self.text = {k: grow(v, None) for k, v in self.text.items()}
+        self.tags = {k: grow(v, False) for k, v in self.tags.items()}
+        self.categories = {k: grow(v, None) for k, v in self.categories.items()}
+        self._cap = cap
+
+    def _numeric_column(self, name: str) -> np.ndarray:
+        col = self.numeric.get(name)
+        if col is None:
+            col = np.full(self._cap, np.nan)
+            self.numeric[name] = col
+        return col
+
+    def _text_column(self, name: str) -> np.ndarray:
+        col = self.text.get(name)
+        if col is None:
+            col = np.full(self._cap, None, dtype=object)
+            self.text[name] = col
+        return col
+
+    # -- rows ---------------------------------------------------------------
+    def rows(self, split: str, ids: Iterable[str], *, create: bool = True) -> np.ndarray:
+        """Row indices of ``ids`` in ``split``; unknown ids are added when ``create``."""
+        index = self._index
+        out: list[int] = []
+        missing: list[str] = []
+        for sid in ids:
+            row = index.get((split, sid))
+            if row is None:
+                if not create:
+                    missing.append(sid)
+                    continue
+                row = self.n
+                self._grow(row + 1)
+                index[(split, sid)] = row
+                self.sample_id[row] = sid
+                self.split[row] = split
+                self.n += 1
+            out.append(row)
+        if missing:
+            raise UnknownSamples(missing)
+        self.version += 1
+        return np.asarray(out, dtype=np.int64)
+
+    def find(self, ids: Iterable[str], split: str | None = None) -> np.ndarray:
+        """Rows of ``ids`` in ``split`` (any split when None); raises :class:`UnknownSamples`."""
+        if split is not None:
+            return self.rows(split, ids, create=False)
+        wanted = set(ids)
+        if not wanted:
+            return np.zeros(0, dtype=np.int64)
+        found = [row for (sp, sid), row in self._index.items() if sid in wanted]
+        seen = {self.sample_id[row] for row in found}
+        missing = sorted(wanted - seen)
+        if missing:
+            raise UnknownSamples(missing)
+        return np.asarray(sorted(found), dtype=np.int64)
+
+    def splits(self) -> dict[str, int]:
+        names, counts = np.unique(self.split[: self.n].astype(str), return_counts=True)
+        return {str(k): int(v) for k, v in zip(names, counts, strict=True)}
+
+    # -- writes -------------------------------------------------------------
+    def set_numeric(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
+        self._numeric_column(name)[rows] = values
+        self.version += 1
+
+    def set_text(self, name: str, rows: np.ndarray, values: Sequence[Any]) -> None:
+        col = self._text_column(name)
+        for row, value in zip(rows.tolist(), values, strict=True):
+            col[row] = value
+        self.version += 1
+
+    def set_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        labels = np.asarray(labels)
+        if labels.ndim == 1 and labels.dtype.kind in "biuf":
+            self.set_numeric("label", rows, labels.astype(np.float64))
+        else:
+            self.set_text("label", rows, [_scalar_or_list(v) for v in labels])
+
+    def set_predictions(self, rows: np.ndarray, preds: np.ndarray) -> None:
+        preds = np.asarray(preds)
+        if preds.ndim == 1 and preds.dtype.kind in "biuf":
+            self.set_numeric("prediction", rows, preds.astype(np.float64))
+        else:
+            self.set_text("prediction", rows, [_scalar_or_list(v) for v in preds])
+
+    def set_signal(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
+        if name not in self.signal_names:
+            self.signal_names.append(name)
+        self.set_numeric(name, rows, values)
+
+    def mark_seen(self, rows: np.ndarray, step: int) -> None:
+        self.last_seen_step[rows] = step
+        np.add.at(self.seen_count, rows, 1)
+        self.version += 1
+
+    def set_tag(self, name: str, rows: np.ndarray, value: bool) -> np.ndarray:
+        """Set a boolean tag; returns the rows that actually changed."""
+        _check_name(name, "tag")
+        col = self.tags.get(name)
+        if col is None:
+            col = np.zeros(self._cap, dtype=bool)
+            self.tags[name] = col
+        changed = rows[col[rows] != value]
+        col[rows] = value
+        self.version += 1
+        return changed
+
+    def set_category(self, name: str, rows: np.ndarray, value: str | None) -> np.ndarray:
+        _check_name(name, "categorical tag")
+        col = self.categories.get(name)
+        if col is None:
+            col = np.full(self._cap, None, dtype=object)
+            self.categories[name] = col
+        changed = rows[np.array([col[r] != value for r in rows.tolist()], dtype=bool)] if len(rows) else rows
+        col[rows] = value
+        self.version += 1
+        return changed
+
+    def set_discarded(self, rows: np.ndarray, value: bool) -> np.ndarray:
+        changed = rows[self.discarded[rows] != value]
+        self.discarded[rows] = value
+        self.version += 1
+        return changed
+
+    # -- reads --------------------------------------------------------------
+    def frame(self, rows: np.ndarray | None = None) -> Any:
+        """A read-only snapshot as a query :class:`Frame` (copies, safe outside the lock)."""
+        from weightslab.query.frame import Frame
+
+        sel: Any = slice(0, self.n) if rows is None else rows
+        columns: dict[str, np.ndarray] = {k: v[sel].copy() for k, v in self.numeric.items()}
+        columns.update({k: v[sel].copy() for k, v in self.text.items()})
+        columns["last_seen_step"] = self.last_seen_step[sel].astype(np.float64)
+        columns["seen_count"] = self.seen_count[sel].astype(np.float64)
+        return Frame(
+            sample_id=self.sample_id[sel].copy(),
+            split=self.split[sel].copy(),
+            discarded=self.discarded[sel].copy(),
+            columns=columns,
+            tags={k: v[sel].copy() for k, v in self.tags.items()},
+            categories={k: v[sel].copy() for k, v in self.categories.items()},
+        )
+
+    def row_tags(self, row: int) -> list[str]:
+        return sorted(name for name, col in self.tags.items() if col[row])
+
+
+def _scalar_or_list(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not name.strip() or any(c in name for c in "=,\n"):
+        raise ValueError(f"{what} name {name!r}: expected non-empty text without '=', ',' or newlines")
