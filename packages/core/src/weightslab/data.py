@@ -249,8 +249,8 @@ class WatchedLoader:
             batch, idx = self._filter(batch, idx)
             if not idx:
                 continue
-            experiment.batch_started(self, self.rows[np.asarray(idx)])
             ids = self._ids_out(idx)
+            experiment.batch_started(self, self.rows[np.asarray(idx)], ids)
             if isinstance(batch, (tuple, list)) and len(batch) >= 2 and not (
                     self._torch_loader is None and not self._numpy):
                 yield (batch[0], ids, batch[1], *batch[2:])

@@ -24,6 +24,7 @@ from weightslab.history import SignalHistory
 from weightslab.hyperparams import HyperParameters
 from weightslab.lock import WeightsLabRLock, try_acquire_rlock
 from weightslab.log import configure_logging, default_root_log_dir
+from weightslab.recorder import BatchRecord, Recorder, SeenRecord
 from weightslab.signals import DerivedSignal, SignalContext
 from weightslab.store import MemorySampleStore, StoredRows, StoredState
 from weightslab.table import SampleTable, UnknownSamples, ids_to_list
@@ -44,8 +45,13 @@ class Experiment:
         self.root_log_dir: Path = Path(root) if root is not None else default_root_log_dir()
         self.name = name or self.root_log_dir.parent.name or "experiment"
         self.lock = WeightsLabRLock()
+        # Guards table/history mutation; separate from the main lock, which the training
+        # step holds for the whole step.
+        self.data_lock = threading.RLock()
+        self.recorder = Recorder(self)
+        self._recent_batches: dict[int, tuple[Any, np.ndarray, str]] = {}
         self.table = SampleTable()
-        self.history = SignalHistory()
+        self.history = SignalHistory(before_read=lambda: self.recorder.drain())
         self.control = TrainingControl(on_resume=self._on_resume)
         self.hp: HyperParameters | None = None
         self.models: dict[str, Any] = {}
@@ -76,7 +82,10 @@ class Experiment:
         from weightslab.settings import load_config
 
         hp_values = self.hp.flat() if getattr(self, "hp", None) is not None else None
-        return load_config(kwargs=self._kwargs, config=hp_values, environ=self._environ, pm=self.pm)
+        # Plugins validate (weightslab_configure: e.g. TLS files) when services start, not here:
+        # recording samples needs no certificates.
+        return load_config(kwargs=self._kwargs, config=hp_values, environ=self._environ, pm=self.pm,
+                           validate=False)
 
     def reload_config(self, **kwargs: Any) -> Config:
         self._kwargs.update({k: v for k, v in kwargs.items() if v is not None})
@@ -107,6 +116,7 @@ class Experiment:
         self.store = store if store is not None else MemorySampleStore()
         self._restore(self.store.load())
         self.branch = self.compute_hash()
+        self.recorder.start()
         self.pm.hook.weightslab_experiment_started(experiment=self)
         log.info("experiment %s started (root log dir %s, branch %s)", self.name, self.root_log_dir, self.branch)
 
@@ -119,6 +129,7 @@ class Experiment:
                 except Exception:
                     log.exception("stopping service %s failed", name)
         self.services.clear()
+        self.recorder.stop()
         if self.hp is not None:
             self.hp.stop()
         self.pm.hook.weightslab_shutdown(experiment=self)
@@ -131,7 +142,7 @@ class Experiment:
     def _restore(self, state: StoredState) -> None:
         rows = state.rows
         if rows is not None and len(rows.sample_id):
-            with self.lock:
+            with self.data_lock:
                 for split in np.unique(rows.split.astype(str)):
                     mask = rows.split.astype(str) == split
                     idx = self.table.rows(str(split), [str(s) for s in rows.sample_id[mask]])
@@ -165,7 +176,7 @@ class Experiment:
 
     # -- registration (watch_or_edit) ---------------------------------------
     def register_samples(self, split: str, ids: Sequence[str], labels: Any = None) -> np.ndarray:
-        with self.lock:
+        with self.data_lock:
             rows = self.table.rows(split, ids)
             if labels is not None:
                 labels = to_numpy(labels)
@@ -210,11 +221,14 @@ class Experiment:
         if self.hp is not None and self.hp.new_pending.is_set():
             self.hp.apply_pending()
 
-    def batch_started(self, loader: Any, rows: np.ndarray) -> None:
+    def batch_started(self, loader: Any, rows: np.ndarray, ids: Any) -> None:
         self.current_split = loader.split
+        recent = self._recent_batches
+        if len(recent) > 8:
+            recent.clear()
+        recent[id(ids)] = (ids, rows, loader.split)
         if loader.is_training:
-            with self.lock:
-                self.table.mark_seen(rows, self.step)
+            self.recorder.submit(SeenRecord(rows, self.step))
 
     def step_end(self) -> None:
         """After an optimizer step (or a guarded training step without a watched optimizer)."""
@@ -257,65 +271,58 @@ class Experiment:
 
     def record(self, name: str, values: Any, batch_ids: Any, *, split: str | None = None, preds: Any = None,
                targets: Any = None, logits: Any = None, log_curve: bool = True, per_sample: bool = True,
-               per_instance: bool = False, annotation_ids: Any = None, is_loss: bool = False) -> None:
-        """Record per-sample values of signal ``name`` for the samples ``batch_ids``."""
+               per_instance: bool = False, annotation_ids: Any = None, is_loss: bool = False,
+               derived: bool = True) -> None:
+        """Record per-sample values of signal ``name`` for the samples ``batch_ids``.
+
+        Validation happens here (errors reach the caller); the table/history update is queued
+        and folded in by the recorder thread, so the training step only pays for a host copy.
+        """
         if not self.started:
             self.start()
-        ids = ids_to_list(batch_ids)
         split = split or self.current_split
         vals = to_numpy(values).astype(np.float64, copy=False)
         if vals.ndim == 0:
             self.warn_once(f"reduced:{name}", "signal %r returned a scalar: use reduction='none' to record "
                            "per-sample values; only the curve is recorded", name)
             if log_curve and np.isfinite(vals):
-                self._append_curve(name, split, float(vals))
+                self.history.append_curve(name, split, self.branch, self.step, float(vals))
+                self.store.append_curve(name, split, self.branch, self.step, float(vals))
             return
         if vals.ndim > 1:
             vals = vals.reshape(vals.shape[0], -1).mean(axis=1)
+        rows = None
         if per_instance:
-            ids, vals = self._fold_instances(name, split, ids, vals, annotation_ids)
-        if len(vals) != len(ids):
-            raise ValueError(f"batch_ids has {len(ids)} ids but signal {name!r} has {len(vals)} values: "
+            ids, vals = self._fold_instances(name, split, ids_to_list(batch_ids), vals, annotation_ids)
+            batch_ids = ids
+            preds = targets = logits = None
+        else:
+            rows = self._loader_rows(batch_ids, split)
+        n_ids = len(rows) if rows is not None else len(batch_ids)
+        if len(vals) != n_ids:
+            raise ValueError(f"batch_ids has {n_ids} ids but signal {name!r} has {len(vals)} values: "
                              "expected one value per id")
-        finite = np.isfinite(vals)
-        if not finite.all():
+        if not np.isfinite(vals).all():
             self.warn_once(f"nan:{name}", "signal %r has non-finite values (NaN/inf) for some samples; "
                            "they are kept in the history but do not replace the latest value", name)
-        with self.lock:
-            rows = self.table.rows(split, ids)
-            self.table.set_signal(name, rows[finite], vals[finite])
-            self.history.append(name, rows, self.step, vals, self.branch)
-            self.store.append_history(name, split, np.asarray(ids, dtype=object),
-                                      np.full(len(ids), self.step, np.int64), vals, self.branch)
-            if targets is not None and not per_instance:
-                tnp = to_numpy(targets)
-                if len(tnp) == len(rows):
-                    self.table.set_labels(rows, tnp)
-            logits_np = None
-            if logits is not None and is_tensor(logits) and logits.ndim == 2 and len(logits) == len(rows):
-                logits_np = to_numpy(logits)
-                if preds is None:
-                    preds = logits_np.argmax(axis=1)
-            if preds is not None and not per_instance:
-                pnp = to_numpy(preds)
-                if len(pnp) == len(rows):
-                    self.table.set_predictions(rows, pnp)
-                    self.store.append_predictions(split, np.asarray(ids, dtype=object), self.step, pnp)
-            if is_loss and not per_instance:
-                tnp = to_numpy(targets) if targets is not None else None
-                if tnp is not None and (tnp.ndim != 1 or len(tnp) != len(rows)):
-                    tnp = None
-                self.mislabel.update(rows, vals, logits=logits_np if tnp is not None else None,
-                                     targets=tnp, step=self.step)
-        if log_curve and finite.any():
-            self._append_curve(name, split, float(vals[finite].mean()))
-        for derived in self.derived:
-            if derived.subscribe_to == name and self.step % derived.compute_every_n_steps == 0:
-                self._run_derived(derived, split, ids, rows, vals)
+        logits_np = None
+        if logits is not None and is_tensor(logits) and logits.ndim == 2 and len(logits) == n_ids:
+            logits_np = to_numpy(logits)
+            if preds is None:
+                preds = logits_np.argmax(axis=1)
+        self.recorder.submit(BatchRecord(
+            name, split, self.step, self.branch, vals.copy(), rows, batch_ids if rows is None else None,
+            preds=_host(preds, n_ids), targets=_host(targets, n_ids), logits=logits_np,
+            log_curve=log_curve, is_loss=is_loss, derived=derived))
+        if rows is None and not isinstance(batch_ids, list):
+            self.recorder.drain()  # the caller may reuse a mutable ids buffer
 
-    def _append_curve(self, name: str, split: str, value: float) -> None:
-        self.history.append_curve(name, split, self.branch, self.step, value)
-        self.store.append_curve(name, split, self.branch, self.step, value)
+    def _loader_rows(self, batch_ids: Any, split: str) -> np.ndarray | None:
+        """Rows of a batch that a watched loader just yielded (same ids object), else None."""
+        cached = self._recent_batches.get(id(batch_ids))
+        if cached is not None and cached[0] is batch_ids and cached[2] == split:
+            return cached[1]
+        return None
 
     def _fold_instances(self, name: str, split: str, ids: list[str], vals: np.ndarray,
                         annotation_ids: Any) -> tuple[list[str], np.ndarray]:
@@ -332,23 +339,38 @@ class Experiment:
         for i in range(len(unique)):
             members = vals[inverse == i]
             folded[i] = float(np.nanmax(members) if how == "max" else np.nanmean(members))
-        for sid, aid, value in zip(ids, ann, vals.tolist(), strict=True):
-            breakdown.setdefault((split, sid), {})[aid] = value
+        with self.data_lock:
+            for sid, aid, value in zip(ids, ann, vals.tolist(), strict=True):
+                breakdown.setdefault((split, sid), {})[aid] = value
         return [str(u) for u in unique], folded
 
-    def _run_derived(self, derived: DerivedSignal, split: str, ids: list[str], rows: np.ndarray,
-                     values: np.ndarray) -> None:
+    def run_derived(self, derived: DerivedSignal, record: Any, rows: np.ndarray) -> None:
+        """Called by the recorder (holding the data lock) after a subscribed signal was folded in."""
+        ids = [str(s) for s in self.table.sample_id[rows]]
         history: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if derived.include_history:
-            h_rows, h_steps, h_values, _ = self.history.arrays(derived.subscribe_to)
+            h_rows, h_steps, h_values, _ = self.history.arrays(derived.subscribe_to, sync=False)
             for sid, row in zip(ids, rows.tolist(), strict=True):
                 mask = h_rows == row
                 history[sid] = (h_steps[mask], h_values[mask])
-        ctx = SignalContext(derived.name, self.step, split, ids, values, derived.subscribe_to, history)
-        out = derived.fn(ctx)
+        ctx = SignalContext(derived.name, record.step, record.split, ids, record.values, derived.subscribe_to,
+                            history)
+        try:
+            out = derived.fn(ctx)
+        except Exception:
+            log.exception("derived signal %r failed at step %d", derived.name, record.step)
+            return
         if out is None:
             return
-        self.record(derived.name, out, ids, split=split, log_curve=derived.log)
+        vals = to_numpy(out).astype(np.float64, copy=False).reshape(-1)
+        if len(vals) != len(rows):
+            self.warn_once(f"derived:{derived.name}", "derived signal %r returned %d values for %d samples; "
+                           "ignored", derived.name, len(vals), len(rows))
+            return
+        from weightslab.recorder import BatchRecord as _Record
+
+        self.recorder._apply(_Record(derived.name, record.split, record.step, record.branch, vals, rows, None,
+                                     log_curve=derived.log, derived=True))
 
     def _persist_rows(self, rows: np.ndarray) -> None:
         if not getattr(self.store, "persistent", False) or len(rows) == 0:
@@ -366,7 +388,8 @@ class Experiment:
     # -- reads --------------------------------------------------------------
     def frame(self) -> Any:
         """Snapshot of the whole table, with the mislabel columns, for queries."""
-        with self.lock:
+        self.recorder.drain()
+        with self.data_lock:
             frame = self.table.frame()
             n = self.table.n
             extra = self.mislabel.columns(n)
@@ -374,7 +397,8 @@ class Experiment:
         return frame
 
     def status(self) -> dict[str, Any]:
-        with self.lock:
+        self.recorder.drain()
+        with self.data_lock:
             active = int((~self.table.discarded[: self.table.n]).sum())
             latest = {}
             for signal in self.history.signals():
@@ -397,7 +421,8 @@ class Experiment:
             raise ValueError("give exactly one of ids or query")
         if ids is not None:
             id_list = ids_to_list(ids)
-            with self.lock:
+            self.recorder.drain()
+            with self.data_lock:
                 return self.table.find(id_list, split)
         from weightslab.query import parse_filter, select
 
@@ -422,7 +447,7 @@ class Experiment:
             self.start()
         rows = self.resolve_rows(ids, split=split, query=query)
         guard = try_acquire_rlock(self.lock, lock_timeout) if lock_timeout is not None else self.lock
-        with guard:
+        with guard, self.data_lock:
             if action == "tag":
                 changed = self.table.set_tag(str(tag), rows, True)
             elif action == "untag":
@@ -454,3 +479,10 @@ class Experiment:
 
 
 __all__ = ["Experiment", "TrainingState", "UnknownSamples"]
+
+
+def _host(value: Any, n: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    out = to_numpy(value)
+    return out if out.ndim >= 1 and len(out) == n else None

@@ -6,6 +6,7 @@ Appends are O(batch): arrays are kept in chunks and consolidated lazily on read.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +43,8 @@ class CurvePoint:
 class SignalHistory:
     """Per-signal history ``(row, step, value, branch)`` and per-step mean curves."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_read: Callable[[], None] | None = None) -> None:
+        self._before_read = before_read  # folds queued records in before any read
         self._lock = threading.Lock()
         self._history: dict[str, _Chunks] = {}
         self.branches: list[str] = []
@@ -78,12 +80,19 @@ class SignalHistory:
             self._curves.setdefault(signal, []).append(point)
             return point
 
+    def _sync(self) -> None:
+        if self._before_read is not None:
+            self._before_read()
+
     def signals(self) -> list[str]:
+        self._sync()
         with self._lock:
             return sorted(set(self._history) | set(self._curves))
 
-    def arrays(self, signal: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self, signal: str, *, sync: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, steps, values, branch_codes)`` of one signal (empty when unknown)."""
+        if sync:
+            self._sync()
         with self._lock:
             chunks = self._history.get(signal)
             if chunks is None:
@@ -97,6 +106,7 @@ class SignalHistory:
 
     def curve(self, signal: str, *, since_seq: int = 0, split: str | None = None,
               branch: str | None = None) -> list[CurvePoint]:
+        self._sync()
         with self._lock:
             points = self._curves.get(signal, [])
             # Points are in seq order: binary search the cursor.

@@ -167,12 +167,12 @@ class HyperParameters:
                     node = node[part]
                 node[parts[-1]] = value
         self.new_pending.clear()
+        self._write_yaml()
         for key, value in changes.items():
             for applier in self._appliers:
                 applier(key, value)
         for listener in self._listeners:
             listener(changes)
-        self._write_yaml()
         log.info("applied hyperparameters: %s", changes)
         return changes
 
@@ -180,6 +180,9 @@ class HyperParameters:
     def _write_yaml(self) -> None:
         if self.yaml_path is None:
             return
+        if self.yaml_path.exists() and self._mtime is not None and \
+                self.yaml_path.stat().st_mtime_ns != self._mtime:
+            return  # edited since we last read it: never overwrite a person's edit; the poller reads it
         self.yaml_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.yaml_path.with_suffix(self.yaml_path.suffix + ".tmp")
         tmp.write_text(yaml.safe_dump(self.as_dict(), sort_keys=False))

@@ -51,11 +51,13 @@ class WeightsLabRLock:
     def release(self) -> None:
         if self._owner != threading.get_ident():
             raise RuntimeError(f"{self.name} released by a thread that does not hold it")
-        self._depth -= 1
-        if self._depth == 0:
-            self._owner = None
-            self._owner_name = ""
-        self._lock.release()
+        try:  # an asynchronous interrupt landing here must not leave the lock held
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._owner_name = ""
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> WeightsLabRLock:
         self.acquire()
@@ -73,6 +75,14 @@ class WeightsLabRLock:
 
     def held_by_current_thread(self) -> bool:
         return self._owner == threading.get_ident()
+
+
+class LockInterrupt(BaseException):
+    """Delivered by the watchdog to a thread that held the main lock too long.
+
+    A ``BaseException`` so ordinary ``except Exception`` blocks do not stop it; the training
+    guard catches it at the step boundary so the run goes on with the next step.
+    """
 
 
 class LockTimeout(TimeoutError):

@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import sys
 from pathlib import Path
+from typing import TextIO
 
 WATCHDOG = 35
 LOGGER_NAME = "weightslab"
@@ -27,10 +28,12 @@ def _ours(handler: logging.Handler) -> bool:
 
 def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
                       log_dir: Path | None = None, max_bytes: int = 10 * 2**20,
-                      backup_count: int = 5) -> logging.Logger:
+                      backup_count: int = 5, stream: TextIO | None = None) -> logging.Logger:
     """Apply ``WEIGHTSLAB_LOG_LEVEL`` / ``WEIGHTSLAB_LOG_TO_FILE`` to the ``weightslab`` hierarchy.
 
     Idempotent: handlers added by an earlier call are replaced, other handlers are kept.
+    ``stream`` defaults to stdout (the training script's output); the CLI passes stderr so
+    that machine-readable output on stdout stays clean.
     """
     register_levels()
     logger = logging.getLogger(LOGGER_NAME)
@@ -39,10 +42,10 @@ def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
         if _ours(handler):
             logger.removeHandler(handler)
             handler.close()
-    stream = logging.StreamHandler(sys.stdout)
-    stream.setFormatter(logging.Formatter(_FORMAT))
-    setattr(stream, _HANDLER_MARK, True)
-    logger.addHandler(stream)
+    console = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    console.setFormatter(logging.Formatter(_FORMAT))
+    setattr(console, _HANDLER_MARK, True)
+    logger.addHandler(console)
     if log_to_file:
         if log_dir is None:
             raise ValueError("WEIGHTSLAB_LOG_TO_FILE=1 needs a root log dir")

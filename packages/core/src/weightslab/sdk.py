@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from weightslab.experiment import Experiment
+from weightslab.lock import LockInterrupt
 from weightslab.lock import try_acquire_rlock as _try_acquire
+from weightslab.log import WATCHDOG
 from weightslab.signals import DerivedSignal, WatchedSignal
 
 log = logging.getLogger("weightslab")
@@ -149,6 +151,8 @@ def serve(serving_grpc: bool = False, serving_cli: bool = False, **kwargs: Any) 
     experiment.serve_options.update({"grpc": serving_grpc, "cli": serving_cli, **kwargs})
     experiment.reload_config(**kwargs)
     experiment.start()
+    # Fail fast, before any service thread starts, on invalid settings (e.g. TLS files).
+    experiment.pm.hook.weightslab_configure(config=experiment.config)
     started: list[Any] = []
     try:
         for handle in experiment.pm.hook.weightslab_serve(experiment=experiment, config=experiment.config):
@@ -303,7 +307,7 @@ class _Guard:
             grad.__enter__()
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         experiment = get_experiment()
         split, grad = self._local.stack.pop()
         try:
@@ -314,6 +318,11 @@ class _Guard:
             experiment.current_split = split
             if self.training and exc_type is None and not experiment.optimizers:
                 experiment.step_end()
+        if exc_type is not None and issubclass(exc_type, LockInterrupt):
+            # The watchdog unwound a stuck step: drop that step and keep training.
+            log.log(WATCHDOG, "a stuck step was interrupted by the watchdog; training continues")
+            return True
+        return False
 
 
 def _eval_split(experiment: Experiment) -> str:

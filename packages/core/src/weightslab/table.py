@@ -215,22 +215,32 @@ class SampleTable:
         return changed
 
     # -- reads --------------------------------------------------------------
-    def frame(self, rows: np.ndarray | None = None) -> Any:
-        """A read-only snapshot as a query :class:`Frame` (copies, safe outside the lock)."""
+    def frame(self, rows: np.ndarray | None = None, *, copy: bool = False) -> Any:
+        """A query :class:`Frame` over the first ``n`` rows (or ``rows``).
+
+        Without ``copy`` the columns are views: cheap at 1M rows, fixed row count, but values
+        written later (new losses) may show up while the frame is read. That never breaks a
+        query; pass ``copy=True`` for an immutable snapshot (exports).
+        """
         from weightslab.query.frame import Frame
 
         sel: Any = slice(0, self.n) if rows is None else rows
-        columns: dict[str, np.ndarray] = {k: v[sel].copy() for k, v in self.numeric.items()}
-        columns.update({k: v[sel].copy() for k, v in self.text.items()})
+
+        def take(arr: np.ndarray) -> np.ndarray:
+            out = arr[sel]
+            return out.copy() if copy and rows is None else out
+
+        columns: dict[str, np.ndarray] = {k: take(v) for k, v in self.numeric.items()}
+        columns.update({k: take(v) for k, v in self.text.items()})
         columns["last_seen_step"] = self.last_seen_step[sel].astype(np.float64)
         columns["seen_count"] = self.seen_count[sel].astype(np.float64)
         return Frame(
-            sample_id=self.sample_id[sel].copy(),
-            split=self.split[sel].copy(),
-            discarded=self.discarded[sel].copy(),
+            sample_id=take(self.sample_id),
+            split=take(self.split),
+            discarded=take(self.discarded),
             columns=columns,
-            tags={k: v[sel].copy() for k, v in self.tags.items()},
-            categories={k: v[sel].copy() for k, v in self.categories.items()},
+            tags={k: take(v) for k, v in self.tags.items()},
+            categories={k: take(v) for k, v in self.categories.items()},
         )
 
     def row_tags(self, row: int) -> list[str]:

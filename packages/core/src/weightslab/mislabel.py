@@ -1,0 +1,394 @@
+"""Per-sample mislabel and outlier signals, computed online from what the loss wrapper sees.
+
+:class:`MislabelTracker` keeps O(1) running state per sample-table row and is updated once
+per batch with that batch's per-sample losses and, when available, logits and (possibly
+noisy) targets. No extra training run and no second model are needed. Every signal is a
+plain float64 column (NaN where the row was never observed) for the query engine:
+
+``loss_mean``           mean of all finite losses observed for the row.
+``loss_last``           the latest finite loss.
+``loss_trend``          slope of the loss per observation over recent observations: an
+                        exponentially weighted least-squares fit (half-life
+                        ``trend_halflife`` observations). Negative = being learned.
+``margin``              latest margin: logit of the assigned label minus the largest other
+                        logit (needs 2-D logits and integer class targets).
+``aum``                 area under the margin: mean margin over all observations
+                        (Pleiss et al., 2020, "Identifying Mislabeled Data using the Area
+                        Under the Margin Ranking").
+``forgetting_events``   number of correct -> incorrect transitions between consecutive
+                        observations (Toneva et al., 2019); needs logits (or ``preds``)
+                        and targets.
+``n_observations``      number of finite-loss observations.
+``last_step``           ``step`` of the latest update that touched the row (if given).
+``suspected_mislabel``  ranking score, higher = more suspicious: the mean over all
+                        observations of the assigned label's cross-entropy, recomputed from
+                        the logits when they are usable, else the loss seen (see
+                        :meth:`MislabelTracker.columns`).
+
+Inputs are numpy arrays already on the host; this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MislabelTracker", "auroc", "precision_at_k"]
+
+_UNKNOWN = np.int8(-1)
+
+
+class MislabelTracker:
+    """Online per-row loss/margin/forgetting statistics and a mislabel ranking score.
+
+    ``update`` is O(batch) and fully vectorised (no Python loop over samples; a batch that
+    repeats a row is applied as if its occurrences came one after the other, in order).
+    Storage grows geometrically as larger row indices appear. ``update`` and ``columns``
+    may be called from different threads.
+    """
+
+    COLUMN_NAMES: tuple[str, ...] = (
+        "loss_mean",
+        "loss_last",
+        "loss_trend",
+        "margin",
+        "aum",
+        "forgetting_events",
+        "n_observations",
+        "last_step",
+        "suspected_mislabel",
+    )
+
+    def __init__(self, capacity: int = 0, *, trend_halflife: float = 4.0) -> None:
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        if not trend_halflife > 0:
+            raise ValueError(f"trend_halflife must be > 0, got {trend_halflife}")
+        self._decay = float(0.5 ** (1.0 / trend_halflife))
+        self._lock = threading.Lock()
+        self._cap = 0
+        # Loss statistics.
+        self._n = np.zeros(0, np.int64)
+        self._loss_sum = np.zeros(0, np.float64)
+        self._loss_last = np.zeros(0, np.float64)
+        # Exponentially weighted least-squares sums for the trend. x is the observation index
+        # relative to the latest observation (0, -1, -2, ...), so the sums stay bounded.
+        self._s0 = np.zeros(0, np.float64)
+        self._sx = np.zeros(0, np.float64)
+        self._sy = np.zeros(0, np.float64)
+        self._sxx = np.zeros(0, np.float64)
+        self._sxy = np.zeros(0, np.float64)
+        # Margin statistics.
+        self._m_n = np.zeros(0, np.int64)
+        self._m_sum = np.zeros(0, np.float64)
+        self._m_last = np.zeros(0, np.float64)
+        # Correctness / forgetting.
+        self._c_n = np.zeros(0, np.int64)
+        self._prev_correct = np.zeros(0, np.int8)
+        self._forget = np.zeros(0, np.int64)
+        self._last_step = np.zeros(0, np.float64)
+        # Suspicion score: per-observation cross-entropy from logits (else the loss).
+        self._s_n = np.zeros(0, np.int64)
+        self._s_sum = np.zeros(0, np.float64)
+        self._updates = np.zeros(0, np.int64)  # occurrences in update(), valid or not
+        if capacity:
+            self._grow(capacity)
+
+    # ------------------------------------------------------------------ storage
+    _FILL: dict[str, Any] = {
+        "_n": 0, "_loss_sum": 0.0, "_loss_last": np.nan,
+        "_s0": 0.0, "_sx": 0.0, "_sy": 0.0, "_sxx": 0.0, "_sxy": 0.0,
+        "_m_n": 0, "_m_sum": 0.0, "_m_last": np.nan,
+        "_c_n": 0, "_prev_correct": _UNKNOWN, "_forget": 0, "_last_step": np.nan,
+        "_s_n": 0, "_s_sum": 0.0, "_updates": 0,
+    }
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self._cap:
+            return
+        new_cap = max(needed, 2 * self._cap, 64)
+        for name, fill in self._FILL.items():
+            old = getattr(self, name)
+            new = np.full(new_cap, fill, dtype=old.dtype)
+            new[: self._cap] = old
+            setattr(self, name, new)
+        self._cap = new_cap
+
+    # ------------------------------------------------------------------ update
+    def update(
+        self,
+        rows: np.ndarray,
+        losses: np.ndarray,
+        *,
+        logits: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
+        step: int | None = None,
+        preds: np.ndarray | None = None,
+    ) -> None:
+        """Record one batch.
+
+        ``rows``: int row indices (batch,). ``losses``: per-sample losses (batch,) or
+        (batch, ...) which is averaged per sample; non-finite losses are ignored for the
+        loss statistics of that sample. ``logits``: (batch, classes) scores; with integer
+        ``targets`` (batch,) in ``[0, classes)`` they give the margin and correctness.
+        Anything else (multi-label / one-hot targets, a single output column, more than
+        two dimensions, out-of-range targets such as an ignore index, non-finite logits)
+        skips the margin for the affected samples without error. ``preds``: optional hard
+        class predictions (batch,), used for correctness when no usable logits are given.
+        """
+        rows = np.asarray(rows)
+        if rows.ndim != 1:
+            raise ValueError(f"rows must be 1-D, got shape {rows.shape}")
+        batch = rows.shape[0]
+        if batch == 0:
+            return
+        if not np.issubdtype(rows.dtype, np.integer):
+            if np.issubdtype(rows.dtype, np.floating) and np.all(np.mod(rows, 1) == 0):
+                rows = rows.astype(np.int64)
+            else:
+                raise TypeError(f"rows must be integer row indices, got dtype {rows.dtype}")
+        rows = rows.astype(np.int64, copy=False)
+        if rows.min() < 0:
+            raise ValueError("rows must be non-negative")
+
+        loss = np.asarray(losses, dtype=np.float64)
+        if loss.ndim == 0 or loss.shape[0] != batch:
+            raise ValueError(f"losses must have length {batch} along axis 0, got shape {loss.shape}")
+        if loss.ndim > 1:
+            loss = loss.reshape(batch, -1).mean(axis=1)  # a NaN anywhere -> ignored observation
+
+        margin, xent, correct = self._logit_stats(batch, logits, targets, preds)
+        suspicion = np.where(np.isfinite(xent), xent, loss)
+
+        with self._lock:
+            self._grow(int(rows.max()) + 1)
+            if step is not None:
+                self._last_step[rows] = float(step)
+            rank = _occurrence_rank(rows)
+            if rank is None:
+                self._apply(rows, loss, margin, correct, suspicion)
+            else:  # a row repeats: apply occurrences in order, one unique set at a time
+                for r in range(int(rank.max()) + 1):
+                    sel = rank == r
+                    self._apply(rows[sel], loss[sel], margin[sel], correct[sel], suspicion[sel])
+
+    @staticmethod
+    def _logit_stats(
+        batch: int, logits: np.ndarray | None, targets: np.ndarray | None, preds: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-sample margin and cross-entropy (NaN = none), correctness (-1 unknown, 0, 1)."""
+        margin = np.full(batch, np.nan)
+        xent = np.full(batch, np.nan)
+        correct = np.full(batch, _UNKNOWN, dtype=np.int8)
+        tgt, tgt_ok = _class_targets(targets, batch)
+        if tgt is None:
+            return margin, xent, correct
+        z = None if logits is None else np.asarray(logits)
+        if z is not None and z.ndim == 2 and z.shape[0] == batch and z.shape[1] >= 2 \
+                and np.issubdtype(z.dtype, np.number):
+            z = z.astype(np.float64, copy=False)
+            n_cls = z.shape[1]
+            ok = tgt_ok & (tgt < n_cls) & np.isfinite(z).all(axis=1)
+            if ok.any():
+                idx = np.flatnonzero(ok)
+                zs = z[idx]
+                ts = tgt[idx]
+                ar = np.arange(idx.size)
+                z_true = zs[ar, ts]
+                other = zs.copy()
+                other[ar, ts] = -np.inf
+                z_max = zs.max(axis=1)
+                margin[idx] = z_true - other.max(axis=1)
+                xent[idx] = z_max + np.log(np.exp(zs - z_max[:, None]).sum(axis=1)) - z_true
+                # argmax == target, with ties broken like argmax (first index wins).
+                correct[idx] = (zs.argmax(axis=1) == ts).astype(np.int8)
+            return margin, xent, correct
+        if preds is not None:
+            p = np.asarray(preds)
+            if p.ndim == 1 and p.shape[0] == batch and np.issubdtype(p.dtype, np.number):
+                p_ok = np.isfinite(p) if np.issubdtype(p.dtype, np.floating) else np.ones(batch, bool)
+                ok = tgt_ok & p_ok
+                correct[ok] = (p[ok] == tgt[ok]).astype(np.int8)
+        return margin, xent, correct
+
+    def _apply(self, rows: np.ndarray, loss: np.ndarray, margin: np.ndarray, correct: np.ndarray,
+               suspicion: np.ndarray) -> None:
+        """Apply one batch whose rows are unique (caller holds the lock)."""
+        self._updates[rows] += 1
+        ok = np.isfinite(loss)
+        if ok.any():
+            r = rows[ok]
+            y = loss[ok]
+            self._n[r] += 1
+            self._loss_sum[r] += y
+            self._loss_last[r] = y
+            # Shift existing points one step into the past (x -> x - 1), decay, add (0, y).
+            s0, sx, sy = self._s0[r], self._sx[r], self._sy[r]
+            sxx, sxy = self._sxx[r], self._sxy[r]
+            lam = self._decay
+            sxx = sxx - 2.0 * sx + s0
+            sxy = sxy - sy
+            sx = sx - s0
+            self._s0[r] = lam * s0 + 1.0
+            self._sx[r] = lam * sx
+            self._sy[r] = lam * sy + y
+            self._sxx[r] = lam * sxx
+            self._sxy[r] = lam * sxy
+        ok = np.isfinite(margin)
+        if ok.any():
+            r = rows[ok]
+            m = margin[ok]
+            self._m_n[r] += 1
+            self._m_sum[r] += m
+            self._m_last[r] = m
+        ok = correct >= 0
+        if ok.any():
+            r = rows[ok]
+            c = correct[ok]
+            self._forget[r] += (self._prev_correct[r] == 1) & (c == 0)
+            self._prev_correct[r] = c
+            self._c_n[r] += 1
+        ok = np.isfinite(suspicion)
+        if ok.any():
+            r = rows[ok]
+            self._s_n[r] += 1
+            self._s_sum[r] += suspicion[ok]
+
+    # ------------------------------------------------------------------ columns
+    def columns(self, n_rows: int) -> dict[str, np.ndarray]:
+        """All signals as float64 arrays of length ``n_rows`` (NaN where never observed).
+
+        ``suspected_mislabel`` (higher = more suspicious) is the mean over *all* of a row's
+        observations of the cross-entropy of its assigned label, ``logsumexp(z) - z[y]``,
+        recomputed from the logits when they are usable (otherwise the loss the wrapper saw
+        is used for that observation). It is an area under the loss curve: a mislabelled
+        sample contradicts the pattern its class follows, so the network fits it late and
+        its loss stays high for most of training. Equal weights make it robust to late
+        memorisation: once the noise is memorised every sample's loss is near zero, which
+        adds about the same to every row and leaves the early separation in place, whereas
+        the latest loss/margin lose most of it. A one-sided loss is preferred over the mean
+        margin (``aum``) because memorised samples keep growing large positive margins that
+        wash the early negative ones out; and recomputing it from the logits makes the score
+        independent of class weights, label smoothing or other changes to the user's loss.
+        """
+        if n_rows < 0:
+            raise ValueError(f"n_rows must be >= 0, got {n_rows}")
+        with self._lock:
+            k = min(n_rows, self._cap)
+            n = self._n[:k]
+            m_n = self._m_n[:k]
+            s_n = self._s_n[:k]
+            c_n = self._c_n[:k]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                loss_mean = np.where(n > 0, self._loss_sum[:k] / n, np.nan)
+                aum = np.where(m_n > 0, self._m_sum[:k] / m_n, np.nan)
+                score = np.where(s_n > 0, self._s_sum[:k] / s_n, np.nan)
+                s0, sx, sy = self._s0[:k], self._sx[:k], self._sy[:k]
+                den = s0 * self._sxx[:k] - sx * sx
+                num = s0 * self._sxy[:k] - sx * sy
+                trend = np.where((n >= 2) & (den > 1e-12), num / den, np.nan)
+            out = {
+                "loss_mean": loss_mean,
+                "loss_last": self._loss_last[:k].copy(),
+                "loss_trend": trend,
+                "margin": self._m_last[:k].copy(),
+                "aum": aum,
+                "forgetting_events": np.where(c_n > 0, self._forget[:k].astype(np.float64), np.nan),
+                "n_observations": np.where(self._updates[:k] > 0, n.astype(np.float64), np.nan),
+                "last_step": self._last_step[:k].copy(),
+                "suspected_mislabel": score,
+            }
+        if n_rows > k:
+            pad = np.full(n_rows - k, np.nan)
+            out = {name: np.concatenate([col, pad]) for name, col in out.items()}
+        return {name: out[name] for name in self.COLUMN_NAMES}
+
+
+# ---------------------------------------------------------------------- helpers
+def _occurrence_rank(rows: np.ndarray) -> np.ndarray | None:
+    """For each position, how many earlier positions hold the same row; None if all unique."""
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    if srt.size < 2 or not (srt[1:] == srt[:-1]).any():
+        return None
+    pos = np.arange(srt.size)
+    starts = np.r_[True, srt[1:] != srt[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, pos, 0))
+    rank = np.empty(srt.size, np.int64)
+    rank[order] = pos - group_start
+    return rank
+
+
+def _class_targets(targets: np.ndarray | None, batch: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Integer class targets (batch,) and a validity mask, or (None, _) if not class targets."""
+    if targets is None:
+        return None, np.zeros(batch, bool)
+    t = np.asarray(targets)
+    if t.ndim == 2 and t.shape == (batch, 1):
+        t = t[:, 0]
+    if t.ndim != 1 or t.shape[0] != batch or not np.issubdtype(t.dtype, np.number) \
+            or np.issubdtype(t.dtype, np.complexfloating):
+        return None, np.zeros(batch, bool)
+    if np.issubdtype(t.dtype, np.floating):
+        ok = np.isfinite(t) & (np.mod(np.where(np.isfinite(t), t, 0), 1) == 0)
+        ti = np.where(ok, t, -1).astype(np.int64)
+    else:
+        ti = t.astype(np.int64)
+        ok = np.ones(batch, bool)
+    ok &= ti >= 0
+    return np.where(ok, ti, 0), ok
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (like scipy.stats.rankdata)."""
+    _, inv, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    avg = ends - (counts - 1) / 2.0
+    return avg[inv.reshape(-1)].astype(np.float64)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (True/1 = positive).
+
+    Equals ``sklearn.metrics.roc_auc_score`` (ties count one half). Entries with a NaN
+    score are dropped; returns NaN when one class is absent.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1).astype(bool)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels differ in length: {s.shape[0]} != {y.shape[0]}")
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep]
+    n_pos = int(y.sum())
+    n_neg = int(y.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = _average_ranks(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def precision_at_k(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of positives among the ``k`` highest scores (NaN scores rank last).
+
+    Ties at the cut-off are broken by position (earlier first), deterministically.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1).astype(bool)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels differ in length: {s.shape[0]} != {y.shape[0]}")
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k}")
+    k = min(k, s.size)
+    if k == 0:
+        return float("nan")
+    key = np.where(np.isnan(s), -np.inf, s)
+    order = np.argsort(-key, kind="stable")
+    # NaN scores after every real score, including -inf ones.
+    order = np.concatenate([order[~np.isnan(s[order])], order[np.isnan(s[order])]])
+    return float(y[order[:k]].mean())

@@ -1,0 +1,124 @@
+"""Off the hot path: the training thread only queues batch records; a daemon thread (or any
+reader, synchronously) folds them into the table, history, store and mislabel tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from weightslab.table import ids_to_list
+
+if TYPE_CHECKING:
+    from weightslab.experiment import Experiment
+
+log = logging.getLogger("weightslab.recorder")
+
+
+@dataclass
+class BatchRecord:
+    name: str
+    split: str
+    step: int
+    branch: str
+    values: np.ndarray
+    rows: np.ndarray | None  # known when the ids came straight from a watched loader
+    ids: Any  # the caller's ids, resolved to rows in the drain when rows is None
+    preds: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    log_curve: bool = True
+    is_loss: bool = False
+    derived: bool = True
+
+
+@dataclass
+class SeenRecord:
+    rows: np.ndarray
+    step: int
+
+
+class Recorder:
+    def __init__(self, experiment: Experiment, interval: float = 0.05) -> None:
+        self.experiment = experiment
+        self.interval = interval
+        self._queue: deque[BatchRecord | SeenRecord] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._drain_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="weightslab-recorder", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self.drain()
+
+    def submit(self, record: BatchRecord | SeenRecord) -> None:
+        self._queue.append(record)  # deque.append is atomic: no lock on the hot path
+        if len(self._queue) >= 256:
+            self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.drain()
+            except Exception:
+                self.errors += 1
+                log.exception("recording a batch failed; the record was dropped")
+
+    def drain(self) -> None:
+        """Fold every queued record in (in order). Safe to call from any thread."""
+        if not self._queue:
+            return
+        exp = self.experiment
+        with self._drain_lock, exp.data_lock:
+            while self._queue:
+                record = self._queue.popleft()
+                if isinstance(record, SeenRecord):
+                    exp.table.mark_seen(record.rows, record.step)
+                else:
+                    self._apply(record)
+
+    def _apply(self, r: BatchRecord) -> None:
+        exp = self.experiment
+        table = exp.table
+        rows = r.rows if r.rows is not None else table.rows(r.split, ids_to_list(r.ids))
+        vals = r.values
+        finite = np.isfinite(vals)
+        table.set_signal(r.name, rows[finite], vals[finite])
+        exp.history.append(r.name, rows, r.step, vals, r.branch)
+        sample_ids = table.sample_id[rows]
+        exp.store.append_history(r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals, r.branch)
+        if r.targets is not None and len(r.targets) == len(rows):
+            table.set_labels(rows, r.targets)
+        if r.preds is not None and len(r.preds) == len(rows):
+            table.set_predictions(rows, r.preds)
+            exp.store.append_predictions(r.split, sample_ids, r.step, r.preds)
+        if r.is_loss:
+            targets = r.targets if r.targets is not None and r.targets.ndim == 1 else None
+            exp.mislabel.update(rows, vals, logits=r.logits if targets is not None else None,
+                                targets=targets, step=r.step)
+        if r.log_curve and finite.any():
+            value = float(vals[finite].mean())
+            exp.history.append_curve(r.name, r.split, r.branch, r.step, value)
+            exp.store.append_curve(r.name, r.split, r.branch, r.step, value)
+        if r.derived:
+            for derived in exp.derived:
+                if derived.subscribe_to == r.name and r.step % derived.compute_every_n_steps == 0:
+                    exp.run_derived(derived, r, rows)

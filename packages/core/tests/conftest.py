@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def wl(tmp_path, monkeypatch) -> Iterator[object]:
+    """The SDK with a fresh process-wide experiment rooted in a temp dir."""
+    import weightslab as wl
+    from weightslab.sdk import reset_experiment
+
+    reset_experiment()
+    monkeypatch.setenv("WEIGHTSLAB_ROOT_LOG_DIR", str(tmp_path / "root"))
+    monkeypatch.chdir(tmp_path)
+    yield wl
+    reset_experiment()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.005) -> None:
+    """Poll with a deadline (never a bare sleep as synchronisation)."""
+    done = threading.Event()
+    deadline = timeout
+    waited = 0.0
+    while not predicate():
+        if waited >= deadline:
+            raise AssertionError("condition not reached within %.1fs" % timeout)
+        done.wait(interval)
+        waited += interval
+
+
+def noisy_digits(n: int | None = None, noise: float = 0.1, seed: int = 0):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images[:, None] / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    if n is not None:
+        x, y = x[:n], y[:n]
+    rng = np.random.default_rng(seed)
+    noisy = rng.random(len(y)) < noise
+    y_noisy = y.copy()
+    y_noisy[noisy] = (y[noisy] + rng.integers(1, 10, noisy.sum())) % 10
+    return x, y, y_noisy, noisy
