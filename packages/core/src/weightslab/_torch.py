@@ -30,3 +30,37 @@ def to_numpy(value: Any) -> Any:
     if is_tensor(value):
         return value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+class DeviceCopy:
+    """A device tensor being copied to host memory without blocking the training thread.
+
+    The copy is queued on the current CUDA stream (``non_blocking`` into pinned memory) and
+    an event marks its end; :meth:`result` waits for that event, which only the recorder
+    thread does, so the training loop never synchronises with the device for WeightsLab.
+    """
+
+    def __init__(self, tensor: Any) -> None:
+        import torch
+
+        detached = tensor.detach()
+        self.host = torch.empty(detached.shape, dtype=detached.dtype, device="cpu", pin_memory=True)
+        self.host.copy_(detached, non_blocking=True)
+        self.event = torch.cuda.Event()
+        self.event.record()
+        self.shape = tuple(detached.shape)
+
+    def result(self) -> Any:
+        self.event.synchronize()
+        return self.host.numpy()
+
+
+def to_host_async(value: Any) -> Any:
+    """numpy for host data; a :class:`DeviceCopy` for a CUDA tensor (resolved off-thread)."""
+    if is_tensor(value) and value.is_cuda:
+        return DeviceCopy(value)
+    return to_numpy(value)
+
+
+def resolve_host(value: Any) -> Any:
+    return value.result() if isinstance(value, DeviceCopy) else value

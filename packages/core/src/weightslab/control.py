@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 
-class TrainingState(str, enum.Enum):
+class TrainingState(enum.StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     EVALUATING = "evaluating"

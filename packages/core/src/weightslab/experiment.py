@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from weightslab._torch import is_tensor, to_numpy
+from weightslab._torch import is_tensor, resolve_host, to_host_async, to_numpy
 from weightslab.config import Config
 from weightslab.control import TrainingControl, TrainingState
 from weightslab.history import SignalHistory
 from weightslab.hyperparams import HyperParameters
 from weightslab.lock import WeightsLabRLock, try_acquire_rlock
 from weightslab.log import configure_logging, default_root_log_dir
-from weightslab.recorder import BatchRecord, Recorder, SeenRecord
+from weightslab.recorder import BatchRecord, Recorder, SeenRecord, _per_sample
 from weightslab.signals import DerivedSignal, SignalContext
 from weightslab.store import MemorySampleStore, StoredRows, StoredState
 from weightslab.table import SampleTable, UnknownSamples, ids_to_list
@@ -281,38 +281,34 @@ class Experiment:
         if not self.started:
             self.start()
         split = split or self.current_split
-        vals = to_numpy(values).astype(np.float64, copy=False)
-        if vals.ndim == 0:
+        host = to_host_async(values)
+        shape = host.shape
+        if len(shape) == 0:
+            vals = np.asarray(resolve_host(host), dtype=np.float64)
             self.warn_once(f"reduced:{name}", "signal %r returned a scalar: use reduction='none' to record "
                            "per-sample values; only the curve is recorded", name)
             if log_curve and np.isfinite(vals):
                 self.history.append_curve(name, split, self.branch, self.step, float(vals))
                 self.store.append_curve(name, split, self.branch, self.step, float(vals))
             return
-        if vals.ndim > 1:
-            vals = vals.reshape(vals.shape[0], -1).mean(axis=1)
         rows = None
         if per_instance:
+            vals = _per_sample(resolve_host(host))
             ids, vals = self._fold_instances(name, split, ids_to_list(batch_ids), vals, annotation_ids)
-            batch_ids = ids
+            batch_ids, host, shape = ids, vals, vals.shape
             preds = targets = logits = None
         else:
             rows = self._loader_rows(batch_ids, split)
         n_ids = len(rows) if rows is not None else len(batch_ids)
-        if len(vals) != n_ids:
-            raise ValueError(f"batch_ids has {n_ids} ids but signal {name!r} has {len(vals)} values: "
+        if shape[0] != n_ids:
+            raise ValueError(f"batch_ids has {n_ids} ids but signal {name!r} has {shape[0]} values: "
                              "expected one value per id")
-        if not np.isfinite(vals).all():
-            self.warn_once(f"nan:{name}", "signal %r has non-finite values (NaN/inf) for some samples; "
-                           "they are kept in the history but do not replace the latest value", name)
-        logits_np = None
+        logits_host = None
         if logits is not None and is_tensor(logits) and logits.ndim == 2 and len(logits) == n_ids:
-            logits_np = to_numpy(logits)
-            if preds is None:
-                preds = logits_np.argmax(axis=1)
+            logits_host = to_host_async(logits)
         self.recorder.submit(BatchRecord(
-            name, split, self.step, self.branch, vals.copy(), rows, batch_ids if rows is None else None,
-            preds=_host(preds, n_ids), targets=_host(targets, n_ids), logits=logits_np,
+            name, split, self.step, self.branch, host, rows, batch_ids if rows is None else None,
+            preds=_host(preds, n_ids), targets=_host(targets, n_ids), logits=logits_host,
             log_curve=log_curve, is_loss=is_loss, derived=derived))
         if rows is None and not isinstance(batch_ids, list):
             self.recorder.drain()  # the caller may reuse a mutable ids buffer
@@ -344,7 +340,7 @@ class Experiment:
                 breakdown.setdefault((split, sid), {})[aid] = value
         return [str(u) for u in unique], folded
 
-    def run_derived(self, derived: DerivedSignal, record: Any, rows: np.ndarray) -> None:
+    def run_derived(self, derived: DerivedSignal, record: Any, rows: np.ndarray, values: np.ndarray) -> None:
         """Called by the recorder (holding the data lock) after a subscribed signal was folded in."""
         ids = [str(s) for s in self.table.sample_id[rows]]
         history: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -353,7 +349,7 @@ class Experiment:
             for sid, row in zip(ids, rows.tolist(), strict=True):
                 mask = h_rows == row
                 history[sid] = (h_steps[mask], h_values[mask])
-        ctx = SignalContext(derived.name, record.step, record.split, ids, record.values, derived.subscribe_to,
+        ctx = SignalContext(derived.name, record.step, record.split, ids, values, derived.subscribe_to,
                             history)
         try:
             out = derived.fn(ctx)
@@ -481,8 +477,9 @@ class Experiment:
 __all__ = ["Experiment", "TrainingState", "UnknownSamples"]
 
 
-def _host(value: Any, n: int) -> np.ndarray | None:
+def _host(value: Any, n: int) -> Any:
     if value is None:
         return None
-    out = to_numpy(value)
-    return out if out.ndim >= 1 and len(out) == n else None
+    out = to_host_async(value)
+    return out if len(out.shape) >= 1 and out.shape[0] == n else None
+

@@ -18,6 +18,9 @@ def register_levels() -> None:
     logging.addLevelName(WATCHDOG, "WATCHDOG")
 
 
+register_levels()  # so that `log.log(WATCHDOG, ...)` prints "WATCHDOG" even before configure_logging
+
+
 def level_number(name: str) -> int:
     return WATCHDOG if name.upper() == "WATCHDOG" else logging.getLevelName(name.upper())
 

@@ -20,10 +20,13 @@ plain float64 column (NaN where the row was never observed) for the query engine
                         and targets.
 ``n_observations``      number of finite-loss observations.
 ``last_step``           ``step`` of the latest update that touched the row (if given).
-``suspected_mislabel``  ranking score, higher = more suspicious: the mean over all
-                        observations of the assigned label's cross-entropy, recomputed from
-                        the logits when they are usable, else the loss seen (see
-                        :meth:`MislabelTracker.columns`).
+``suspected_mislabel``  ranking score, higher = more suspicious: a maturity-weighted mean
+                        over all observations of the assigned label's cross-entropy,
+                        recomputed from the logits when they are usable, else the loss seen
+                        (see :meth:`MislabelTracker.columns`).
+
+Use one tracker per stream of batches (e.g. per split): the score's weights follow that
+stream's overall loss level.
 
 Inputs are numpy arrays already on the host; this module never imports torch.
 """
@@ -61,12 +64,30 @@ class MislabelTracker:
         "suspected_mislabel",
     )
 
-    def __init__(self, capacity: int = 0, *, trend_halflife: float = 4.0) -> None:
+    def __init__(
+        self,
+        capacity: int = 0,
+        *,
+        trend_halflife: float = 4.0,
+        maturity_halflife: float = 4.0,
+        min_weight: float = 0.05,
+    ) -> None:
+        """``capacity``: rows to allocate up front. ``trend_halflife``: half-life, in a
+        row's observations, of the weights of the ``loss_trend`` fit. ``maturity_halflife``
+        (in batches) and ``min_weight``: see :meth:`columns`."""
         if capacity < 0:
             raise ValueError(f"capacity must be >= 0, got {capacity}")
         if not trend_halflife > 0:
             raise ValueError(f"trend_halflife must be > 0, got {trend_halflife}")
+        if not maturity_halflife > 0:
+            raise ValueError(f"maturity_halflife must be > 0, got {maturity_halflife}")
+        if not 0 < min_weight <= 1:
+            raise ValueError(f"min_weight must be in (0, 1], got {min_weight}")
         self._decay = float(0.5 ** (1.0 / trend_halflife))
+        self._g_decay = float(0.5 ** (1.0 / maturity_halflife))
+        self._min_weight = float(min_weight)
+        self._g_ema = float("nan")  # EMA of the batch-mean suspicion (overall loss level)
+        self._g_max = float("nan")  # its running maximum
         self._lock = threading.Lock()
         self._cap = 0
         # Loss statistics.
@@ -89,8 +110,9 @@ class MislabelTracker:
         self._prev_correct = np.zeros(0, np.int8)
         self._forget = np.zeros(0, np.int64)
         self._last_step = np.zeros(0, np.float64)
-        # Suspicion score: per-observation cross-entropy from logits (else the loss).
-        self._s_n = np.zeros(0, np.int64)
+        # Suspicion score: maturity-weighted sum of per-observation cross-entropy from
+        # logits (else the loss), and the sum of the weights.
+        self._s_w = np.zeros(0, np.float64)
         self._s_sum = np.zeros(0, np.float64)
         self._updates = np.zeros(0, np.int64)  # occurrences in update(), valid or not
         if capacity:
@@ -102,7 +124,7 @@ class MislabelTracker:
         "_s0": 0.0, "_sx": 0.0, "_sy": 0.0, "_sxx": 0.0, "_sxy": 0.0,
         "_m_n": 0, "_m_sum": 0.0, "_m_last": np.nan,
         "_c_n": 0, "_prev_correct": _UNKNOWN, "_forget": 0, "_last_step": np.nan,
-        "_s_n": 0, "_s_sum": 0.0, "_updates": 0,
+        "_s_w": 0.0, "_s_sum": 0.0, "_updates": 0,
     }
 
     @property
@@ -170,13 +192,28 @@ class MislabelTracker:
             self._grow(int(rows.max()) + 1)
             if step is not None:
                 self._last_step[rows] = float(step)
+            weight = self._maturity(suspicion)
             rank = _occurrence_rank(rows)
             if rank is None:
-                self._apply(rows, loss, margin, correct, suspicion)
+                self._apply(rows, loss, margin, correct, suspicion, weight)
             else:  # a row repeats: apply occurrences in order, one unique set at a time
                 for r in range(int(rank.max()) + 1):
                     sel = rank == r
-                    self._apply(rows[sel], loss[sel], margin[sel], correct[sel], suspicion[sel])
+                    self._apply(rows[sel], loss[sel], margin[sel], correct[sel], suspicion[sel], weight)
+
+    def _maturity(self, suspicion: np.ndarray) -> float:
+        """Update the overall loss level with this batch; the weight of its observations."""
+        finite = suspicion[np.isfinite(suspicion)]
+        if finite.size:
+            level = float(finite.mean())
+            if np.isnan(self._g_ema):
+                self._g_ema = level
+            else:
+                self._g_ema = self._g_decay * self._g_ema + (1.0 - self._g_decay) * level
+            self._g_max = self._g_ema if np.isnan(self._g_max) else max(self._g_max, self._g_ema)
+        if not self._g_max > 0:  # no level yet, or a loss that is not positive: equal weights
+            return 1.0
+        return min(1.0, max(self._min_weight, 1.0 - self._g_ema / self._g_max))
 
     @staticmethod
     def _logit_stats(
@@ -218,7 +255,7 @@ class MislabelTracker:
         return margin, xent, correct
 
     def _apply(self, rows: np.ndarray, loss: np.ndarray, margin: np.ndarray, correct: np.ndarray,
-               suspicion: np.ndarray) -> None:
+               suspicion: np.ndarray, weight: float) -> None:
         """Apply one batch whose rows are unique (caller holds the lock)."""
         self._updates[rows] += 1
         ok = np.isfinite(loss)
@@ -257,8 +294,8 @@ class MislabelTracker:
         ok = np.isfinite(suspicion)
         if ok.any():
             r = rows[ok]
-            self._s_n[r] += 1
-            self._s_sum[r] += suspicion[ok]
+            self._s_w[r] += weight
+            self._s_sum[r] += weight * suspicion[ok]
 
     # ------------------------------------------------------------------ columns
     def columns(self, n_rows: int) -> dict[str, np.ndarray]:
@@ -283,12 +320,12 @@ class MislabelTracker:
             k = min(n_rows, self._cap)
             n = self._n[:k]
             m_n = self._m_n[:k]
-            s_n = self._s_n[:k]
+            s_w = self._s_w[:k]
             c_n = self._c_n[:k]
             with np.errstate(invalid="ignore", divide="ignore"):
                 loss_mean = np.where(n > 0, self._loss_sum[:k] / n, np.nan)
                 aum = np.where(m_n > 0, self._m_sum[:k] / m_n, np.nan)
-                score = np.where(s_n > 0, self._s_sum[:k] / s_n, np.nan)
+                score = np.where(s_w > 0, self._s_sum[:k] / s_w, np.nan)
                 s0, sx, sy = self._s0[:k], self._sx[:k], self._sy[:k]
                 den = s0 * self._sxx[:k] - sx * sx
                 num = s0 * self._sxy[:k] - sx * sy

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from weightslab._torch import resolve_host
 from weightslab.table import ids_to_list
 
 if TYPE_CHECKING:
@@ -26,12 +27,12 @@ class BatchRecord:
     split: str
     step: int
     branch: str
-    values: np.ndarray
+    values: Any  # numpy, or a DeviceCopy still in flight
     rows: np.ndarray | None  # known when the ids came straight from a watched loader
     ids: Any  # the caller's ids, resolved to rows in the drain when rows is None
-    preds: np.ndarray | None = None
-    targets: np.ndarray | None = None
-    logits: np.ndarray | None = None
+    preds: Any = None
+    targets: Any = None
+    logits: Any = None
     log_curve: bool = True
     is_loss: bool = False
     derived: bool = True
@@ -99,21 +100,27 @@ class Recorder:
         exp = self.experiment
         table = exp.table
         rows = r.rows if r.rows is not None else table.rows(r.split, ids_to_list(r.ids))
-        vals = r.values
+        vals = _per_sample(resolve_host(r.values))
+        preds, targets, logits = (resolve_host(v) for v in (r.preds, r.targets, r.logits))
+        if preds is None and logits is not None:
+            preds = logits.argmax(axis=1)
         finite = np.isfinite(vals)
+        if not finite.all():
+            exp.warn_once(f"nan:{r.name}", "signal %r has non-finite values (NaN/inf) for some samples; "
+                          "they are kept in the history but do not replace the latest value", r.name)
         table.set_signal(r.name, rows[finite], vals[finite])
         exp.history.append(r.name, rows, r.step, vals, r.branch)
         sample_ids = table.sample_id[rows]
         exp.store.append_history(r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals, r.branch)
-        if r.targets is not None and len(r.targets) == len(rows):
-            table.set_labels(rows, r.targets)
-        if r.preds is not None and len(r.preds) == len(rows):
-            table.set_predictions(rows, r.preds)
-            exp.store.append_predictions(r.split, sample_ids, r.step, r.preds)
+        if targets is not None:
+            table.set_labels(rows, targets)
+        if preds is not None:
+            table.set_predictions(rows, preds)
+            exp.store.append_predictions(r.split, sample_ids, r.step, preds)
         if r.is_loss:
-            targets = r.targets if r.targets is not None and r.targets.ndim == 1 else None
-            exp.mislabel.update(rows, vals, logits=r.logits if targets is not None else None,
-                                targets=targets, step=r.step)
+            class_targets = targets if targets is not None and targets.ndim == 1 else None
+            exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
+                                targets=class_targets, step=r.step)
         if r.log_curve and finite.any():
             value = float(vals[finite].mean())
             exp.history.append_curve(r.name, r.split, r.branch, r.step, value)
@@ -121,4 +128,9 @@ class Recorder:
         if r.derived:
             for derived in exp.derived:
                 if derived.subscribe_to == r.name and r.step % derived.compute_every_n_steps == 0:
-                    exp.run_derived(derived, r, rows)
+                    exp.run_derived(derived, r, rows, vals)
+
+
+def _per_sample(values: Any) -> np.ndarray:
+    vals = np.asarray(values, dtype=np.float64)
+    return vals.reshape(vals.shape[0], -1).mean(axis=1) if vals.ndim > 1 else vals

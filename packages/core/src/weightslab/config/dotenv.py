@@ -17,6 +17,8 @@ def find_env_file(environ: Mapping[str, str], cwd: Path | None = None) -> Path |
     explicit = environ.get(ENV_FILE_VARIABLE, "").strip()
     if explicit:
         path = expand_path(explicit)
+        if not path.is_absolute():
+            path = (cwd or Path.cwd()) / path
         if not path.is_file():
             from weightslab.config.errors import ConfigError
 

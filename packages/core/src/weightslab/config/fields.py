@@ -6,6 +6,7 @@ the ``Setting`` to know the variable name, the parser and where else it may come
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,14 +70,20 @@ def _number(raw: Any, kind: type) -> float | int:
     if isinstance(raw, bool):
         raise InvalidValue("not a number")
     if isinstance(raw, (int, float)) and kind is float:
+        if not math.isfinite(raw):
+            raise InvalidValue("not a finite number")
         return float(raw)
     if isinstance(raw, int) and kind is int:
         return raw
     text = str(_strip(raw))
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
         raise InvalidValue("not a number") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        # "inf"/"nan" parse as floats but no setting means them (inf seconds overflows timeouts).
+        raise InvalidValue("not a finite number")
+    return value
 
 
 def number(kind: type = float, *, minimum: float | None = None, exclusive_min: bool = False,

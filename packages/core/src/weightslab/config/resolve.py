@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from weightslab.config.dotenv import find_env_file, read_env_file
+from weightslab.config.dotenv import ENV_FILE_VARIABLE, find_env_file, read_env_file
 from weightslab.config.errors import ConfigError
 from weightslab.config.fields import InvalidValue, Setting
 from weightslab.config.section import SettingsSection
@@ -116,6 +116,11 @@ def resolve(
     config = config or {}
     path = find_env_file(environ, cwd) if env_file == "auto" else env_file
     dotenv = read_env_file(path)
+    if ENV_FILE_VARIABLE in dotenv:
+        # The .env file is chosen before it is read: naming another one inside it would be a
+        # value that does nothing, so it is dropped (and said so) instead of being displayed.
+        log.warning("%s=%r in %s is ignored: set it in the environment to choose the .env file",
+                    ENV_FILE_VARIABLE, dotenv.pop(ENV_FILE_VARIABLE), path)
 
     errors: list[str] = []
     models: dict[str, SettingsSection] = {}
@@ -142,6 +147,8 @@ def resolve(
                 raw, source = None, "default"
             if source == "default":
                 value = section_cls.default_of(field)
+                if setting.env == ENV_FILE_VARIABLE and path is not None:
+                    value = path  # show the .env file actually read (found from cwd upwards)
             else:
                 try:
                     value = _parse(setting, raw)

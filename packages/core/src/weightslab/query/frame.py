@@ -1,0 +1,293 @@
+"""The columnar snapshot of the sample table that the query engine evaluates.
+
+A :class:`Frame` is plain numpy arrays, one entry per row, all of the same length:
+
+* ``sample_id`` -- object array of ``str`` ids;
+* ``split`` -- object array of ``str`` split names;
+* ``discarded`` -- ``bool``;
+* ``columns`` -- name -> ``float64`` (NaN = missing; other integer/float dtypes are accepted)
+  or ``object`` arrays of ``str``/``None`` (``None`` = missing);
+* ``tags`` -- boolean tag name -> ``bool`` array;
+* ``categories`` -- categorical tag name -> object array of ``str``/``None`` (``None`` = unset);
+  the value of row *i* for tag ``quality`` is written ``tag:quality=<value>``.
+
+Columns are looked up by name: ``sample_id``, ``split``, ``discarded``, any entry of
+``columns`` and ``tag:<name>`` (the ``bool`` array of a boolean tag, or the values of a
+categorical tag).
+
+The engine caches derived keys (numeric-aware ``sample_id`` ranks, ``split`` codes) on the
+frame; they assume that ``sample_id``/``split`` are not modified in place (the table only
+appends rows, and snapshots are copies). A table that keeps ids across snapshots can pass
+a precomputed ``sample_id_rank`` (from :func:`sample_id_rank`) to skip the recomputation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import UnknownColumnError
+
+ColumnKind = Literal["numeric", "string", "bool"]
+
+BUILTIN_COLUMNS = ("sample_id", "split", "discarded")
+TAG_PREFIX = "tag:"
+
+_FACTORIZE_SCAN_LIMIT = 16
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _kind_of(arr: np.ndarray) -> ColumnKind:
+    k = arr.dtype.kind
+    if k == "b":
+        return "bool"
+    if k in "iuf":
+        return "numeric"
+    return "string"
+
+
+def string_nulls(arr: np.ndarray) -> np.ndarray:
+    """Missing entries of a string column: ``None`` (and a stray float NaN)."""
+    if arr.dtype.kind != "O":
+        return np.zeros(len(arr), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        null: np.ndarray = (arr == None) | (arr != arr)  # noqa: E711 - elementwise
+    return null
+
+
+def _sort_values(values: list[Any]) -> list[Any]:
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types in an object column: deterministic order anyway
+        return sorted(values, key=lambda v: (type(v).__name__, str(v)))
+
+
+def factorize(arr: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """``(uniques, codes)`` of a 1-D array; ``uniques`` sorted, missing values get code -1.
+
+    Float NaN and ``None`` count as missing. Fast for the low-cardinality string columns
+    (split, categorical tags) that are grouped/filtered most.
+    """
+    n = len(arr)
+    codes = np.full(n, -1, dtype=np.int64)
+    kind = arr.dtype.kind
+    if n == 0:
+        return [], codes
+    if kind == "b":
+        b = arr.astype(bool)
+        flags: list[Any] = [v for v in (False, True) if (b == v).any()]
+        if len(flags) == 2:
+            return flags, b.astype(np.int64)
+        codes[:] = 0
+        return flags, codes
+    if kind in "iuf":
+        valid = ~np.isnan(arr) if kind == "f" else np.ones(n, dtype=bool)
+        vals = arr[valid]
+        if len(vals) == 0:
+            return [], codes
+        lo, hi = vals.min(), vals.max()
+        if kind in "iu" or (np.isfinite(lo) and np.isfinite(hi) and bool(np.all(vals == np.floor(vals)))):
+            if float(hi) - float(lo) <= 4 * n + 1024:
+                offs = (vals - lo).astype(np.int64)
+                present = np.bincount(offs) > 0
+                remap = np.cumsum(present) - 1
+                codes[valid] = remap[offs]
+                base = np.flatnonzero(present) + lo
+                py = [v.item() for v in base.astype(arr.dtype)]
+                return py, codes
+        uniq, inv = np.unique(vals, return_inverse=True)
+        codes[valid] = inv
+        return [v.item() for v in uniq], codes
+    # object / str arrays
+    null = string_nulls(arr)
+    remaining = np.flatnonzero(~null)
+    sub = arr[remaining]
+    found: list[Any] = []
+    while len(remaining) and len(found) < _FACTORIZE_SCAN_LIMIT:
+        v = sub[0]
+        m = sub == v
+        hits = int(np.count_nonzero(m))
+        codes[remaining[m]] = len(found)
+        found.append(v)
+        keep = ~m
+        remaining, sub = remaining[keep], sub[keep]
+        if hits * 64 < len(sub):  # high cardinality: scanning value by value would be slow
+            break
+    if len(remaining):
+        try:
+            # Fixed-width unicode sorts in C; object arrays compare element by element in Python.
+            uniq, inv = np.unique(sub.astype(str), return_inverse=True)
+            rest: list[Any] = uniq.tolist()
+        except (TypeError, ValueError):
+            uniq, inv = np.unique(np.array([str(v) for v in sub], dtype=object), return_inverse=True)
+            rest = list(uniq)
+        codes[remaining] = inv.reshape(-1) + len(found)
+        found.extend(rest)
+    ordered = _sort_values(found)
+    if ordered != found:
+        position = {id(v): i for i, v in enumerate(ordered)}
+        remap = np.array([position[id(v)] for v in found], dtype=np.int64)
+        ok = codes >= 0
+        codes[ok] = remap[codes[ok]]
+    return ordered, codes
+
+
+def _natural_key(s: str) -> tuple[Any, ...]:
+    parts = _DIGITS.split(s)
+    key: list[tuple[int, Any]] = []
+    for i, p in enumerate(parts):
+        if i % 2:
+            key.append((0, int(p)))
+        elif p:
+            key.append((1, p))
+    return (tuple(key), s)
+
+
+def sample_id_rank(ids: np.ndarray) -> np.ndarray:
+    """Numeric-aware sort rank of every id (``int64``, 0 = first).
+
+    Digit runs compare as numbers (``"2" < "10"``, ``"img2" < "img10"``) and sort before
+    text at the same place; ties (``"7"`` vs ``"007"``) fall back to plain string order.
+    Every id gets a distinct rank, so the order is total and deterministic.
+    """
+    n = len(ids)
+    rank = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return rank
+    order: np.ndarray | None = None
+    if ids.dtype.kind in "iu":
+        order = np.argsort(ids, kind="stable")
+    else:
+        try:
+            text = ids.astype(object) if ids.dtype.kind != "O" else ids
+            as_int = text.astype(np.int64)
+            # Fast path: every id is a plain non-negative decimal number without leading
+            # zeros/sign/spaces. Any extra character makes len(id) exceed its digit count,
+            # so comparing the totals checks every id at once.
+            if int(as_int.min()) >= 0:
+                powers = 10 ** np.arange(1, 19, dtype=np.int64)
+                digits = 1 + np.searchsorted(powers, as_int, side="right")
+                if sum(map(len, text.tolist())) == int(digits.sum()):
+                    order = np.argsort(as_int, kind="stable")
+        except (ValueError, TypeError, OverflowError):
+            order = None
+        if order is None:
+            keys = [_natural_key(v if isinstance(v, str) else str(v)) for v in ids.tolist()]
+            order = np.array(sorted(range(n), key=keys.__getitem__), dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    return rank
+
+
+@dataclass(eq=False)
+class Frame:
+    sample_id: np.ndarray
+    split: np.ndarray
+    discarded: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    tags: dict[str, np.ndarray] = field(default_factory=dict)
+    categories: dict[str, np.ndarray] = field(default_factory=dict)
+    sample_id_rank: np.ndarray | None = None
+    _cache: dict[str, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sample_id = np.asarray(self.sample_id)
+        self.split = np.asarray(self.split)
+        self.discarded = np.asarray(self.discarded, dtype=bool)
+        n = len(self.sample_id)
+
+        def check(arr: np.ndarray, what: str) -> None:
+            if arr.ndim != 1 or len(arr) != n:
+                raise ValueError(f"Frame.{what}: expected a 1-D array of {n} rows, got shape {arr.shape}")
+
+        check(self.split, "split")
+        check(self.discarded, "discarded")
+        for name, col in self.columns.items():
+            if name in BUILTIN_COLUMNS or name.startswith(TAG_PREFIX):
+                raise ValueError(f"Frame.columns: {name!r} is reserved (built-in column or tag: prefix)")
+            check(col, f"columns[{name!r}]")
+        for name, col in self.tags.items():
+            check(col, f"tags[{name!r}]")
+            if col.dtype.kind != "b":
+                raise ValueError(f"Frame.tags[{name!r}]: expected a bool array, got {col.dtype}")
+        for name, col in self.categories.items():
+            check(col, f"categories[{name!r}]")
+        if self.sample_id_rank is not None:
+            check(self.sample_id_rank, "sample_id_rank")
+
+    def __len__(self) -> int:
+        return len(self.sample_id)
+
+    # -- lookup -------------------------------------------------------------
+    def column_names(self) -> list[str]:
+        """Every name :meth:`column` accepts (built-ins, columns, then ``tag:<name>``)."""
+        names = list(BUILTIN_COLUMNS) + sorted(self.columns)
+        tag_names = sorted(set(self.tags) | set(self.categories))
+        return names + [TAG_PREFIX + t for t in tag_names]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def _lookup(self, name: str) -> np.ndarray | None:
+        if name == "sample_id":
+            return self.sample_id
+        if name == "split":
+            return self.split
+        if name == "discarded":
+            return self.discarded
+        col = self.columns.get(name)
+        if col is not None:
+            return col
+        if name.startswith(TAG_PREFIX):
+            tag = name[len(TAG_PREFIX) :]
+            col = self.tags.get(tag)
+            if col is None:
+                col = self.categories.get(tag)
+            return col
+        return None
+
+    def column(self, name: str, *, field: str | None = None) -> np.ndarray:
+        """The array behind ``name``; :class:`UnknownColumnError` (listing the known ones) if none."""
+        col = self._lookup(name)
+        if col is None:
+            raise UnknownColumnError(name, self.column_names(), field=field)
+        return col
+
+    def kind(self, name: str, *, field: str | None = None) -> ColumnKind:
+        """``"numeric"``, ``"string"`` or ``"bool"``."""
+        return _kind_of(self.column(name, field=field))
+
+    # -- cached derived keys -------------------------------------------------
+    def _cached(self, key: str, source: np.ndarray, build: Any) -> Any:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is source:
+            return hit[1]
+        value = build(source)
+        self._cache[key] = (source, value)
+        return value
+
+    def id_rank(self) -> np.ndarray:
+        """Numeric-aware rank of ``sample_id`` (see :func:`sample_id_rank`), cached."""
+        if self.sample_id_rank is not None:
+            return self.sample_id_rank
+        rank: np.ndarray = self._cached("id_rank", self.sample_id, sample_id_rank)
+        return rank
+
+    def split_codes(self) -> tuple[list[Any], np.ndarray]:
+        """``(sorted split names, code per row)``, cached; -1 for a missing split."""
+        codes: tuple[list[Any], np.ndarray] = self._cached("split_codes", self.split, factorize)
+        return codes
+
+    def cached_split_codes(self) -> tuple[list[Any], np.ndarray] | None:
+        """:meth:`split_codes` if already computed for the current ``split`` array, else None."""
+        hit = self._cache.get("split_codes")
+        if hit is not None and hit[0] is self.split:
+            codes: tuple[list[Any], np.ndarray] = hit[1]
+            return codes
+        return None
+
+    def invalidate_caches(self) -> None:
+        """Drop cached keys (only needed after modifying ``sample_id``/``split`` in place)."""
+        self._cache.clear()
