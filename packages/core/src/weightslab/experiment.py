@@ -257,7 +257,10 @@ class Experiment:
         digest = hashlib.sha256()
         if self.hp is not None:
             digest.update(json.dumps(self.hp.as_dict(), sort_keys=True, default=str).encode())
-        digest.update(np.packbits(self.table.discarded[: self.table.n]).tobytes())
+        with self.data_lock:  # the data mask: which samples are discarded (not how many are known)
+            gone = np.flatnonzero(self.table.discarded[: self.table.n])
+            keys = sorted(f"{self.table.split[r]}/{self.table.sample_id[r]}" for r in gone.tolist())
+        digest.update("\n".join(keys).encode())
         for name, model in sorted(self.models.items()):
             digest.update(name.encode())
             digest.update(repr(model).encode())

@@ -301,18 +301,26 @@ class MislabelTracker:
     def columns(self, n_rows: int) -> dict[str, np.ndarray]:
         """All signals as float64 arrays of length ``n_rows`` (NaN where never observed).
 
-        ``suspected_mislabel`` (higher = more suspicious) is the mean over *all* of a row's
-        observations of the cross-entropy of its assigned label, ``logsumexp(z) - z[y]``,
+        ``suspected_mislabel`` (higher = more suspicious) is a weighted mean over *all* of a
+        row's observations of the cross-entropy of its assigned label, ``logsumexp(z) - z[y]``,
         recomputed from the logits when they are usable (otherwise the loss the wrapper saw
-        is used for that observation). It is an area under the loss curve: a mislabelled
-        sample contradicts the pattern its class follows, so the network fits it late and
-        its loss stays high for most of training. Equal weights make it robust to late
-        memorisation: once the noise is memorised every sample's loss is near zero, which
-        adds about the same to every row and leaves the early separation in place, whereas
-        the latest loss/margin lose most of it. A one-sided loss is preferred over the mean
-        margin (``aum``) because memorised samples keep growing large positive margins that
-        wash the early negative ones out; and recomputing it from the logits makes the score
-        independent of class weights, label smoothing or other changes to the user's loss.
+        is used for that observation): an area under the loss curve. A mislabelled sample
+        contradicts what the rest of its class teaches, so the network fits it late, if at
+        all, and its loss stays high for most of training.
+
+        * Cumulative, so robust to late memorisation: once the noise is memorised every
+          loss is near zero, which adds about the same to every row and keeps the earlier
+          separation, whereas the latest loss (``loss_last``) or margin lose much of it.
+        * Loss rather than margin: the mean margin (``aum``) also accumulates, but
+          memorised samples go on to grow large positive margins that wash their early
+          negative ones out, while a loss is bounded below. Recomputing it from the logits
+          makes the score independent of class weights, label smoothing, focal terms, etc.
+        * Maturity weights: an observation made by a barely trained network says little,
+          and an equal-weight mean lags the raw loss early in training. Each batch's
+          observations are weighted by ``max(min_weight, 1 - G / G_max)``, where ``G`` is an
+          EMA (half-life ``maturity_halflife`` batches) of the batch-mean cross-entropy and
+          ``G_max`` its running maximum: about ``min_weight`` at the start, close to 1 once
+          the loss has dropped, so later observations count about equally.
         """
         if n_rows < 0:
             raise ValueError(f"n_rows must be >= 0, got {n_rows}")
