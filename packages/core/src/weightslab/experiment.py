@@ -50,6 +50,8 @@ class Experiment:
         self.data_lock = threading.RLock()
         self.recorder = Recorder(self)
         self._recent_batches: dict[int, tuple[Any, np.ndarray, str]] = {}
+        self._mislabel_key: tuple[int, int] | None = None
+        self._mislabel_columns: dict[str, np.ndarray] = {}
         self.table = SampleTable()
         self.history = SignalHistory(before_read=lambda: self.recorder.drain())
         self.control = TrainingControl(on_resume=self._on_resume)
@@ -391,8 +393,10 @@ class Experiment:
         with self.data_lock:
             frame = self.table.frame()
             n = self.table.n
-            extra = self.mislabel.columns(n)
-        frame.columns.update(extra)
+            key = (n, self.recorder.loss_updates)
+            if key != self._mislabel_key:  # recomputed only after new losses arrived
+                self._mislabel_columns, self._mislabel_key = self.mislabel.columns(n), key
+            frame.columns.update(self._mislabel_columns)
         return frame
 
     def status(self) -> dict[str, Any]:

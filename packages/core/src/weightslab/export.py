@@ -17,7 +17,10 @@ def to_dataframe(experiment: Experiment) -> Any:
     """One row per ``(split, sample_id)``: labels, predictions, latest signals, tags, discards."""
     import pandas as pd
 
-    frame = experiment.frame()
+    experiment.recorder.drain()
+    with experiment.data_lock:
+        frame = experiment.table.frame(copy=True)
+        frame.columns.update(experiment.mislabel.columns(experiment.table.n))
     n = len(frame.sample_id)
     data: dict[str, Any] = {"split": frame.split.astype(str), "sample_id": frame.sample_id.astype(str)}
     for name in sorted(frame.columns):

@@ -54,6 +54,7 @@ class Recorder:
         self._drain_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        self.loss_updates = 0  # lets readers cache columns derived from losses
 
     def start(self) -> None:
         if self._thread is None:
@@ -121,6 +122,7 @@ class Recorder:
             class_targets = targets if targets is not None and targets.ndim == 1 else None
             exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
                                 targets=class_targets, step=r.step)
+            self.loss_updates += 1
         if r.log_curve and finite.any():
             value = float(vals[finite].mean())
             exp.history.append_curve(r.name, r.split, r.branch, r.step, value)

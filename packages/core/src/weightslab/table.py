@@ -61,14 +61,17 @@ class SampleTable:
         self.sample_id = np.empty(0, dtype=object)
         self.split = np.empty(0, dtype=object)
         self.discarded = np.zeros(0, dtype=bool)
-        self.last_seen_step = np.zeros(0, dtype=np.int64)
-        self.seen_count = np.zeros(0, dtype=np.int64)
+        # float64 (whole numbers) so query frames can use views instead of copies
+        self.last_seen_step = np.zeros(0, dtype=np.float64)
+        self.seen_count = np.zeros(0, dtype=np.float64)
         self.numeric: dict[str, np.ndarray] = {}  # label, prediction, signals, metadata (float64)
         self.text: dict[str, np.ndarray] = {}  # object columns (non-numeric labels, metadata)
         self.tags: dict[str, np.ndarray] = {}
         self.categories: dict[str, np.ndarray] = {}
         self.signal_names: list[str] = []
         self.version = 0  # bumped on every change; lets readers cache snapshots
+        self._frame_key: tuple[Any, ...] | None = None
+        self._frame: Any = None
 
     # -- growth -------------------------------------------------------------
     def _grow(self, needed: int) -> None:
@@ -224,6 +227,9 @@ class SampleTable:
         """
         from weightslab.query.frame import Frame
 
+        key = (self.n, self._cap, tuple(self.numeric), tuple(self.text), tuple(self.tags), tuple(self.categories))
+        if rows is None and not copy and key == self._frame_key:
+            return self._frame  # same rows and columns: its views already show the latest values
         sel: Any = slice(0, self.n) if rows is None else rows
 
         def take(arr: np.ndarray) -> np.ndarray:
@@ -232,9 +238,9 @@ class SampleTable:
 
         columns: dict[str, np.ndarray] = {k: take(v) for k, v in self.numeric.items()}
         columns.update({k: take(v) for k, v in self.text.items()})
-        columns["last_seen_step"] = self.last_seen_step[sel].astype(np.float64)
-        columns["seen_count"] = self.seen_count[sel].astype(np.float64)
-        return Frame(
+        columns["last_seen_step"] = take(self.last_seen_step)
+        columns["seen_count"] = take(self.seen_count)
+        frame = Frame(
             sample_id=take(self.sample_id),
             split=take(self.split),
             discarded=take(self.discarded),
@@ -242,6 +248,9 @@ class SampleTable:
             tags={k: take(v) for k, v in self.tags.items()},
             categories={k: take(v) for k, v in self.categories.items()},
         )
+        if rows is None and not copy:
+            self._frame_key, self._frame = key, frame
+        return frame
 
     def row_tags(self, row: int) -> list[str]:
         return sorted(name for name, col in self.tags.items() if col[row])

@@ -34,6 +34,10 @@ class Entry:
     field: str
     setting: Setting
 
+    def __repr__(self) -> str:  # never the secret, even in a debug log or a traceback
+        return (f"Entry(variable={self.variable!r}, value={self.display_value()!r}, source={self.source!r}, "
+                f"owner={self.owner!r})")
+
     def display_value(self) -> Any:
         """JSON-friendly value; secrets become a fingerprint."""
         if self.setting.secret:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -42,6 +43,12 @@ class SettingsSection(BaseSettings):
                 if isinstance(meta, Setting):
                     found[name] = meta
         return found
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """``repr``/``str`` of a section mask secret fields (they may end up in logs)."""
+        secrets = {name for name, setting in self.settings().items() if setting.secret}
+        for name, value in super().__repr_args__():
+            yield name, ("<secret>" if name in secrets and value else value)
 
     @classmethod
     def default_of(cls, name: str) -> Any:

@@ -15,8 +15,8 @@ KEYWORDS = frozenset(
     }
 )
 
-IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-TAG_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+IDENT_RE = re.compile(r"[^\W\d][\w.]*")  # letters (any script), digits, _ and .; no leading digit
+TAG_NAME_RE = re.compile(r"[\w][\w.\-]*")
 TAG_PREFIX = "tag:"
 
 

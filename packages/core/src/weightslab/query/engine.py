@@ -143,13 +143,18 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
 
 
 def as_query(query: Query | Mapping[str, Any] | str) -> Query:
-    """A :class:`Query` from a model, a JSON-like mapping, or query text.
+    """A :class:`Query` from a model, a JSON-like mapping, JSON text (``{...}``) or query text.
 
     Raises :class:`QueryError` (``QuerySyntaxError`` for text) whose message names the field.
     """
     if isinstance(query, Query):
         return query
     if isinstance(query, str):
+        if query.lstrip().startswith("{"):  # a JSON spec rather than query text
+            try:
+                return Query.model_validate_json(query)
+            except ValidationError as e:
+                raise QueryError(f"invalid query: {describe_validation_error(e)}") from None
         from .text import parse_query
 
         return parse_query(query)
@@ -394,18 +399,16 @@ def _sort_key(frame: Frame, key: SortKey, idx: np.ndarray, where: str) -> np.nda
     arr = frame.column(column, field=where)
     if column == "sample_id":
         rank = frame.id_rank()[idx]
-        return -rank if key.descending else rank
+        return np.negative(rank, out=rank) if key.descending else rank
     if column == "split":
         names, codes = frame.split_codes()
         return _codes_key(codes[idx], len(names), key.descending)
     kind = frame.kind(column)
     sub = arr[idx]
     if kind == "numeric":
-        if sub.dtype.kind == "f":
-            sub = sub.astype(np.float64, copy=False)
-        else:
-            sub = sub.astype(np.int64, copy=False)
-        return -sub if key.descending else sub
+        # ``arr[idx]`` is a fresh copy, so negating in place is safe (and saves a pass).
+        sub = sub.astype(np.float64 if sub.dtype.kind == "f" else np.int64, copy=False)
+        return np.negative(sub, out=sub) if key.descending else sub
     if kind == "bool":
         b = sub.astype(np.int8)
         return 1 - b if key.descending else b
@@ -419,18 +422,20 @@ def _lexsort(keys: list[np.ndarray]) -> np.ndarray:
     return np.lexsort(keys[::-1])
 
 
-def _candidates(keys: list[np.ndarray], pos: np.ndarray, k: int) -> np.ndarray:
-    """Ascending positions (a subset of ``pos``, itself ascending) that contain the first
-    ``k`` rows of the stable order by ``keys``; at most ``k`` of them unless a float key
-    hits NaN at the boundary."""
-    if len(pos) <= k:
-        return pos
-    primary = keys[0][pos]
+def _candidates(keys: list[np.ndarray], pos: np.ndarray | None, k: int) -> np.ndarray:
+    """Ascending positions (a subset of ``pos``, itself ascending; ``None`` = every position)
+    that contain the first ``k`` rows of the stable order by ``keys``; at most ``k`` of them
+    unless a float key hits NaN at the boundary."""
+    primary = keys[0] if pos is None else keys[0][pos]
+    if len(primary) <= k:
+        return np.arange(len(primary), dtype=np.int64) if pos is None else pos
     kth = np.partition(primary, k - 1)[k - 1]
     if primary.dtype.kind == "f" and np.isnan(kth):
-        return pos
-    before = pos[primary < kth]
-    ties = pos[primary == kth]
+        return np.arange(len(primary), dtype=np.int64) if pos is None else pos
+    before = np.flatnonzero(primary < kth)
+    ties = np.flatnonzero(primary == kth)
+    if pos is not None:
+        before, ties = pos[before], pos[ties]
     need = k - len(before)
     if len(ties) > need:
         # Ties on the last key keep row order, so the first ``need`` ties are the ones.
@@ -446,7 +451,7 @@ def _order(keys: list[np.ndarray], m: int, k: int | None) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if k is not None and m >= _PARTIAL_MIN_ROWS and k <= m // 8:
         # Partial sort: keep only rows that can reach the first k, then sort those.
-        cand = _candidates(keys, np.arange(m, dtype=np.int64), k)
+        cand = _candidates(keys, None, k)
         if len(cand) < m:
             sub_order = _lexsort([key[cand] for key in keys])
             return cand[sub_order][:k].astype(np.int64, copy=False)
@@ -460,7 +465,12 @@ def sort_indices(frame: Frame, indices: np.ndarray, sort: Sequence[SortKey | Map
                  limit: int | None = None) -> np.ndarray:
     """``indices`` reordered by ``sort`` (stable, NaN/None last); only the first ``limit``
     when given (a partial sort: much faster for a page of a large selection)."""
-    keys_spec = [k if isinstance(k, SortKey) else SortKey.model_validate(k) for k in sort]
+    keys_spec: list[SortKey] = []
+    for i, k in enumerate(sort):
+        try:
+            keys_spec.append(k if isinstance(k, SortKey) else SortKey.model_validate(k))
+        except ValidationError as e:
+            raise QueryError(f"invalid sort: {describe_validation_error(e, f'sort.{i}')}") from None
     idx = np.asarray(indices, dtype=np.int64)
     keys = [_sort_key(frame, k, idx, f"sort[{i}].column") for i, k in enumerate(keys_spec)]
     return idx[_order(keys, len(idx), limit)]
@@ -545,22 +555,24 @@ def _group_ids(frame: Frame, idx: np.ndarray, by: Sequence[str]) -> tuple[np.nda
     return gid, keys
 
 
-def _group_quantiles(v: np.ndarray, valid: np.ndarray, gid: np.ndarray, nn: np.ndarray, q: float) -> np.ndarray:
-    """Per-group quantile (linear interpolation) of the non-NaN values ``v[valid]``."""
+def _group_quantiles(v: np.ndarray, valid: np.ndarray, gid: np.ndarray, by_gid: np.ndarray, nn: np.ndarray,
+                     q: float) -> np.ndarray:
+    """Per-group quantile (linear interpolation) of the non-NaN values ``v[valid]``;
+    ``by_gid`` is a stable order of the rows by group."""
     ngroups = len(nn)
     out = np.full(ngroups, np.nan)
-    x, g = v[valid], gid[valid]
-    if len(x) == 0:
+    if not valid.any():
         return out
     if ngroups <= 256:
         # Few groups: one selection (partition) per group instead of sorting everything.
-        by_group = np.argsort(g, kind="stable")
-        xs = x[by_group]
+        order = by_gid[valid[by_gid]]
+        xs = v[order]
         ends = np.cumsum(nn)
         for i in range(ngroups):
             if nn[i]:
                 out[i] = np.quantile(xs[ends[i] - nn[i] : ends[i]], q)
         return out
+    x, g = v[valid], gid[valid]
     by_value = np.argsort(x)
     order = by_value[np.argsort(g[by_value], kind="stable")]  # by group, then value
     sv = x[order]
@@ -614,7 +626,9 @@ def _aggregate_rows(frame: Frame, idx: np.ndarray, group: Group) -> list[GroupRo
             vals = ufunc.reduceat(v[by_gid], starts) if len(v) else np.full(ngroups, np.nan)
         else:  # quantile
             q = float(agg.q if agg.q is not None else 0.5)
-            vals = _group_quantiles(v, valid, small_gid, nn, q)
+            if by_gid is None:
+                by_gid = np.argsort(small_gid, kind="stable")
+            vals = _group_quantiles(v, valid, small_gid, by_gid, nn, q)
         results[agg.name] = [float(x) if c > 0 else None for x, c in zip(vals.tolist(), nn, strict=True)]
     return [
         GroupRow(key=keys[g], count=int(counts[g]), values={name: col[g] for name, col in results.items()})

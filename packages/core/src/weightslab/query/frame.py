@@ -147,19 +147,22 @@ def _natural_key(s: str) -> tuple[Any, ...]:
 
 
 def sample_id_rank(ids: np.ndarray) -> np.ndarray:
-    """Numeric-aware sort rank of every id (``int64``, 0 = first).
+    """Numeric-aware sort rank of every id (``int64``, 0 = first; equal ids share a rank).
 
     Digit runs compare as numbers (``"2" < "10"``, ``"img2" < "img10"``) and sort before
-    text at the same place; ties (``"7"`` vs ``"007"``) fall back to plain string order.
-    Every id gets a distinct rank, so the order is total and deterministic.
+    text at the same place; ids that only differ in how a number is written (``"7"`` vs
+    ``"007"``) fall back to plain string order, so the order is total and deterministic.
     """
     n = len(ids)
     rank = np.empty(n, dtype=np.int64)
     if n == 0:
         return rank
     order: np.ndarray | None = None
+    new_value: np.ndarray | None = None  # sorted position starts a new distinct id
     if ids.dtype.kind in "iu":
         order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        new_value = np.concatenate([[True], sorted_ids[1:] != sorted_ids[:-1]])
     else:
         try:
             text = ids.astype(object) if ids.dtype.kind != "O" else ids
@@ -172,12 +175,19 @@ def sample_id_rank(ids: np.ndarray) -> np.ndarray:
                 digits = 1 + np.searchsorted(powers, as_int, side="right")
                 if sum(map(len, text.tolist())) == int(digits.sum()):
                     order = np.argsort(as_int, kind="stable")
+                    sorted_ints = as_int[order]
+                    new_value = np.concatenate([[True], sorted_ints[1:] != sorted_ints[:-1]])
         except (ValueError, TypeError, OverflowError):
             order = None
         if order is None:
             keys = [_natural_key(v if isinstance(v, str) else str(v)) for v in ids.tolist()]
-            order = np.array(sorted(range(n), key=keys.__getitem__), dtype=np.int64)
-    rank[order] = np.arange(n, dtype=np.int64)
+            positions = sorted(range(n), key=keys.__getitem__)
+            order = np.array(positions, dtype=np.int64)
+            new_value = np.fromiter(
+                (i == 0 or keys[positions[i]] != keys[positions[i - 1]] for i in range(n)), dtype=bool, count=n
+            )
+    assert new_value is not None
+    rank[order] = np.cumsum(new_value) - 1
     return rank
 
 

@@ -22,7 +22,7 @@ Grammar (keywords are case-insensitive; column names are case-sensitive)::
                 | name                              (boolean column is true: `discarded`)
     agg        := "count" ["(" [name] ")"] | ("mean" | "avg" | "min" | "max" | "sum" | "median") "(" name ")"
                 | "quantile" "(" name "," number ")"
-    name       := IDENT | "tag:" TAG | `any text`   (IDENT: [A-Za-z_][A-Za-z0-9_.]*)
+    name       := IDENT | "tag:" TAG | `any text`   (IDENT: a letter or _, then letters, digits, _ .)
     value      := number | STRING | "true" | "false"
     STRING     := "..." or '...' with JSON escapes (\\" \\\\ \\n \\t \\uXXXX ...)
 
@@ -88,7 +88,8 @@ class _Tok:
     value: Any
     pos: int
     raw: str
-    quoted: bool = False
+    quoted: bool = False  # a `backticked` name
+    tagref: bool = False  # written tag:<name>
 
     def describe(self) -> str:
         if self.kind == "eof":
@@ -100,6 +101,10 @@ class _Tok:
         if self.kind == "name":
             return f"name {self.raw}"
         return repr(self.raw)
+
+
+def _digit(ch: str) -> bool:
+    return "0" <= ch <= "9"
 
 
 def _tokenize(text: str) -> list[_Tok]:
@@ -182,26 +187,26 @@ def _tokenize(text: str) -> list[_Tok]:
             name, i = read_backtick(start)
             toks.append(_Tok("name", name, start, text[start:i], quoted=True))
             continue
-        if c.isdigit() or (c in "+-." and i + 1 < n and (text[i + 1].isdigit() or
-                                                         (text[i + 1] == "." and c != "." and i + 2 < n
-                                                          and text[i + 2].isdigit()))):
+        if _digit(c) or (c in "+-." and i + 1 < n and (_digit(text[i + 1]) or
+                                                      (text[i + 1] == "." and c != "." and i + 2 < n
+                                                       and _digit(text[i + 2])))):
             j = i + 1 if c in "+-" else i
-            while j < n and text[j].isdigit():
+            while j < n and _digit(text[j]):
                 j += 1
             is_float = False
             if j < n and text[j] == ".":
                 is_float = True
                 j += 1
-                while j < n and text[j].isdigit():
+                while j < n and _digit(text[j]):
                     j += 1
             if j < n and text[j] in "eE":
                 k = j + 1
                 if k < n and text[k] in "+-":
                     k += 1
-                if k < n and text[k].isdigit():
+                if k < n and _digit(text[k]):
                     is_float = True
                     j = k
-                    while j < n and text[j].isdigit():
+                    while j < n and _digit(text[j]):
                         j += 1
             raw = text[start:j]
             if j < n and (text[j].isalnum() or text[j] in "_."):
@@ -234,7 +239,7 @@ def _tokenize(text: str) -> list[_Tok]:
                 if lower == "has":
                     toks.append(_Tok("has", tag, start, text[start:k]))
                 else:
-                    toks.append(_Tok("name", TAG_PREFIX + tag, start, text[start:k]))
+                    toks.append(_Tok("name", TAG_PREFIX + tag, start, text[start:k], tagref=True))
                 i = k
                 continue
             if lower in KEYWORDS:
@@ -392,7 +397,11 @@ class _Parser:
         aggs = [self.parse_agg()]
         while self.peek().kind == ",":
             self.advance()
-            aggs.append(self.parse_agg())
+            tok = self.peek()
+            agg = self.parse_agg()
+            if any(a.name == agg.name for a in aggs):
+                raise self.error(f"duplicate aggregate {agg.name}", tok)
+            aggs.append(agg)
         return tuple(aggs)
 
     def parse_agg(self) -> Aggregate:
@@ -500,7 +509,7 @@ class _Parser:
         if tok.kind == "op":
             self.advance()
             value = self.parse_value(f"after '{tok.raw}'")
-            if column.startswith(TAG_PREFIX) and tok.value == "==" and isinstance(value, str):
+            if name_tok.tagref and tok.value == "==" and isinstance(value, str):
                 return self.build(CategoryEquals, name_tok, tag=column[len(TAG_PREFIX):], value=value)
             return self.build(Compare, name_tok, op=tok.value, column=column, value=value)
         negate = False

@@ -1,0 +1,763 @@
+"""User-triggered evaluation passes over a split (optionally restricted to tagged samples).
+
+A pass runs in a daemon thread:
+
+1. it sets the training control to ``evaluating`` so the training loop blocks at its next
+   step boundary, and waits (bounded) for the loop to get there;
+2. it takes the main lock (its thread is exempt from the watchdog's stuck-lock interrupt),
+   snapshots the model train/eval modes and the RNG states;
+3. it runs the registered ``@wl.eval_fn`` or the default evaluator over batches built
+   directly from the watched loader's dataset (never through the training sampler, which
+   would block at the boundary), restricted to the selected samples;
+4. it records per-sample values (``eval_loss`` with ``split=<split>``), one curve point per
+   metric and an evaluation marker (``experiment.history.markers``), then restores the
+   modes, the RNG states and the training state it found (running stays running, paused
+   stays paused, unless ``resume_after`` says otherwise). The optimizer is never touched.
+
+Calling convention of a user evaluation function (registered with ``@wl.eval_fn``):
+
+* ``fn(ctx)`` with one parameter: ``ctx`` is an :class:`EvalContext` (``ctx.batches``
+  yields ``(inputs, sample_ids, targets, *rest)`` exactly like the watched loader, restricted
+  to the selection; ``ctx.model``; ``ctx.record(name, values, batch_ids)``;
+  ``ctx.should_stop()``; ``ctx.report(**metrics)``);
+* ``fn(batches, model)`` with two parameters (the classic ``eval_fn(data_loader, model)``).
+
+It may return a mapping ``{metric: number}``, a single number (reported as ``eval_score``)
+or ``None``. Metric names not starting with ``eval`` get an ``eval_`` prefix so evaluation
+curves never mix with training curves of the same name.
+
+Timeout: ``max(timeout_min_seconds, avg_batch_seconds * nb_batches * timeout_multiplier)``
+unless ``timeout_seconds > 0`` (settings section ``evaluation``: ``WEIGHTSLAB_EVAL_TIMEOUT_*``).
+``avg_batch_seconds`` is the mean of the training loop's recent step times scaled to the
+evaluation batch size (samples per evaluation batch / samples per training batch), or the
+duration of the first evaluation batch when no training step was timed yet. The pass is
+stopped cooperatively between batches (``ctx.batches`` stops yielding; a user function can
+poll ``ctx.should_stop()``), and reported as ``timeout``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from weightslab._torch import is_tensor, torch_or_none
+
+if TYPE_CHECKING:
+    from weightslab.experiment import Experiment
+
+log = logging.getLogger("weightslab.evaluation")
+
+STATES = ("idle", "running", "done", "cancelled", "timeout", "error")
+DEFAULT_EVALUATOR = "default"
+
+
+class EvaluationBusy(RuntimeError):
+    """A pass is already running (one pass at a time)."""
+
+
+class EvaluationError(RuntimeError):
+    """The pass cannot run (e.g. the default evaluator has no watched model)."""
+
+
+# -- timeout -------------------------------------------------------------------------------
+def _setting(settings: Any, name: str, default: float) -> float:
+    if settings is None:
+        return default
+    value = settings.get(name, default) if isinstance(settings, Mapping) else getattr(settings, name, default)
+    return float(value)
+
+
+def compute_timeout(settings: Any, avg_batch_seconds: float | None, nb_batches: int) -> float | None:
+    """Timeout in seconds of a pass of ``nb_batches`` batches.
+
+    ``settings`` is the ``evaluation`` settings section (or a mapping) with
+    ``timeout_multiplier``, ``timeout_min_seconds`` and ``timeout_seconds``. Returns ``None``
+    when the formula applies but ``avg_batch_seconds`` is not known yet.
+    """
+    override = _setting(settings, "timeout_seconds", 0.0)
+    if override > 0:
+        return override
+    if avg_batch_seconds is None or not math.isfinite(avg_batch_seconds):
+        return None
+    multiplier = _setting(settings, "timeout_multiplier", 1.3)
+    floor = _setting(settings, "timeout_min_seconds", 5.0)
+    return max(floor, float(avg_batch_seconds) * max(int(nb_batches), 0) * multiplier)
+
+
+# -- the pass ------------------------------------------------------------------------------
+class _Pass:
+    """Mutable state of one pass; read by :meth:`EvaluationController.status` (under its lock)."""
+
+    def __init__(self, *, split: str, tags: list[str], loader: Any, indices: np.ndarray, batch_size: int,
+                 max_steps: int | None, resume_after: bool | None, evaluator: str,
+                 fn: Callable[..., Any] | None, model_name: str | None) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.split = split
+        self.tags = tags
+        self.loader = loader
+        self.indices = indices  # positions in loader.ids, in dataset order
+        self.batch_size = batch_size
+        n_batches = -(-len(indices) // batch_size)
+        self.batches_total = min(n_batches, max_steps) if max_steps is not None else n_batches
+        self.samples_total = min(len(indices), self.batches_total * batch_size)
+        self.resume_after = resume_after
+        self.evaluator = evaluator
+        self.fn = fn
+        self.model_name = model_name
+        self.state = "running"
+        self.message = "waiting for the training loop to reach its step boundary"
+        self.started = time.time()
+        self.finished: float | None = None
+        self.batches_done = 0
+        self.samples_done = 0
+        self.metrics: dict[str, float] = {}
+        self.timeout: float | None = None
+        self.deadline: float | None = None  # time.monotonic()
+        self.pass_started: float | None = None  # time.monotonic() when the lock was taken
+        self.stop_reason: str | None = None  # "cancelled" | "timeout"
+        self.cancel_event = threading.Event()
+        self.step: int | None = None
+        self.branch: str | None = None
+        self.state_before: str | None = None
+        self.state_after: str | None = None
+        self.avg_batch_seconds: float | None = None
+        self.thread: threading.Thread | None = None
+
+
+class EvalBatches:
+    """The selected samples as loader-shaped batches ``(inputs, sample_ids, targets, *rest)``.
+
+    Iteration stops early (without error) once the pass is cancelled or timed out. It is
+    re-iterable; progress counts every batch handed out.
+    """
+
+    def __init__(self, controller: EvaluationController, p: _Pass) -> None:
+        self._controller = controller
+        self._pass = p
+
+    def __len__(self) -> int:
+        return self._pass.batches_total
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        p = self._pass
+        for b in range(p.batches_total):
+            if self._controller._should_stop(p):
+                return
+            idx = [int(i) for i in p.indices[b * p.batch_size:(b + 1) * p.batch_size]]
+            started = time.monotonic()
+            batch = make_batch(p.loader, idx)
+            yield batch
+            self._controller._batch_done(p, len(idx), time.monotonic() - started)
+
+
+class EvalContext:
+    """What a user evaluation function receives."""
+
+    def __init__(self, controller: EvaluationController, p: _Pass) -> None:
+        exp = controller.experiment
+        self._controller = controller
+        self._pass = p
+        self.experiment = exp
+        self.split = p.split
+        self.tags = list(p.tags)
+        self.loader = p.loader
+        self.batches = EvalBatches(controller, p)
+        self.models = dict(exp.models)
+        self.model = exp.models.get(p.model_name) if p.model_name is not None else None
+        self.step = exp.step
+        self.branch = exp.branch
+        self.batch_size = p.batch_size
+        self.rows = np.asarray(p.loader.rows)[p.indices[: p.samples_total]]
+        self.sample_ids = [str(p.loader.ids[i]) for i in p.indices[: p.samples_total].tolist()]
+        self.metrics: dict[str, float] = {}
+
+    def should_stop(self) -> bool:
+        """True once the pass was cancelled or ran past its timeout: return soon."""
+        return self._controller._should_stop(self._pass)
+
+    def record(self, name: str, values: Any, batch_ids: Any, *, preds: Any = None, targets: Any = None,
+               logits: Any = None) -> None:
+        """Record per-sample values of ``name`` for ``batch_ids`` of the evaluated split (no curve point:
+        the pass mean goes on the curve through :meth:`report` or the returned metrics)."""
+        self.experiment.record(name, values, batch_ids, split=self.split, preds=preds, targets=targets,
+                               logits=logits, log_curve=False)
+
+    def report(self, **metrics: float) -> None:
+        """Add pass-level metrics (merged with what the function returns)."""
+        for name, value in metrics.items():
+            self.metrics[str(name)] = float(value)
+
+
+def make_batch(loader: Any, idx: list[int]) -> tuple[Any, ...]:
+    """Build the batch of dataset positions ``idx`` exactly as the watched loader would yield it."""
+    ids = loader._ids_out(idx)
+    if loader._numpy:
+        sel = np.asarray(idx)
+        parts = tuple(p[sel] for p in loader._parts)
+        batch: Any = parts if len(parts) > 1 else parts[0]
+        plain_list = False
+    elif loader._torch_loader is not None:
+        collate = getattr(loader._torch_loader.collate_fn, "collate_fn", None)
+        if collate is None:
+            from torch.utils.data.dataloader import default_collate
+
+            collate = default_collate
+        batch = collate([loader.dataset[i] for i in idx])
+        plain_list = False
+    else:
+        batch = [loader.dataset[i] for i in idx]
+        plain_list = True
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2 and not plain_list:
+        return (batch[0], ids, batch[1], *batch[2:])
+    if isinstance(batch, (tuple, list)) and len(batch) == 1:
+        return (batch[0], ids, None)
+    return (batch, ids, None)
+
+
+# -- the controller ------------------------------------------------------------------------
+class EvaluationController:
+    """Starts, reports on and cancels evaluation passes of one experiment.
+
+    ``boundary_wait``: seconds to wait for the training loop to block at its step boundary
+    before taking the main lock (default: derived from the recent step times; 0 when the
+    loop looks idle). A training step inside ``wl.guard_training_context`` holds the main
+    lock, so it always finishes before the pass starts.
+    """
+
+    def __init__(self, experiment: Experiment, *, boundary_wait: float | None = None,
+                 lock_poll: float = 0.05) -> None:
+        self.experiment = experiment
+        self.boundary_wait = boundary_wait
+        self.loss_fn: Callable[..., Any] | None = None  # explicit per-sample loss for the default evaluator
+        self._lock = threading.Lock()
+        self._lock_poll = lock_poll
+        self._pass: _Pass | None = None
+
+    # -- public API ---------------------------------------------------------
+    def start(self, split: str | None = None, *, tags: str | Sequence[str] | None = None,
+              max_steps: int | None = None, resume_after: bool | None = None, eval_fn: str | None = None,
+              include_discarded: bool = False, batch_size: int | None = None,
+              model: str | None = None) -> dict[str, Any]:
+        """Start a pass in a background thread; returns :meth:`status` right away.
+
+        ``split``: a watched loader name (default: the first non-training loader, else the
+        only loader). ``tags``: evaluate only samples having ALL these tags (``name`` for a
+        boolean tag, ``name=value`` for a categorical one). ``max_steps``: at most this many
+        batches. ``resume_after``: ``None`` keeps the training state found (running/paused),
+        ``True`` resumes training after the pass, ``False`` leaves it paused. ``eval_fn``: name
+        of a registered ``@wl.eval_fn`` or ``"default"`` (default: the function registered
+        under the split's name, else the first registered one, else the default evaluator).
+        Bad arguments raise ``ValueError`` naming the field; a running pass raises
+        :class:`EvaluationBusy`.
+        """
+        exp = self.experiment
+        if split is not None and (not isinstance(split, str) or not split):
+            raise ValueError(f"split={split!r}: expected a split (loader) name")
+        split = split or self._default_split()
+        loader = exp.loaders.get(split)
+        if loader is None:
+            known = ", ".join(sorted(exp.loaders)) or "none watched"
+            raise ValueError(f"split={split!r}: unknown split; known splits: {known}")
+        tag_list = _tag_list(tags)
+        if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool)
+                                      or max_steps < 1):
+            raise ValueError(f"max_steps={max_steps!r}: expected a positive integer or None")
+        if resume_after is not None and not isinstance(resume_after, bool):
+            raise ValueError(f"resume_after={resume_after!r}: expected true, false or None")
+        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size={batch_size!r}: expected a positive integer or None")
+        if model is not None and model not in exp.models:
+            raise ValueError(f"model={model!r}: unknown model; watched models: {', '.join(exp.models) or 'none'}")
+        evaluator, fn = self._pick_evaluator(eval_fn, split)
+        model_name = model or (next(iter(exp.models)) if exp.models else None)
+        if fn is None and model_name is None:
+            raise EvaluationError("the default evaluator needs a watched model (wl.watch_or_edit(model, "
+                                  "flag='model')) or register an evaluation function with @wl.eval_fn")
+        indices = self._select(loader, split, tag_list, include_discarded)
+        with self._lock:
+            if self._pass is not None and self._pass.state == "running":
+                raise EvaluationBusy(f"an evaluation pass over {self._pass.split!r} is already running "
+                                     f"(id {self._pass.id}); cancel it or wait for it to finish")
+            p = _Pass(split=split, tags=tag_list, loader=loader, indices=indices,
+                      batch_size=batch_size or int(loader.batch_size), max_steps=max_steps,
+                      resume_after=resume_after, evaluator=evaluator, fn=fn, model_name=model_name)
+            self._pass = p
+            p.thread = threading.Thread(target=self._run, args=(p,), name="weightslab-eval", daemon=True)
+            p.thread.start()
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        """``state`` (idle|running|done|cancelled|timeout|error), split, progress, metrics, message."""
+        with self._lock:
+            p = self._pass
+            if p is None:
+                return {"state": "idle", "progress": 0.0, "metrics": {}, "result": {}, "message": ""}
+            total = p.batches_total
+            return {
+                "id": p.id, "state": p.state, "split": p.split, "tags": list(p.tags), "eval_fn": p.evaluator,
+                "progress": (p.batches_done / total) if total else 1.0,
+                "batches_done": p.batches_done, "batches_total": total,
+                "samples_done": p.samples_done, "samples_total": p.samples_total,
+                "started": p.started, "finished": p.finished,
+                "elapsed_seconds": (p.finished or time.time()) - p.started,
+                "timeout_seconds": p.timeout, "avg_batch_seconds": p.avg_batch_seconds,
+                "metrics": dict(p.metrics), "result": dict(p.metrics), "message": p.message,
+                "step": p.step, "branch": p.branch,
+                "training_state_before": p.state_before, "training_state_after": p.state_after,
+            }
+
+    def cancel(self) -> dict[str, Any]:
+        """Ask the running pass to stop at the next batch; idempotent. Returns :meth:`status`."""
+        with self._lock:
+            p = self._pass
+            if p is not None and p.state == "running":
+                p.cancel_event.set()
+                if p.stop_reason is None:
+                    p.stop_reason = "cancelled"
+        return self.status()
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the current pass ends (or ``timeout``); returns :meth:`status`."""
+        with self._lock:
+            p = self._pass
+        thread = p.thread if p is not None else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return self.status()
+
+    def evaluate(self, split: str | None = None, *, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Synchronous pass: :meth:`start` then :meth:`wait` (not from a thread holding the main lock)."""
+        if self.experiment.lock.held_by_current_thread():
+            raise EvaluationError("evaluate() called while holding the main lock (inside a training step): "
+                                  "use start() and let the step finish")
+        self.start(split, **kwargs)
+        return self.wait(timeout)
+
+    # -- selection ----------------------------------------------------------
+    def _default_split(self) -> str:
+        loaders = self.experiment.loaders
+        for name, loader in loaders.items():
+            if not loader.is_training:
+                return str(name)
+        if len(loaders) == 1:
+            return str(next(iter(loaders)))
+        raise ValueError("split: no split given and no evaluation (non-training) loader is watched")
+
+    def _select(self, loader: Any, split: str, tags: list[str], include_discarded: bool) -> np.ndarray:
+        exp = self.experiment
+        with exp.data_lock:
+            table = exp.table
+            rows = np.asarray(loader.rows, dtype=np.int64)
+            keep = np.ones(len(rows), dtype=bool) if include_discarded else ~table.discarded[rows]
+            for tag in tags:
+                if "=" in tag:
+                    name, value = tag.split("=", 1)
+                    col = table.categories.get(name)
+                    if col is None:
+                        raise ValueError(f"tags: unknown categorical tag {name!r}; known: "
+                                         f"{', '.join(sorted(table.categories)) or 'none'}")
+                    keep &= np.asarray([v == value for v in col[rows].tolist()], dtype=bool)
+                else:
+                    col = table.tags.get(tag)
+                    if col is None:
+                        raise ValueError(f"tags: unknown tag {tag!r}; known tags: "
+                                         f"{', '.join(sorted(table.tags)) or 'none'}")
+                    keep &= col[rows]
+        indices = np.flatnonzero(keep)
+        if len(indices) == 0:
+            if tags:
+                raise ValueError(f"tags={tags!r}: no {'' if include_discarded else 'active '}sample of split "
+                                 f"{split!r} has all these tags")
+            raise ValueError(f"split={split!r}: no active sample to evaluate")
+        return indices
+
+    def _pick_evaluator(self, name: str | None, split: str) -> tuple[str, Callable[..., Any] | None]:
+        fns = self.experiment.eval_fns
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"eval_fn={name!r}: expected the name of a registered evaluation function")
+            if name == DEFAULT_EVALUATOR:
+                return DEFAULT_EVALUATOR, None
+            if name not in fns:
+                raise ValueError(f"eval_fn={name!r}: unknown evaluation function; registered: "
+                                 f"{', '.join([DEFAULT_EVALUATOR, *fns])}")
+            return name, fns[name]
+        if split in fns:
+            return split, fns[split]
+        if fns:
+            first = next(iter(fns))
+            return first, fns[first]
+        return DEFAULT_EVALUATOR, None
+
+    # -- running ------------------------------------------------------------
+    def _should_stop(self, p: _Pass) -> bool:
+        if p.cancel_event.is_set():
+            return True
+        if p.deadline is not None and time.monotonic() > p.deadline:
+            with self._lock:
+                if p.stop_reason is None:
+                    p.stop_reason = "timeout"
+            return True
+        return False
+
+    def _batch_done(self, p: _Pass, n_samples: int, seconds: float) -> None:
+        with self._lock:
+            p.batches_done += 1
+            p.samples_done += n_samples
+            if p.timeout is None and p.pass_started is not None:  # no training step timed: first batch
+                p.avg_batch_seconds = seconds
+                p.timeout = compute_timeout(self._settings(), seconds, p.batches_total)
+                if p.timeout is not None:
+                    p.deadline = p.pass_started + p.timeout
+
+    def _settings(self) -> Any:
+        try:
+            return self.experiment.config["evaluation"]
+        except (KeyError, TypeError):
+            return None
+
+    def _training_batch_seconds(self, p: _Pass) -> float | None:
+        """Mean recent training step time, scaled to the evaluation batch size."""
+        exp = self.experiment
+        times = list(getattr(exp, "_step_times", []) or [])[-20:]
+        if not times:
+            return None
+        per_step = float(np.mean(times))
+        train_bs = None
+        for loader in exp.loaders.values():
+            if loader.is_training:
+                train_bs = int(loader.batch_size)
+                break
+        if train_bs:
+            return per_step * p.batch_size / train_bs
+        return per_step
+
+    def _boundary_budget(self) -> float:
+        if self.boundary_wait is not None:
+            return max(0.0, float(self.boundary_wait))
+        exp = self.experiment
+        last = getattr(exp, "_last_step_end", None)
+        if last is None:
+            return 0.0  # the loop never stepped: nothing to wait for
+        times = list(getattr(exp, "_step_times", []) or [])[-20:]
+        typical = float(np.median(times)) if times else 0.1
+        if time.monotonic() - last > max(2.0, 10 * typical):
+            return 0.0  # the loop looks idle (finished, or between phases)
+        return min(30.0, max(0.5, 3 * typical))
+
+    def _wait_for_boundary(self, p: _Pass) -> None:
+        control = self.experiment.control
+        if control.waiting:
+            return
+        deadline = time.monotonic() + self._boundary_budget()
+        while not p.cancel_event.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if control.wait_until(lambda c: c.waiting, min(self._lock_poll, remaining)):
+                return
+
+    def _acquire(self, p: _Pass) -> bool:
+        lock = self.experiment.lock
+        while not p.cancel_event.is_set():
+            if lock.acquire(timeout=self._lock_poll):
+                return True
+        return False
+
+    def _run(self, p: _Pass) -> None:
+        exp = self.experiment
+        control = exp.control
+        lock = exp.lock
+        ident = threading.get_ident()
+        state_before = control.state.value
+        was_paused = state_before == "paused"
+        with self._lock:
+            p.state_before = state_before
+        acquired = False
+        lock.exempt_threads.add(ident)  # exempt before it can become the holder
+        control.set_evaluating(True)
+        try:
+            self._wait_for_boundary(p)
+            acquired = self._acquire(p)
+            if not acquired:
+                self._finish(p, "cancelled", "cancelled before the pass started")
+                return
+            with self._lock:
+                p.message = "evaluating"
+                p.step, p.branch = exp.step, exp.branch
+                p.pass_started = time.monotonic()
+                p.avg_batch_seconds = self._training_batch_seconds(p)
+                p.timeout = compute_timeout(self._settings(), p.avg_batch_seconds, p.batches_total)
+                if p.timeout is not None:
+                    p.deadline = p.pass_started + p.timeout
+            exp.current_split = p.split  # thread-local: records from this thread default to the split
+            snapshot = _Snapshot(exp.models.values())
+            try:
+                metrics = self._evaluate(p)
+            finally:
+                snapshot.restore()
+            exp.recorder.drain()
+            reason = p.stop_reason
+            if reason is None and p.cancel_event.is_set():
+                reason = "cancelled"
+            if reason is None:
+                self._publish(p, metrics)
+                self._finish(p, "done", f"evaluated {p.samples_done} samples in {p.batches_done} batches",
+                             metrics)
+            elif reason == "timeout":
+                self._finish(p, "timeout", f"stopped after {p.timeout:.3g}s timeout: {p.batches_done}/"
+                             f"{p.batches_total} batches evaluated", metrics)
+            else:
+                self._finish(p, "cancelled", f"cancelled after {p.batches_done}/{p.batches_total} batches",
+                             metrics)
+        except Exception as exc:
+            log.exception("evaluation pass over %r failed", p.split)
+            self._finish(p, "error", f"{type(exc).__name__}: {exc}")
+        finally:
+            if acquired:
+                lock.release()
+            lock.exempt_threads.discard(ident)
+            control.set_evaluating(False)
+            if p.resume_after is True and control.state.value == "paused":
+                control.resume()
+            elif p.resume_after is False and control.state.value == "running":
+                control.pause()
+            elif p.resume_after is None and was_paused != (control.state.value == "paused"):
+                log.info("training state changed during the evaluation pass (now %s)", control.state.value)
+            with self._lock:
+                p.state_after = control.state.value
+
+    def _finish(self, p: _Pass, state: str, message: str, metrics: Mapping[str, float] | None = None) -> None:
+        with self._lock:
+            if metrics:
+                p.metrics = dict(metrics)
+            p.state = state
+            p.message = message
+            p.finished = time.time()
+        log.info("evaluation pass %s over %r: %s (%s)", p.id, p.split, state, message)
+
+    def _evaluate(self, p: _Pass) -> dict[str, float]:
+        ctx = EvalContext(self, p)
+        if p.fn is None:
+            out: Any = self._default_evaluator(ctx)
+        else:
+            out = _call_eval_fn(p.fn, ctx)
+        metrics: dict[str, float] = {}
+        for name, value in ctx.metrics.items():
+            metrics[_metric_name(name)] = value
+        if isinstance(out, Mapping):
+            for name, value in out.items():
+                number = _as_float(value)
+                if number is not None:
+                    metrics[_metric_name(str(name))] = number
+        elif out is not None:
+            number = _as_float(out)
+            if number is None:
+                raise TypeError(f"evaluation function {p.evaluator!r} returned {type(out).__name__}: expected "
+                                "a mapping of metrics, a number or None")
+            metrics["eval_score"] = number
+        return metrics
+
+    def _publish(self, p: _Pass, metrics: Mapping[str, float]) -> None:
+        """One curve point per metric at the current step, and an evaluation marker."""
+        exp = self.experiment
+        step, branch = int(exp.step), str(exp.branch)
+        for name, value in metrics.items():
+            if math.isfinite(value):
+                exp.history.append_curve(name, p.split, branch, step, value)
+                try:
+                    exp.store.append_curve(name, p.split, branch, step, value)
+                except Exception:
+                    log.exception("storing evaluation curve point %r failed", name)
+        exp.history.markers.append({
+            "kind": "evaluation", "id": p.id, "step": step, "split": p.split, "branch": branch,
+            "metrics": dict(metrics), "tags": list(p.tags), "eval_fn": p.evaluator,
+            "samples": p.samples_done, "batches": p.batches_done, "time": time.time(),
+        })
+
+    # -- the default evaluator ----------------------------------------------
+    def _find_loss(self, split: str) -> Callable[..., Any] | None:
+        if self.loss_fn is not None:
+            return self.loss_fn
+        losses: list[Any] = []
+        for attr in ("signals", "watched_signals"):
+            container = getattr(self.experiment, attr, None)
+            if isinstance(container, Mapping):
+                losses.extend(s for s in container.values() if getattr(s, "kind", None) == "loss")
+        for signal in losses:
+            if str(getattr(signal, "name", "")).startswith(split):
+                return getattr(signal, "fn", signal)
+        return getattr(losses[0], "fn", losses[0]) if losses else None
+
+    def _default_evaluator(self, ctx: EvalContext) -> dict[str, float]:
+        torch = torch_or_none()
+        model = ctx.model
+        if torch is None or model is None:
+            raise EvaluationError("the default evaluator needs torch and a watched model")
+        loss_fn = self._find_loss(ctx.split)
+        device = _model_device(model)
+        loss_sum, loss_n, correct, acc_n = 0.0, 0, 0.0, 0
+        model.eval()
+        with torch.no_grad():
+            for inputs, ids, targets, *_ in ctx.batches:
+                x = _to_device(inputs, device)
+                out = _primary_output(model(x))
+                y = _to_device(targets, device) if targets is not None else None
+                losses = _per_sample_loss(torch, out, y, loss_fn)
+                classification = (is_tensor(out) and out.ndim == 2 and y is not None and is_tensor(y)
+                                  and y.ndim == 1 and not y.is_floating_point() and len(y) == len(out))
+                preds = out.argmax(dim=1) if classification else None
+                if losses is not None:
+                    ctx.record("eval_loss", losses, ids, preds=preds, targets=y)
+                    finite = torch.isfinite(losses)
+                    loss_sum += float(losses[finite].sum())
+                    loss_n += int(finite.sum())
+                if preds is not None and y is not None:
+                    correct += float((preds == y).sum())
+                    acc_n += len(y)
+        metrics: dict[str, float] = {}
+        if loss_n:
+            metrics["eval_loss"] = loss_sum / loss_n
+        if acc_n:
+            metrics["eval_accuracy"] = correct / acc_n
+        return metrics
+
+
+# -- helpers -------------------------------------------------------------------------------
+class _Snapshot:
+    """Train/eval mode of every module and the RNG states, restored after the pass."""
+
+    def __init__(self, models: Any) -> None:
+        self.modes: list[tuple[Any, bool]] = []
+        for model in models:
+            modules = model.modules() if hasattr(model, "modules") else []
+            self.modes.extend((m, bool(m.training)) for m in modules)
+        self.py_state = random.getstate()
+        self.np_state = np.random.get_state()
+        torch = torch_or_none()
+        self.torch_state = torch.get_rng_state() if torch is not None else None
+        self.cuda_state = None
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            self.cuda_state = torch.cuda.get_rng_state_all()
+
+    def restore(self) -> None:
+        for module, training in self.modes:
+            module.training = training  # per module: a model with frozen parts keeps them frozen
+        random.setstate(self.py_state)
+        np.random.set_state(self.np_state)
+        torch = torch_or_none()
+        if torch is not None and self.torch_state is not None:
+            torch.set_rng_state(self.torch_state)
+            if self.cuda_state is not None:
+                torch.cuda.set_rng_state_all(self.cuda_state)
+
+
+def _tag_list(tags: str | Sequence[str] | None) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, Sequence) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise ValueError(f"tags={tags!r}: expected a list of tag names")
+    return [t.strip() for t in tags]
+
+
+def _call_eval_fn(fn: Callable[..., Any], ctx: EvalContext) -> Any:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= 2:
+        return fn(ctx.batches, ctx.model)
+    return fn(ctx)
+
+
+def _metric_name(name: str) -> str:
+    return name if name.startswith("eval") else f"eval_{name}"
+
+
+def _as_float(value: Any) -> float | None:
+    if is_tensor(value):
+        value = value.detach().cpu()
+        if value.numel() != 1:
+            return None
+        return float(value.item())
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    return None
+
+
+def _model_device(model: Any) -> Any:
+    for param in model.parameters():
+        return param.device
+    return None
+
+
+def _to_device(value: Any, device: Any) -> Any:
+    torch = torch_or_none()
+    if torch is None:
+        return value
+    if isinstance(value, np.ndarray):
+        value = torch.as_tensor(value)
+    if is_tensor(value):
+        return value.to(device) if device is not None else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def _primary_output(out: Any) -> Any:
+    if isinstance(out, Mapping):
+        for key in ("logits", "output", "out"):
+            if key in out:
+                return out[key]
+        return next(iter(out.values()))
+    if isinstance(out, (tuple, list)) and out:
+        return out[0]
+    return out
+
+
+def _per_sample_loss(torch: Any, out: Any, y: Any, loss_fn: Callable[..., Any] | None) -> Any:
+    """Per-sample loss: the watched loss when it returns per-sample values, else CE / MSE."""
+    if not is_tensor(out) or y is None or not is_tensor(y) or out.ndim == 0:
+        return None
+    n = out.shape[0]
+    if loss_fn is not None:
+        try:
+            value = loss_fn(out, y)
+        except Exception:
+            log.warning("the watched loss failed on an evaluation batch; using the default loss", exc_info=True)
+            value = None
+        if is_tensor(value) and value.ndim >= 1 and value.shape[0] == n:
+            return value.detach().reshape(n, -1).float().mean(dim=1)
+    if out.ndim == 2 and y.ndim == 1 and not y.is_floating_point() and len(y) == n:
+        return torch.nn.functional.cross_entropy(out.float(), y.long(), reduction="none")
+    if out.shape == y.shape and y.is_floating_point():
+        return ((out.float() - y.float()) ** 2).reshape(n, -1).mean(dim=1)
+    return None
+
+
+def attach(experiment: Experiment, **kwargs: Any) -> EvaluationController:
+    """Create the controller and set ``experiment.evaluation`` (used by the API layer)."""
+    controller = EvaluationController(experiment, **kwargs)
+    experiment.evaluation = controller
+    return controller
+
+
+__all__ = ["DEFAULT_EVALUATOR", "EvalBatches", "EvalContext", "EvaluationBusy", "EvaluationController",
+           "EvaluationError", "attach", "compute_timeout", "make_batch"]

@@ -1,0 +1,190 @@
+"""Checkpoints on a real (small) PyTorch run: save, restore at a step, branches, periodic, auto-load."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import noisy_digits
+
+torch = pytest.importorskip("torch")
+
+from weightslab.checkpoints import CheckpointManager, TrainingNotPaused, branch_hash  # noqa: E402
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+
+def _setup(wl, hp=None, seed=0, n=128, batch_size=16):
+    torch.set_num_threads(1)
+    x, _, y_noisy, _ = noisy_digits(n)
+    xt, yt = torch.tensor(x), torch.tensor(y_noisy)
+    train = torch.utils.data.TensorDataset(xt, yt)
+    model = wl.watch_or_edit(_model(seed), flag="model")
+    params = wl.watch_or_edit(hp or {"lr": 0.05, "batch_size": batch_size}, flag="hp", poll_interval=0.05)
+    opt = wl.watch_or_edit(torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=0.9), flag="optimizer")
+    loader = wl.watch_or_edit(train, flag="data", loader_name="train", batch_size=batch_size, shuffle=True, seed=1)
+    loss = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="train_loss")
+    exp = wl.get_experiment()
+    return SimpleNamespace(model=model, params=params, opt=opt, loader=loader, loss=loss, exp=exp,
+                           fixed=(xt[:32], yt[:32]))
+
+
+def _train(wl, s, steps):
+    done = 0
+    while done < steps:
+        for x, ids, y in s.loader:
+            with wl.guard_training_context:
+                s.opt.zero_grad()
+                s.loss(s.model(x), y, batch_ids=ids).mean().backward()
+                s.opt.step()
+            done += 1
+            if done >= steps:
+                return
+
+
+def _fixed_losses(s):
+    with torch.no_grad():
+        x, y = s.fixed
+        return torch.nn.functional.cross_entropy(s.model(x), y, reduction="none")
+
+
+def test_restore_at_a_step_reproduces_its_losses_and_starts_a_branch(wl):
+    s = _setup(wl)
+    exp = s.exp
+    manager = CheckpointManager(exp)
+    exp.checkpoints = manager
+    _train(wl, s, 5)
+    losses_k = _fixed_losses(s)
+    rng_k = s.loader._rng.bit_generator.state
+    momentum_k = [v["momentum_buffer"].clone() for v in s.opt.state.values()]
+    branch_k = exp.branch
+    entry = manager.save(note="before the edit")
+    assert entry["step"] == 5 and entry["branch"] == branch_k and entry["reason"] == "manual"
+    assert (manager.directory / entry["path"]).is_file()
+    payload = torch.load(manager.directory / entry["path"], weights_only=True)  # no arbitrary pickle
+    assert payload["step"] == 5 and set(payload["models"]) == {"model"}
+
+    # edit data and hyperparameters, train more: everything moves
+    wl.discard_samples([3])
+    wl.tag_samples([7], "late")
+    exp.set_hyperparameter("lr", 0.2)
+    exp.step_boundary()  # applies the pending edit
+    assert s.opt.param_groups[0]["lr"] == 0.2
+    _train(wl, s, 6)
+    assert exp.step == 11 and not torch.allclose(_fixed_losses(s), losses_k)
+
+    with pytest.raises(TrainingNotPaused, match="pause"):
+        manager.restore(step=7)
+    wl.pause()
+    result = manager.restore(step=7)  # closest checkpoint at or before step 7
+    assert result["id"] == entry["id"] and result["step"] == 5
+    assert torch.allclose(_fixed_losses(s), losses_k)
+    assert exp.step == 5 and wl.get_age() == 5
+    assert all(torch.equal(a, v["momentum_buffer"]) for a, v in zip(momentum_k, s.opt.state.values(), strict=True))
+    assert s.opt.param_groups[0]["lr"] == 0.05 and s.params["lr"] == 0.05
+    assert s.loader._rng.bit_generator.state == rng_k
+    table = exp.table
+    assert not table.discarded[table.find(["3"], "train")].any()
+    assert not table.tags["late"][table.find(["7"], "train")].any()
+    # a new branch whose parent is recorded
+    assert exp.branch == result["branch"] != branch_k and result["parent_branch"] == branch_k
+    lineage = manager.branches()[exp.branch]
+    assert lineage["parent"] == branch_k and lineage["parent_step"] == 5 and lineage["from_checkpoint"] == entry["id"]
+    manifest = json.loads(manager.manifest_path.read_text())
+    assert [e["id"] for e in manifest["checkpoints"]] == [entry["id"]] == [e["id"] for e in manager.list()]
+    assert manifest["branches"][exp.branch]["parent"] == branch_k
+    # restoring the same checkpoint again: same hash, so a suffixed branch
+    first = exp.branch
+    again = manager.restore(checkpoint_id=entry["id"])
+    assert again["branch"] != first and branch_hash(again["branch"]) == branch_hash(first)
+    # training continues on the new branch and checkpoints there
+    wl.resume()
+    exp.branch = again["branch"]  # (until experiment._on_resume keeps restored branches, see the wiring notes)
+    _train(wl, s, 2)
+    later = manager.save()
+    assert later["branch"] == again["branch"] and later["parent_branch"] == branch_k
+    assert [e["id"] for e in manager.list(branch=again["branch"])] == [later["id"]]
+    assert not list(manager.directory.glob("*.tmp"))
+
+
+def test_periodic_checkpoints_every_n_steps(wl):
+    s = _setup(wl, hp={"lr": 0.05, "batch_size": 16, "checkpoint_every_n_steps": 3})
+    exp = s.exp
+    manager = getattr(exp, "checkpoints", None)
+    if manager is None:  # not wired into Experiment.step_end yet: an optimizer hook stands in for it
+        manager = CheckpointManager(exp)
+        exp.checkpoints = manager
+        s.opt.register_step_post_hook(lambda *_: manager.on_step_end(exp.step))
+    _train(wl, s, 10)
+    entries = manager.list()
+    assert [e["step"] for e in entries] == [3, 6, 9] and {e["reason"] for e in entries} == {"periodic"}
+    assert all((manager.directory / e["path"]).is_file() for e in entries)
+    exp.set_hyperparameter("checkpoint_every_n_steps", 0)  # live: 0 turns it off
+    exp.step_boundary()
+    _train(wl, s, 3)
+    assert [e["step"] for e in manager.list()] == [3, 6, 9]
+    assert CheckpointManager(exp, every_n_steps=4).every_n() == 4  # the constructor wins over the key
+
+
+def test_auto_load_latest_in_a_fresh_experiment(wl):
+    from weightslab.sdk import reset_experiment
+
+    s = _setup(wl)
+    _train(wl, s, 4)
+    saved = CheckpointManager(s.exp).save()
+    weights = {k: v.clone() for k, v in s.model.state_dict().items()}
+    root = s.exp.root_log_dir
+    reset_experiment()  # the script restarts: same root log dir, fresh objects
+
+    s2 = _setup(wl, seed=123)
+    assert s2.exp is not s.exp and s2.exp.root_log_dir == root
+    assert CheckpointManager(s2.exp).auto_load_latest(skip_previous_auto_load=True) is None
+    assert not torch.equal(s2.model.state_dict()["1.weight"], weights["1.weight"])
+    manager = CheckpointManager(s2.exp)
+    result = manager.auto_load_latest()
+    assert result is not None and result["id"] == saved["id"] and result["parent_branch"] == saved["branch"]
+    assert all(torch.equal(v, weights[k]) for k, v in s2.model.state_dict().items())
+    assert s2.exp.step == 4 and s2.exp.branch == result["branch"]
+    assert manager.auto_load_latest() is None  # once per manager
+    reset_experiment()
+
+    s3 = _setup(wl, hp={"lr": 0.05, "batch_size": 16, "skip_previous_auto_load": True}, seed=123)
+    assert CheckpointManager(s3.exp).auto_load_latest() is None  # told not to, by the config key
+    assert not torch.equal(s3.model.state_dict()["1.weight"], weights["1.weight"])
+
+
+def test_bad_inputs_name_the_field(wl):
+    s = _setup(wl)
+    exp = s.exp
+    manager = CheckpointManager(exp)
+    with pytest.raises(ValueError, match="checkpoint_id: no checkpoint saved yet"):
+        manager.restore()
+    _train(wl, s, 3)
+    entry = manager.save()
+    wl.pause()
+    with pytest.raises(ValueError, match="checkpoint_id='nope': unknown checkpoint"):
+        manager.restore(checkpoint_id="nope")
+    with pytest.raises(ValueError, match="branch='zzz': unknown branch"):
+        manager.restore(branch="zzz")
+    with pytest.raises(ValueError, match="step=-1"):
+        manager.restore(step=-1)
+    with pytest.raises(ValueError, match="step=2: no checkpoint at or before step 2"):
+        manager.restore(step=2)
+    with pytest.raises(ValueError, match="every_n_steps=-1"):
+        CheckpointManager(exp, every_n_steps=-1)
+    with pytest.raises(ValueError, match="reason=''"):
+        manager.save(reason="")
+    # a checkpoint that does not fit the watched model changes nothing
+    exp.models["model"] = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    before = {k: v.clone() for k, v in exp.models["model"].state_dict().items()}
+    with pytest.raises(ValueError, match="model 'model' does not match"):
+        manager.restore(checkpoint_id=entry["id"])
+    assert all(torch.equal(v, before[k]) for k, v in exp.models["model"].state_dict().items())
+    assert exp.step == 3
+    assert np.array_equal([e["id"] for e in manager.list()], [entry["id"]])

@@ -1,0 +1,319 @@
+"""Evaluation passes on a real (small) PyTorch model: splits, tags, cancel, timeout, training state."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import noisy_digits, wait_for
+
+torch = pytest.importorskip("torch")
+
+from weightslab.evaluation import EvaluationBusy, EvaluationController, compute_timeout  # noqa: E402
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                               torch.nn.Dropout(0.2), torch.nn.Linear(32, 10))
+
+
+def _setup(wl, n_train=160, n_val=64, batch_size=16):
+    torch.set_num_threads(1)
+    x, y, y_noisy, _ = noisy_digits(n_train + n_val)
+    xt, yt = torch.tensor(x), torch.tensor(y_noisy)
+    train = torch.utils.data.TensorDataset(xt[:n_train], yt[:n_train])
+    val = torch.utils.data.TensorDataset(xt[n_train:], torch.tensor(y)[n_train:])
+    model = wl.watch_or_edit(_model(), flag="model")
+    opt = wl.watch_or_edit(torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9), flag="optimizer")
+    loader = wl.watch_or_edit(train, flag="data", loader_name="train", batch_size=batch_size, shuffle=True, seed=0)
+    val_loader = wl.watch_or_edit(val, flag="data", loader_name="val", batch_size=16)
+    loss = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="train_loss")
+    exp = wl.get_experiment()
+    ctl = EvaluationController(exp)
+    exp.evaluation = ctl
+    return SimpleNamespace(model=model, opt=opt, loader=loader, val_loader=val_loader, loss=loss, exp=exp, ctl=ctl,
+                           x_val=xt[n_train:], y_val=torch.tensor(y)[n_train:])
+
+
+def _step(s, x, ids, y):
+    s.opt.zero_grad()
+    s.loss(s.model(x), y, batch_ids=ids).mean().backward()
+    s.opt.step()
+
+
+def _train(wl, s, steps):
+    done = 0
+    while done < steps:
+        for x, ids, y in s.loader:
+            with wl.guard_training_context:
+                _step(s, x, ids, y)
+            done += 1
+            if done >= steps:
+                return
+
+
+class _Loop:
+    """The user's training loop in a background thread."""
+
+    def __init__(self, wl, s):
+        self.stop, self.errors, self.exp = threading.Event(), [], s.exp
+        self.thread = threading.Thread(target=self._run, args=(wl, s), daemon=True)
+
+    def _run(self, wl, s):
+        try:
+            while not self.stop.is_set():
+                for x, ids, y in s.loader:
+                    if self.stop.is_set():
+                        return
+                    with wl.guard_training_context:
+                        _step(s, x, ids, y)
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.exp.control.resume()  # a loop blocked at its boundary must see the stop
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        assert not self.errors, self.errors
+
+
+def _wait_until_stops(ctx):
+    """A slow evaluation: keep the batch until the controller says stop (cancel / timeout)."""
+    wait_for(ctx.should_stop, timeout=10)
+
+
+# -- timeout computation -------------------------------------------------------------------
+def test_timeout_formula_for_each_setting():
+    base = {"timeout_multiplier": 1.3, "timeout_min_seconds": 5.0, "timeout_seconds": 0.0}
+    assert compute_timeout(base, 0.5, 20) == pytest.approx(13.0)  # avg * batches * multiplier
+    assert compute_timeout(base, 0.01, 10) == 5.0  # the floor
+    assert compute_timeout({**base, "timeout_min_seconds": 0.0}, 0.01, 10) == pytest.approx(0.13)
+    assert compute_timeout({**base, "timeout_multiplier": 3.0}, 1.0, 4) == pytest.approx(12.0)
+    assert compute_timeout({**base, "timeout_seconds": 2.5}, 10.0, 100) == 2.5  # the override wins
+    assert compute_timeout({**base, "timeout_seconds": 2.5}, None, 100) == 2.5
+    assert compute_timeout(base, None, 20) is None  # not known until a batch was timed
+    assert compute_timeout(None, 1.0, 2) == pytest.approx(5.0)  # documented defaults
+
+
+def test_timeout_settings_come_from_the_environment():
+    from weightslab.experiment import Experiment
+
+    exp = Experiment(environ={"WEIGHTSLAB_EVAL_TIMEOUT_MULTIPLIER": "2", "WEIGHTSLAB_EVAL_TIMEOUT_MIN_SECONDS": "0"})
+    assert compute_timeout(exp.config["evaluation"], 0.5, 4) == pytest.approx(4.0)
+    exp = Experiment(environ={"WEIGHTSLAB_EVAL_TIMEOUT_SECONDS": "7"})
+    assert compute_timeout(exp.config["evaluation"], 0.5, 4) == 7.0
+    assert compute_timeout(Experiment(environ={}).config["evaluation"], 0.5, 4) == 5.0
+
+
+# -- passes --------------------------------------------------------------------------------
+def test_pass_records_exactly_the_evaluated_samples_and_restores_everything(wl):
+    s = _setup(wl)
+    _train(wl, s, 4)
+    exp, model = s.exp, s.model
+    model.train()
+    model[3].eval()  # a partly frozen model keeps its per-module modes
+    modes = [m.training for m in model.modules()]
+    rng = torch.get_rng_state()
+    params = [p.detach().clone() for p in model.parameters()]
+    opt_state = {k: v["momentum_buffer"].clone() for k, v in s.opt.state.items()}
+    step, branch = exp.step, exp.branch
+
+    status = s.ctl.evaluate("val", timeout=20)
+    assert status["state"] == "done", status
+    assert status["split"] == "val" and status["eval_fn"] == "default"
+    assert status["batches_done"] == status["batches_total"] == 4 and status["progress"] == 1.0
+    metrics = status["metrics"]
+    assert set(metrics) == {"eval_loss", "eval_accuracy"}
+    # per-sample values for exactly the val samples, equal to an independent computation
+    rows, steps, values, _ = exp.history.arrays("eval_loss")
+    assert sorted(rows.tolist()) == sorted(s.val_loader.rows.tolist()) and set(steps.tolist()) == {step}
+    model.eval()
+    with torch.no_grad():
+        out = model(s.x_val)
+        expected = torch.nn.functional.cross_entropy(out, s.y_val, reduction="none").numpy()
+    for module, mode in zip(model.modules(), modes, strict=True):
+        module.training = mode
+    assert np.allclose(exp.table.numeric["eval_loss"][s.val_loader.rows], expected, atol=1e-5)
+    assert metrics["eval_loss"] == pytest.approx(float(expected.mean()), rel=1e-5)
+    assert metrics["eval_accuracy"] == pytest.approx(float((out.argmax(1) == s.y_val).float().mean()))
+    assert np.isnan(exp.table.numeric["eval_loss"][s.loader.rows]).all()  # train rows untouched
+    # a curve point per metric and an evaluation marker
+    for name, value in metrics.items():
+        points = exp.history.curve(name, split="val")
+        assert [(p.step, p.branch) for p in points] == [(step, branch)] and points[0].value == pytest.approx(value)
+    marker = exp.history.markers[-1]
+    assert marker["kind"] == "evaluation" and marker["split"] == "val" and marker["step"] == step
+    assert marker["metrics"] == metrics and marker["branch"] == branch and marker["samples"] == 64
+    # nothing about training changed
+    assert [m.training for m in model.modules()] == modes
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(a, b) for a, b in zip(params, model.parameters(), strict=True))
+    assert all(torch.equal(opt_state[k], v["momentum_buffer"]) for k, v in s.opt.state.items())
+    assert exp.step == step and exp.control.state.value == "running"
+    assert not exp.lock.exempt_threads and exp.lock.holder() is None
+
+
+def test_tag_restricted_pass_and_bad_inputs(wl):
+    s = _setup(wl)
+    wl.tag_samples(list(range(0, 10)), "a", split="val")
+    wl.tag_samples(list(range(5, 15)), "b", split="val")
+    wl.tag_samples([6, 7, 30], "quality", split="val", value="blurry")
+    status = s.ctl.evaluate("val", tags=["a", "b"], timeout=20)
+    assert status["state"] == "done" and status["samples_total"] == 5 and status["tags"] == ["a", "b"]
+    rows, _, _, _ = s.exp.history.arrays("eval_loss")
+    assert sorted(s.exp.table.sample_id[rows].tolist(), key=int) == ["5", "6", "7", "8", "9"]
+    assert s.exp.history.markers[-1]["tags"] == ["a", "b"] and s.exp.history.markers[-1]["samples"] == 5
+    status = s.ctl.evaluate("val", tags=["a", "quality=blurry"], timeout=20)
+    assert status["state"] == "done" and status["samples_total"] == 2
+    status = s.ctl.evaluate("val", max_steps=1, timeout=20)
+    assert status["batches_total"] == status["batches_done"] == 1 and status["samples_done"] == 16
+    for kwargs, field in [({"split": "nope"}, "split='nope'"), ({"split": "val", "tags": ["zzz"]}, "tags"),
+                          ({"split": "val", "tags": ["a", "zzz=1"]}, "tags"),
+                          ({"split": "val", "tags": ["quality=sharp"]}, "tags="),
+                          ({"split": "val", "max_steps": 0}, "max_steps=0"),
+                          ({"split": "val", "eval_fn": "nope"}, "eval_fn='nope'"),
+                          ({"split": "val", "resume_after": "yes"}, "resume_after"),
+                          ({"split": "val", "model": "other"}, "model='other'")]:
+        with pytest.raises(ValueError, match=field):
+            s.ctl.start(**kwargs)
+    assert s.ctl.status()["state"] == "done"  # the bad requests started nothing
+
+
+def test_running_training_stays_running_and_is_blocked_during_the_pass(wl):
+    s = _setup(wl)
+    exp = s.exp
+    seen = {}
+
+    @wl.eval_fn
+    def my_eval(ctx):
+        seen["step_before"] = exp.step
+        seen["state"] = exp.control.state.value
+        seen["holds_lock"] = exp.lock.held_by_current_thread()
+        seen["exempt"] = threading.get_ident() in exp.lock.exempt_threads
+        correct = 0
+        for x, ids, y, *_ in ctx.batches:
+            out = ctx.model(x)
+            ctx.record("eval_margin", out.max(1).values, ids)
+            correct += int((out.argmax(1) == y).sum())
+        seen["step_after"] = exp.step
+        seen["training"] = ctx.model.training
+        return {"acc": correct / len(ctx.sample_ids)}
+
+    with _Loop(wl, s):
+        wait_for(lambda: exp.step >= 3)
+        status = s.ctl.evaluate("val", timeout=20)
+        assert status["state"] == "done", status
+        assert exp.control.state.value == "running" and status["training_state_after"] == "running"
+        resumed_from = exp.step
+        wait_for(lambda: exp.step >= resumed_from + 3)  # training goes on
+    assert seen["step_before"] == seen["step_after"]  # the loop was blocked at its boundary
+    assert seen["state"] == "evaluating" and seen["holds_lock"] and seen["exempt"]
+    assert seen["training"] is True  # the user's function sees the mode it left the model in
+    assert status["eval_fn"] == "my_eval" and set(status["metrics"]) == {"eval_acc"}
+    rows, _, _, _ = exp.history.arrays("eval_margin")
+    assert sorted(rows.tolist()) == sorted(s.val_loader.rows.tolist())
+    assert s.model.training  # restored
+
+
+def test_paused_stays_paused_and_resume_after(wl):
+    s = _setup(wl)
+    exp = s.exp
+
+    @wl.eval_fn(name="classic")
+    def classic(loader, model):  # the classic eval_fn(data_loader, model) signature
+        with torch.no_grad():
+            losses = [torch.nn.functional.cross_entropy(model(x), y) for x, _, y in loader]
+        return torch.stack(losses).mean()
+
+    with _Loop(wl, s):
+        wait_for(lambda: exp.step >= 2)
+        wl.pause()
+        wait_for(lambda: exp.control.waiting)
+        frozen = exp.step
+        status = s.ctl.evaluate("val", timeout=20)
+        assert status["state"] == "done" and status["eval_fn"] == "classic"
+        assert set(status["metrics"]) == {"eval_score"}
+        assert status["training_state_before"] == "paused" == exp.control.state.value
+        wait_for(lambda: exp.control.waiting)
+        assert exp.step == frozen
+        status = s.ctl.evaluate("val", eval_fn="default", resume_after=True, timeout=20)
+        assert status["state"] == "done" and set(status["metrics"]) == {"eval_loss", "eval_accuracy"}
+        wait_for(lambda: exp.step >= frozen + 3)
+        assert exp.control.state.value == "running"
+        status = s.ctl.evaluate("val", resume_after=False, timeout=20)
+        assert status["state"] == "done" and exp.control.state.value == "paused"
+
+
+def test_cancel_stops_the_pass_and_restores_state(wl):
+    s = _setup(wl)
+    exp = s.exp
+    started = threading.Event()
+
+    @wl.eval_fn
+    def slow(ctx):
+        for _ in ctx.batches:
+            started.set()
+            _wait_until_stops(ctx)
+        return {"never": 1.0}
+
+    s.model.train()
+    s.ctl.start("val")
+    wait_for(started.is_set)
+    assert s.ctl.status()["state"] == "running" and exp.control.state.value == "evaluating"
+    with pytest.raises(EvaluationBusy):
+        s.ctl.start("val")
+    s.ctl.cancel()
+    status = s.ctl.wait(10)
+    assert status["state"] == "cancelled", status
+    assert status["batches_done"] == 1 < status["batches_total"] and status["metrics"] == {"eval_never": 1.0}
+    assert not exp.history.markers and not exp.history.curve("eval_never")  # no marker for a cancelled pass
+    assert exp.control.state.value == "running" and s.model.training
+    assert exp.lock.holder() is None and not exp.lock.exempt_threads
+    assert s.ctl.cancel()["state"] == "cancelled"  # idempotent
+
+
+def test_timeout_override_from_environment(wl, monkeypatch):
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_SECONDS", "0.05")
+    s = _setup(wl)
+
+    @wl.eval_fn
+    def slow(ctx):
+        for _ in ctx.batches:
+            _wait_until_stops(ctx)
+
+    wl.pause()
+    status = s.ctl.evaluate("val", timeout=20)
+    assert status["state"] == "timeout", status
+    assert status["timeout_seconds"] == 0.05 and status["batches_done"] == 1
+    assert s.exp.control.state.value == "paused"  # restored exactly
+    assert not s.exp.history.markers
+
+
+def test_timeout_from_the_formula(wl, monkeypatch):
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_MULTIPLIER", "0.001")
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_MIN_SECONDS", "0")
+    s = _setup(wl)
+    # no training step timed yet: the first evaluation batch sets avg_batch_seconds
+    status = s.ctl.evaluate("val", eval_fn="default", timeout=20)
+    assert status["state"] == "timeout", status
+    assert status["batches_done"] == 1 < status["batches_total"]
+    assert status["timeout_seconds"] == pytest.approx(status["avg_batch_seconds"] * 4 * 0.001)
+    rows, _, _, _ = s.exp.history.arrays("eval_loss")
+    assert len(rows) == 16  # per-sample values of exactly the batch that was evaluated
+    # with timed training steps: avg = mean recent step time scaled to the eval batch size
+    _train(wl, s, 4)
+    status = s.ctl.evaluate("val", eval_fn="default", timeout=20)
+    assert status["state"] == "timeout" and status["batches_done"] < status["batches_total"]
+    expected = float(np.mean(s.exp._step_times[-20:])) * 16 / 16
+    assert status["avg_batch_seconds"] == pytest.approx(expected)
+    assert status["timeout_seconds"] == pytest.approx(expected * 4 * 0.001)
+    assert s.exp.control.state.value == "running"
