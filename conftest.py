@@ -8,6 +8,16 @@ import pytest
 
 
 def _test_timeout() -> float:
+    try:  # through the resolver, so a .env value counts too
+        from weightslab.config import ConfigError, resolve
+        from weightslab.config.core_settings import TestingSettings
+
+        try:
+            return float(resolve([TestingSettings])["testing"].test_timeout)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    except ImportError:
+        pass
     raw = os.environ.get("WL_TEST_TIMEOUT", "30").strip()
     try:
         value = float(raw)

@@ -5,8 +5,6 @@ Run everything with ``python3 -m nox``; one package with ``python3 -m nox -s cor
 
 from __future__ import annotations
 
-import os
-
 import nox
 
 nox.options.sessions = [
@@ -34,9 +32,8 @@ PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
-    timeout = os.environ.get("WL_TEST_TIMEOUT", "30")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", f"--timeout={timeout}", *paths, *session.posargs,
-                env={"WL_TEST_TIMEOUT": timeout})
+    # The root conftest.py applies WL_TEST_TIMEOUT (env or .env, default 30 s) as a hard per-test timeout.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs)
 
 
 def _package_session(name: str) -> None:
@@ -66,7 +63,7 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "ruff")
-    session.run("ruff", "check", "packages", "examples", "tests", "noxfile.py", "conftest.py")
+    session.run("ruff", "check", "packages", "examples", "tests", "tools", "noxfile.py", "conftest.py")
 
 
 @nox.session(python=PYTHON)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -22,14 +23,12 @@ def wl(tmp_path, monkeypatch) -> Iterator[object]:
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.005) -> None:
     """Poll with a deadline (never a bare sleep as synchronisation)."""
-    done = threading.Event()
-    deadline = timeout
-    waited = 0.0
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
     while not predicate():
-        if waited >= deadline:
-            raise AssertionError("condition not reached within %.1fs" % timeout)
-        done.wait(interval)
-        waited += interval
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout:.1f}s")
+        tick.wait(interval)
 
 
 def noisy_digits(n: int | None = None, noise: float = 0.1, seed: int = 0):

@@ -212,6 +212,8 @@ def test_secrets_show_a_fingerprint_never_the_secret(empty_dir: Path) -> None:
     for raw in (secret, "old-aaaaaaaaaaaa", "new-bbbbbbbbbbbb"):
         assert raw not in dumped
     assert config["demo_test"].token == secret  # the value itself stays usable in-process
+    shown_anywhere = repr(config["demo_test"]) + str(config["demo_test"]) + repr(list(config.entries.values()))
+    assert secret not in shown_anywhere and "old-aaaaaaaaaaaa" not in shown_anywhere
     unset = resolve([DemoSection], environ={}, cwd=empty_dir).as_json()
     assert unset["DEMO_TOKEN"]["value"] is None and unset["DEMO_TOKENS"]["value"] is None
 

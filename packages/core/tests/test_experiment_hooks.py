@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from weightslab.experiment import Experiment
 from weightslab.hookspecs import hookimpl
 from weightslab.plugins import create_plugin_manager

@@ -118,7 +118,10 @@ def _hook_trace_lines(caplog: pytest.LogCaptureFixture, environ: dict[str, str])
     try:
         pm = create_plugin_manager(environ=environ)
         with caplog.at_level(logging.INFO, logger="weightslab.plugins"):
-            pm.hook.weightslab_experiment_started(experiment="the-experiment")
+            # only the fake plugin gets the call: installed plugins expect a real experiment
+            others = [plugin for name, plugin in pm.list_name_plugin() if name != "fake" and plugin is not None]
+            pm.subset_hook_caller("weightslab_experiment_started", remove_plugins=others)(
+                experiment="the-experiment")
     finally:
         logger.propagate, logger.level = saved
     return [r.getMessage() for r in caplog.records if r.name == "weightslab.plugins"]

@@ -150,6 +150,7 @@ class WatchedLoader:
         if labels is None:
             labels = self._find_labels()
         self.rows = experiment.register_samples(self.split, self.ids, labels)
+        self._index: dict[str, int] | None = None
         self._torch_loader: Any = None
         if not self._numpy:
             self._make_torch_loader(collate_fn)
@@ -166,6 +167,22 @@ class WatchedLoader:
 
     def __len__(self) -> int:
         return len(_BatchSampler(self))
+
+    def index_of(self, sample_id: str) -> int:
+        """Dataset index of a sample id of this loader."""
+        if self._int_ids:
+            if sample_id.isdigit() and int(sample_id) < len(self.ids):
+                return int(sample_id)
+        else:
+            if self._index is None:
+                self._index = {sid: i for i, sid in enumerate(self.ids)}
+            if sample_id in self._index:
+                return self._index[sample_id]
+        raise ValueError(f"sample_id={sample_id!r} is not in split {self.split!r}")
+
+    def item(self, index: int) -> Any:
+        """The raw dataset item at ``index`` (not collated)."""
+        return self._item(index)
 
     # -- helpers ------------------------------------------------------------
     def _item(self, i: int) -> Any:

@@ -416,6 +416,38 @@ class Experiment:
             "waiting": self.control.waiting,
         }
 
+    # -- samples and previews ----------------------------------------------
+    def sample_keys(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """``(split, sample_id)`` of watched datasets, training splits first."""
+        keys: list[tuple[str, str]] = []
+        loaders = sorted(self.loaders.values(), key=lambda ld: not ld.is_training)
+        for loader in loaders:
+            for sid in loader.ids:
+                if limit is not None and len(keys) >= limit:
+                    return keys
+                keys.append((loader.split, sid))
+        return keys
+
+    def load_sample(self, split: str, sample_id: str) -> Any:
+        """The dataset item of one sample (through the loader's ``preview_fn`` when given)."""
+        loader = self.loaders.get(split)
+        if loader is None:
+            raise ValueError(f"split={split!r}: no watched dataset; known: {', '.join(sorted(self.loaders))}")
+        index = loader.index_of(str(sample_id))
+        item = loader.item(index)
+        return loader.preview_fn(item) if loader.preview_fn is not None else item
+
+    def preview(self, split: str, sample_id: str, size: int | None = None) -> tuple[bytes, str]:
+        """Thumbnail ``(bytes, mime)``: the preview cache when serving, else the preview hook."""
+        service = self.services.get("previews")
+        if service is not None:
+            return tuple(service.get((split, str(sample_id)), size))  # type: ignore[return-value]
+        result = self.pm.hook.weightslab_preview(sample=self.load_sample(split, sample_id), size=size or 0)
+        if result is None:
+            raise ValueError(f"sample {split}/{sample_id} cannot be rendered as an image "
+                             "(install weightslab[data-cache] or pass preview_fn= to the data flag)")
+        return tuple(result)  # type: ignore[return-value]
+
     # -- edits (used by SDK, gRPC, CLI, agent alike) -----------------------
     def resolve_rows(self, ids: Sequence[Any] | None = None, *, split: str | None = None,
                      query: Any = None) -> np.ndarray:

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from weightslab.hookspecs import hookimpl
+
+log = logging.getLogger("weightslab.data_cache")
+
+STORE_DIRNAME = "store"
+# Settings seen by weightslab_configure: defaults for hooks that receive no config.
+_configured: Any = None
+
+
+def _settings(config: Any) -> Any:
+    from weightslab_data_cache.settings import DataCacheSettings
+
+    section = None
+    if config is not None:
+        try:
+            section = config.get("data_cache") if hasattr(config, "get") else None
+        except Exception:  # pragma: no cover - defensive: any mapping-like config
+            section = None
+    return section or _configured or DataCacheSettings()
 
 
 @hookimpl
@@ -12,3 +32,65 @@ def weightslab_config_sections() -> list[Any]:
     from weightslab_data_cache.settings import DataCacheSettings
 
     return [DataCacheSettings]
+
+
+@hookimpl
+def weightslab_configure(config: Any) -> None:
+    global _configured
+    _configured = _settings(config)
+
+
+@hookimpl
+def weightslab_sample_store(experiment: Any, config: Any) -> Any:
+    """The experiment's HDF5 store: ``<root_log_dir>/store/`` (manifest + segment files)."""
+    from weightslab_data_cache.h5store import H5SampleStore, open_store_at
+
+    settings = _settings(config)
+    path = Path(experiment.root_log_dir) / STORE_DIRNAME
+    previous = open_store_at(path)
+    if previous is not None:  # e.g. an experiment re-created in the same process: the newest wins
+        log.warning("data cache: closing the store already open on %s for a new experiment", path)
+        previous.close()
+    return H5SampleStore(path, chunk_size=settings.batch_chunk_size,
+                         save_predictions=settings.save_predictions_in_h5)
+
+
+@hookimpl
+def weightslab_serve(experiment: Any, config: Any) -> Any:
+    """Thumbnail cache for the API; warms the overview when WL_PRELOAD_IMAGE_OVERVIEW=1."""
+    from weightslab_data_cache.preview_service import PreviewService
+
+    if "previews" in experiment.services:
+        return None
+    settings = _settings(config)
+    service = PreviewService.from_settings(settings, lambda key: experiment.load_sample(*key))
+    experiment.services["previews"] = service
+    keys = [(split, sid) for split, sid in experiment.sample_keys(limit=settings.max_preview_cache_size)]
+    if service.start(keys):
+        log.info("data cache: building the thumbnail overview of %d samples in the background", len(keys))
+    return service
+
+
+@hookimpl
+def weightslab_preview(sample: Any, size: int) -> Any:
+    """``(bytes, mime)`` thumbnail; ``size`` falsy = ``WL_DEFAULT_THUMBNAIL_SIZE``."""
+    from weightslab_data_cache.previews import NotRenderable, render_preview
+
+    try:
+        return render_preview(sample, size or _settings(None).default_thumbnail_size)
+    except NotRenderable:
+        return None  # let another plugin (or the caller) handle it
+
+
+@hookimpl
+def weightslab_shutdown(experiment: Any) -> None:
+    """Flush and close the experiment's store and stop preview warm-ups."""
+    from weightslab_data_cache.h5store import H5SampleStore
+    from weightslab_data_cache.preview_service import PreviewService
+
+    store = getattr(experiment, "store", None)
+    if isinstance(store, H5SampleStore):
+        store.close()
+    previews = getattr(experiment, "previews", None)
+    if isinstance(previews, PreviewService):
+        previews.close()

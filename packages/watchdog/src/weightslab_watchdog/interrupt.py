@@ -9,6 +9,7 @@ when that call returns to Python.
 from __future__ import annotations
 
 import ctypes
+
 from weightslab.lock import LockInterrupt
 
 

@@ -1,0 +1,112 @@
+"""Append-only string dictionaries: sample ids and names become small integer codes.
+
+Sample ids are text (an int id is its decimal form, so ``7`` and ``"7"`` share a code).
+Codes are assigned once and never change, so a store only ever appends new entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+# Int ids below this bound (or a few times the dictionary size) use a dense lookup table.
+_DENSE_MIN = 1 << 22
+
+
+def id_text(value: Any) -> str:
+    """Canonical text of one sample id or name."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class Codec:
+    """Text -> code dictionary that only grows.
+
+    ``pending()`` returns the entries added since the last ``mark_committed()`` so the
+    writer persists each entry exactly once.
+    """
+
+    def __init__(self, existing: Iterable[str] = ()) -> None:
+        self._strings: list[str] = list(existing)
+        self._codes: dict[str, int] = {text: i for i, text in enumerate(self._strings)}
+        if len(self._codes) != len(self._strings):
+            raise ValueError("duplicate entries in a string dictionary")
+        self._committed = len(self._strings)
+        self._dense = np.full(0, -1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._strings)
+
+    @property
+    def strings(self) -> list[str]:
+        return self._strings
+
+    def table(self) -> np.ndarray:
+        """Object array of every entry; ``table()[codes]`` decodes."""
+        out = np.empty(len(self._strings), dtype=object)
+        out[:] = self._strings
+        return out
+
+    def code(self, value: Any) -> int:
+        text = id_text(value)
+        found = self._codes.get(text)
+        if found is None:
+            found = len(self._strings)
+            self._codes[text] = found
+            self._strings.append(text)
+        return found
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Codes (int64) of an array of ids; new ids get new codes."""
+        values = np.asarray(values)
+        if values.ndim != 1:
+            values = values.reshape(-1)
+        if values.dtype.kind in "iu" and values.size:
+            return self._encode_ints(values)
+        return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
+
+    def _encode_ints(self, values: np.ndarray) -> np.ndarray:
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= max(_DENSE_MIN, 4 * len(self._strings)):
+            return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
+        if high >= self._dense.size:
+            grown = np.full(max(high + 1, 2 * self._dense.size), -1, dtype=np.int64)
+            grown[: self._dense.size] = self._dense
+            self._dense = grown
+        codes = self._dense[values]
+        missing = codes < 0
+        if missing.any():
+            new = np.unique(values[missing])
+            self._dense[new] = self._codes_of_texts([str(v) for v in new.tolist()])
+            codes = self._dense[values]
+        return codes
+
+    def _codes_of_texts(self, texts: list[str]) -> np.ndarray:
+        """Codes of distinct texts, adding the unknown ones (one dict operation per text)."""
+        get = self._codes.get
+        found = [get(t, -1) for t in texts]
+        next_code = len(self._strings)
+        for i, (text, code) in enumerate(zip(texts, found, strict=True)):
+            if code < 0:
+                self._codes[text] = found[i] = next_code
+                self._strings.append(text)
+                next_code += 1
+        return np.asarray(found, dtype=np.int64)
+
+    def pending(self) -> tuple[int, list[str]]:
+        """(code of the first uncommitted entry, uncommitted entries)."""
+        return self._committed, self._strings[self._committed:]
+
+    def mark_committed(self, upto: int) -> None:
+        self._committed = max(self._committed, upto)

@@ -1,0 +1,180 @@
+"""What the training thread enqueues, and how the flusher turns it into a segment.
+
+``Pending.add_*`` run on the caller's thread: validation and one numpy copy, nothing else.
+``build_segment`` runs on the flusher thread: dictionary encoding and concatenation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from weightslab.store import StoredRows
+
+from weightslab_data_cache import columns, rows
+from weightslab_data_cache.codec import Codec
+from weightslab_data_cache.segment import (
+    CurveBlock,
+    HistoryBlock,
+    PredBlock,
+    PredSignature,
+    SegmentData,
+    merge_runs,
+)
+
+
+@dataclass
+class _HistoryOp:
+    split: str
+    branch: str
+    ids: np.ndarray
+    steps: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class _PredOp:
+    split: str
+    ids: np.ndarray
+    step: int
+    value: np.ndarray
+
+
+@dataclass
+class _RowsOp:
+    split: np.ndarray
+    ids: np.ndarray
+    columns: dict[rows.ColumnKey, np.ndarray]
+
+
+def _ids(sample_ids: Any) -> np.ndarray:
+    arr = np.array(sample_ids, copy=True)
+    return arr.reshape(-1)
+
+
+@dataclass
+class Pending:
+    """Queued operations in arrival order (per signal for history)."""
+
+    history: dict[str, list[_HistoryOp]] = field(default_factory=dict)
+    curves: list[tuple[str, str, str, int, float]] = field(default_factory=list)
+    predictions: list[_PredOp] = field(default_factory=list)
+    rows: list[_RowsOp] = field(default_factory=list)
+    values: int = 0  # number of queued values, for back-pressure
+
+    def __bool__(self) -> bool:
+        return bool(self.history or self.curves or self.predictions or self.rows)
+
+    def add_history(self, signal: str, split: str, sample_ids: Any, steps: Any, values: Any,
+                    branch: str) -> None:
+        ids = _ids(sample_ids)
+        vals = np.array(values, dtype=np.float64, copy=True).reshape(-1)
+        st = np.asarray(steps, dtype=np.int64)
+        st = np.array(np.broadcast_to(st, ids.shape) if st.ndim == 0 else st.reshape(-1), copy=True)
+        if not (ids.shape[0] == vals.shape[0] == st.shape[0]):
+            raise ValueError(f"append_history({signal!r}): {ids.shape[0]} ids, {st.shape[0]} steps, "
+                             f"{vals.shape[0]} values")
+        self.history.setdefault(str(signal), []).append(_HistoryOp(str(split), str(branch), ids, st, vals))
+        self.values += vals.shape[0]
+
+    def add_curve(self, signal: str, split: str, branch: str, step: int, value: float) -> None:
+        self.curves.append((str(signal), str(split), str(branch), int(step), float(value)))
+        self.values += 1
+
+    def add_predictions(self, split: str, sample_ids: Any, step: int, predictions: Any) -> None:
+        ids = _ids(sample_ids)
+        value = np.array(predictions, copy=True)
+        if value.ndim == 0 or value.shape[0] != ids.shape[0]:
+            raise ValueError(f"append_predictions: {ids.shape[0]} ids but predictions of shape {value.shape}")
+        self.predictions.append(_PredOp(str(split), ids, int(step), value))
+        self.values += int(value.size)
+
+    def add_rows(self, stored: StoredRows) -> None:
+        ids = _ids(stored.sample_id)
+        split = np.asarray(stored.split)
+        if split.ndim == 0:
+            split = np.full(ids.shape[0], split.item(), dtype=object)
+        if split.shape[0] != ids.shape[0]:
+            raise ValueError(f"update_rows: {split.shape[0]} splits for {ids.shape[0]} sample ids")
+        self.rows.append(_RowsOp(np.array(split, copy=True), ids, rows.columns_of(stored)))
+        self.values += ids.shape[0]
+
+    def extend(self, later: Pending) -> None:
+        """Append ``later``'s operations after ours (used to re-queue a batch that failed to write)."""
+        for signal, ops in later.history.items():
+            self.history.setdefault(signal, []).extend(ops)
+        self.curves.extend(later.curves)
+        self.predictions.extend(later.predictions)
+        self.rows.extend(later.rows)
+        self.values += later.values
+
+
+def _encode_ids(codec: Codec, arrays: list[np.ndarray]) -> np.ndarray:
+    if all(a.dtype.kind in "iu" for a in arrays):
+        return codec.encode(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+    return np.concatenate([codec.encode(a) for a in arrays])
+
+
+def _history_block(ops: list[_HistoryOp], names: Codec, ids: Codec) -> HistoryBlock:
+    sizes = np.array([op.ids.shape[0] for op in ops], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    runs = np.array([[s, names.code(op.split), names.code(op.branch)] for s, op in zip(starts, ops, strict=True)],
+                    dtype=np.int64).reshape(-1, 3)
+    return HistoryBlock(
+        sid=_encode_ids(ids, [op.ids for op in ops]),
+        step=np.concatenate([op.steps for op in ops]),
+        value=np.concatenate([op.values for op in ops]),
+        runs=merge_runs(runs[sizes > 0]) if (sizes > 0).any() else runs[:0],
+    )
+
+
+def _pred_signature(split: int, value: np.ndarray) -> tuple[PredSignature, np.ndarray]:
+    """Storage of one predictions array: raw (lossless, same dtype), text, or JSON per row."""
+    kind = value.dtype.kind
+    if kind in "biufcS":
+        return PredSignature(split, "raw", value.dtype.str, tuple(value.shape[1:])), value
+    if kind == "U" and value.ndim == 1:
+        return PredSignature(split, "str", "U", ()), columns.object_array(value.tolist())
+    rows_ = [columns.to_json(v.tolist() if isinstance(v, np.ndarray) else v) for v in value]
+    return PredSignature(split, "json", "O", ()), columns.object_array(rows_)
+
+
+def _prediction_blocks(ops: list[_PredOp], names: Codec, ids: Codec) -> list[PredBlock]:
+    grouped: dict[PredSignature, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for op in ops:
+        sig, data = _pred_signature(names.code(op.split), op.value)
+        sid = ids.encode(op.ids)
+        grouped.setdefault(sig, []).append((sid, np.full(sid.shape[0], op.step, dtype=np.int64), data))
+    return [PredBlock(sig, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                      np.concatenate([p[2] for p in parts]))
+            for sig, parts in grouped.items()]
+
+
+def _row_patch(ops: list[_RowsOp], names: Codec, ids: Codec) -> rows.RowPatch:
+    patches = []
+    for op in ops:
+        patch = rows.RowPatch(names.encode(op.split), ids.encode(op.ids))
+        patch.columns = rows.normalized(op.columns)
+        patches.append(patch)
+    return rows.concat(patches)
+
+
+def build_segment(pending: Pending, names: Codec, ids: Codec) -> SegmentData:
+    """Encode queued operations; new dictionary entries travel with the segment."""
+    seg = SegmentData()
+    seg.history = {names.code(signal): _history_block(ops, names, ids) for signal, ops in pending.history.items()}
+    if pending.curves:
+        seg.curves = CurveBlock(
+            key=np.array([[names.code(c[0]), names.code(c[1]), names.code(c[2])] for c in pending.curves],
+                         dtype=np.int64),
+            step=np.array([c[3] for c in pending.curves], dtype=np.int64),
+            value=np.array([c[4] for c in pending.curves], dtype=np.float64),
+        )
+    if pending.predictions:
+        seg.predictions = _prediction_blocks(pending.predictions, names, ids)
+    if pending.rows:
+        seg.rows = _row_patch(pending.rows, names, ids)
+    seg.names_base, seg.names = names.pending()
+    seg.ids_base, seg.ids = ids.pending()
+    return seg
