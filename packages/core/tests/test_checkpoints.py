@@ -105,7 +105,8 @@ def test_restore_at_a_step_reproduces_its_losses_and_starts_a_branch(wl):
     assert again["branch"] != first and branch_hash(again["branch"]) == branch_hash(first)
     # training continues on the new branch and checkpoints there
     wl.resume()
-    exp.branch = again["branch"]  # (until experiment._on_resume keeps restored branches, see the wiring notes)
+    assert branch_hash(exp.branch) == branch_hash(again["branch"])  # nothing edited: same experiment hash
+    exp.branch = again["branch"]  # a no-op once Experiment._on_resume keeps restored branches (wiring)
     _train(wl, s, 2)
     later = manager.save()
     assert later["branch"] == again["branch"] and later["parent_branch"] == branch_k
@@ -130,6 +131,8 @@ def test_periodic_checkpoints_every_n_steps(wl):
     _train(wl, s, 3)
     assert [e["step"] for e in manager.list()] == [3, 6, 9]
     assert CheckpointManager(exp, every_n_steps=4).every_n() == 4  # the constructor wins over the key
+    other = CheckpointManager(exp).save()  # a second manager on the same directory: nothing is lost
+    assert [e["id"] for e in manager.list()][-1] == other["id"] and len(manager.list()) == 4
 
 
 def test_auto_load_latest_in_a_fresh_experiment(wl):

@@ -317,3 +317,49 @@ def test_timeout_from_the_formula(wl, monkeypatch):
     assert status["avg_batch_seconds"] == pytest.approx(expected)
     assert status["timeout_seconds"] == pytest.approx(expected * 4 * 0.001)
     assert s.exp.control.state.value == "running"
+
+
+def test_failures_are_reported_and_restore_the_training_state(wl):
+    s = _setup(wl)
+    exp = s.exp
+
+    @wl.eval_fn
+    def broken(ctx):
+        for _ in ctx.batches:
+            ctx.model.eval()
+            raise RuntimeError("boom")
+
+    s.model.train()
+    status = s.ctl.evaluate("val", timeout=20)
+    assert status["state"] == "error" and "boom" in status["message"]
+    assert exp.control.state.value == "running" and s.model.training
+    assert exp.lock.holder() is None and not exp.lock.exempt_threads and not exp.history.markers
+
+    # a loop that holds the main lock across its step boundary: reported, never a deadlock
+    stop, errors = threading.Event(), []
+
+    def hog():
+        try:
+            with wl.guard_training_context:
+                while not stop.is_set():
+                    for x, ids, y in s.loader:
+                        _step(s, x, ids, y)
+                        if stop.is_set():
+                            break
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=hog, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: exp.step >= 2)
+        ctl = EvaluationController(exp, deadlock_seconds=0.2)
+        status = ctl.evaluate("val", eval_fn="default", timeout=20)
+        assert status["state"] == "error" and "wrap each step" in status["message"], status
+        assert exp.control.state.value == "running"
+        resumed_from = exp.step
+        wait_for(lambda: exp.step >= resumed_from + 2)  # the loop goes on
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not errors and not thread.is_alive()

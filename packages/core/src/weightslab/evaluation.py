@@ -230,13 +230,17 @@ class EvaluationController:
     ``boundary_wait``: seconds to wait for the training loop to block at its step boundary
     before taking the main lock (default: derived from the recent step times; 0 when the
     loop looks idle). A training step inside ``wl.guard_training_context`` holds the main
-    lock, so it always finishes before the pass starts.
+    lock, so it always finishes before the pass starts. ``lock_timeout``: the pass fails
+    (state ``error``) when the main lock stays held longer; ``deadlock_seconds``: it fails
+    sooner when the lock stays held while the loop is blocked at its boundary.
     """
 
     def __init__(self, experiment: Experiment, *, boundary_wait: float | None = None,
-                 lock_poll: float = 0.05) -> None:
+                 lock_timeout: float = 120.0, deadlock_seconds: float = 5.0, lock_poll: float = 0.05) -> None:
         self.experiment = experiment
         self.boundary_wait = boundary_wait
+        self.lock_timeout = lock_timeout
+        self.deadlock_seconds = deadlock_seconds
         self.loss_fn: Callable[..., Any] | None = None  # explicit per-sample loss for the default evaluator
         self._lock = threading.Lock()
         self._lock_poll = lock_poll
@@ -468,10 +472,30 @@ class EvaluationController:
                 return
 
     def _acquire(self, p: _Pass) -> bool:
+        """Take the main lock; False when cancelled first. Raises :class:`EvaluationError` when the
+        lock stays held past ``lock_timeout``, or while the loop is blocked at its boundary (a loop
+        holding the lock across its boundary would deadlock with the pass)."""
         lock = self.experiment.lock
+        control = self.experiment.control
+        start = time.monotonic()
+        blocked_since: float | None = None
         while not p.cancel_event.is_set():
             if lock.acquire(timeout=self._lock_poll):
                 return True
+            now = time.monotonic()
+            holder = lock.holder()
+            if control.waiting and holder is not None:
+                blocked_since = blocked_since if blocked_since is not None else now
+                if now - blocked_since > self.deadlock_seconds:
+                    raise EvaluationError(
+                        f"the main lock is held by {holder.thread_name} while the training loop waits at its "
+                        "step boundary: the loop holds wl.guard_training_context across its batches (wrap "
+                        "each step instead); evaluation not started")
+            else:
+                blocked_since = None
+            if now - start > self.lock_timeout:
+                who = f" (held by {holder.thread_name})" if holder is not None else ""
+                raise EvaluationError(f"the main lock was not acquired within {self.lock_timeout:g}s{who}")
         return False
 
     def _run(self, p: _Pass) -> None:
@@ -480,17 +504,17 @@ class EvaluationController:
         lock = exp.lock
         ident = threading.get_ident()
         state_before = control.state.value
-        was_paused = state_before == "paused"
         with self._lock:
             p.state_before = state_before
         acquired = False
+        outcome: tuple[str, str, Mapping[str, float] | None] = ("error", "the pass did not finish", None)
         lock.exempt_threads.add(ident)  # exempt before it can become the holder
         control.set_evaluating(True)
         try:
             self._wait_for_boundary(p)
             acquired = self._acquire(p)
             if not acquired:
-                self._finish(p, "cancelled", "cancelled before the pass started")
+                outcome = ("cancelled", "cancelled before the pass started", None)
                 return
             with self._lock:
                 p.message = "evaluating"
@@ -510,19 +534,17 @@ class EvaluationController:
             reason = p.stop_reason
             if reason is None and p.cancel_event.is_set():
                 reason = "cancelled"
+            progress = f"{p.batches_done}/{p.batches_total} batches"
             if reason is None:
                 self._publish(p, metrics)
-                self._finish(p, "done", f"evaluated {p.samples_done} samples in {p.batches_done} batches",
-                             metrics)
+                outcome = ("done", f"evaluated {p.samples_done} samples in {p.batches_done} batches", metrics)
             elif reason == "timeout":
-                self._finish(p, "timeout", f"stopped after {p.timeout:.3g}s timeout: {p.batches_done}/"
-                             f"{p.batches_total} batches evaluated", metrics)
+                outcome = ("timeout", f"stopped by the {p.timeout:.3g}s timeout after {progress}", metrics)
             else:
-                self._finish(p, "cancelled", f"cancelled after {p.batches_done}/{p.batches_total} batches",
-                             metrics)
+                outcome = ("cancelled", f"cancelled after {progress}", metrics)
         except Exception as exc:
             log.exception("evaluation pass over %r failed", p.split)
-            self._finish(p, "error", f"{type(exc).__name__}: {exc}")
+            outcome = ("error", f"{type(exc).__name__}: {exc}", None)
         finally:
             if acquired:
                 lock.release()
@@ -532,18 +554,19 @@ class EvaluationController:
                 control.resume()
             elif p.resume_after is False and control.state.value == "running":
                 control.pause()
-            elif p.resume_after is None and was_paused != (control.state.value == "paused"):
-                log.info("training state changed during the evaluation pass (now %s)", control.state.value)
-            with self._lock:
-                p.state_after = control.state.value
+            # last: a new pass may start once the state is no longer "running"
+            final_state, message, final_metrics = outcome
+            self._finish(p, final_state, message, final_metrics, state_after=control.state.value)
 
-    def _finish(self, p: _Pass, state: str, message: str, metrics: Mapping[str, float] | None = None) -> None:
+    def _finish(self, p: _Pass, state: str, message: str, metrics: Mapping[str, float] | None,
+                state_after: str) -> None:
         with self._lock:
             if metrics:
                 p.metrics = dict(metrics)
-            p.state = state
+            p.state_after = state_after
             p.message = message
             p.finished = time.time()
+            p.state = state
         log.info("evaluation pass %s over %r: %s (%s)", p.id, p.split, state, message)
 
     def _evaluate(self, p: _Pass) -> dict[str, float]:

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from weightslab._torch import is_tensor, resolve_host, to_host_async, to_numpy
+from weightslab.checkpoints import CheckpointManager, branch_hash
 from weightslab.config import Config
 from weightslab.control import TrainingControl, TrainingState
+from weightslab.evaluation import EvaluationController
 from weightslab.history import SignalHistory
 from weightslab.hyperparams import HyperParameters
 from weightslab.lock import WeightsLabRLock, try_acquire_rlock
@@ -30,6 +32,7 @@ from weightslab.store import MemorySampleStore, StoredRows, StoredState
 from weightslab.table import SampleTable, UnknownSamples, ids_to_list
 
 log = logging.getLogger("weightslab.experiment")
+_NOT_HASHED = frozenset({"checkpoint_every_n_steps", "skip_previous_auto_load"})
 
 
 class Experiment:
@@ -77,7 +80,10 @@ class Experiment:
         self.mislabel = MislabelTracker()
         self.mislabel_rows: dict[str, int] = {}
         self.eval_fns: dict[str, Callable[..., Any]] = {}
-        self.evaluation: Any = None
+        self.signals: dict[str, Any] = {}  # watched losses/metrics by name (the default evaluator uses the loss)
+        self.evaluation = EvaluationController(self)
+        self.checkpoints = CheckpointManager(self)  # <root_log_dir>/checkpoints
+        self._auto_load_pending = True
 
     # -- configuration and lifecycle ----------------------------------------
     def _load_config(self) -> Config:
@@ -219,6 +225,9 @@ class Experiment:
 
     def step_boundary(self) -> None:
         """Before a training step: block while paused, then apply pending edits."""
+        if self._auto_load_pending:  # first training step: every watched object is registered by now
+            self._auto_load_pending = False
+            self.checkpoints.auto_load_latest()
         self.control.step_boundary()
         if self.hp is not None and self.hp.new_pending.is_set():
             self.hp.apply_pending()
@@ -241,6 +250,7 @@ class Experiment:
         self._last_step_end = now
         self.step += 1
         self.control.step_done()
+        self.checkpoints.on_step_end(self.step)
         self.pm.hook.weightslab_step_end(experiment=self, step=self.step)
 
     def steps_per_second(self) -> float:
@@ -250,6 +260,8 @@ class Experiment:
 
     def _on_resume(self) -> None:
         new = self.compute_hash()
+        if self.branch and new == branch_hash(self.branch):
+            return  # nothing edited: keep the branch (a restored "<hash>-rN" branch keeps its name)
         if self.branch and new != self.branch:
             log.info("resuming after an edit: new branch %s (was %s)", new, self.branch)
         self.branch = new
@@ -258,7 +270,9 @@ class Experiment:
         """Experiment hash: hyperparameters + data mask + model structure."""
         digest = hashlib.sha256()
         if self.hp is not None:
-            digest.update(json.dumps(self.hp.as_dict(), sort_keys=True, default=str).encode())
+            # Bookkeeping keys do not change what is trained, so they do not start a branch.
+            values = {k: v for k, v in self.hp.flat().items() if k not in _NOT_HASHED}
+            digest.update(json.dumps(values, sort_keys=True, default=str).encode())
         with self.data_lock:  # the data mask: which samples are discarded (not how many are known)
             gone = np.flatnonzero(self.table.discarded[: self.table.n])
             keys = sorted(f"{self.table.split[r]}/{self.table.sample_id[r]}" for r in gone.tolist())

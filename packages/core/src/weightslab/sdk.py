@@ -74,6 +74,7 @@ def watch_or_edit(obj: Any, flag: str, **kw: Any) -> Any:
         signal = WatchedSignal(experiment, obj, name=name, kind=kind, log_curve=kw.pop("log", True),
                                per_sample=kw.pop("per_sample", True), per_instance=kw.pop("per_instance", False))
         _no_unknown(kw, flag)
+        experiment.signals[name] = signal
         return signal
     if kind == "data":
         from weightslab.data import WatchedLoader
