@@ -19,7 +19,7 @@ CONSTRAINTS = ("-c", "constraints.txt")
 TEST_DEPS = ("pytest", "pytest-timeout", "hypothesis")
 # What each package's tests need besides the package itself (all from this repository).
 PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
-    "core": ("torch", "pandas", "pyarrow"),
+    "core": ("torch", "pandas", "pyarrow", "scikit-learn"),
     "grpc_server": ("packages/auth", "packages/data_cache", "grpcio-tools", "torch", "pandas"),
     "auth": ("packages/grpc_server",),
     "watchdog": ("packages/grpc_server", "packages/auth"),
