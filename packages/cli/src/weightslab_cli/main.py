@@ -55,7 +55,23 @@ def build_cli() -> click.Group:
     return cli
 
 
+def _configure_cli_logging() -> None:
+    """WeightsLab log lines (WEIGHTSLAB_LOG_LEVEL; e.g. WEIGHTSLAB_TRACE_PLUGINS hook traces,
+    clamping warnings) go to stderr, so ``--json`` output on stdout stays parseable."""
+    from weightslab.config import ConfigError
+    from weightslab.config.core_settings import LoggingSettings
+    from weightslab.config.resolve import resolve
+    from weightslab.log import configure_logging
+
+    try:
+        level = resolve([LoggingSettings])["logging"].log_level
+    except ConfigError:
+        level = "INFO"  # the command itself (e.g. `config check`) reports the bad value
+    configure_logging(level, stream=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _configure_cli_logging()
     group = build_cli()
     try:
         group.main(args=argv, prog_name="weightslab", standalone_mode=False)

@@ -12,3 +12,21 @@ def weightslab_config_sections() -> list[Any]:
     from weightslab_cli.settings import CliSettings
 
     return [CliSettings]
+
+
+@hookimpl(trylast=True)  # after the gRPC server: its port is known, so a clash can be avoided
+def weightslab_serve(experiment: Any, config: Any) -> Any:
+    """Start the CLI inspection server when ``wl.serve(serving_cli=True)``."""
+    if not experiment.serve_options.get("cli"):
+        return None
+    from weightslab_cli.server import start_cli_server
+
+    return start_cli_server(experiment, config)
+
+
+@hookimpl
+def weightslab_cli_commands() -> list[Any]:
+    from weightslab_cli.client import cli_command
+    from weightslab_cli.demo import demo_command
+
+    return [cli_command, demo_command]

@@ -14,5 +14,5 @@ class CliSettings(SettingsSection):
 
     host: Annotated[str, Setting("CLI_HOST", f.host, "Interface of the CLI inspection server.",
                                  kwarg="cli_host")] = "0.0.0.0"
-    port: Annotated[int, Setting("CLI_PORT", f.port, "Port of the CLI inspection server.",
+    port: Annotated[int, Setting("CLI_PORT", f.port_or_zero, "Port of the CLI inspection server.",
                                  kwarg="cli_port")] = 50051

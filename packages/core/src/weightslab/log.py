@@ -43,6 +43,9 @@ def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
     logger.setLevel(level_number(level))
     for handler in list(logger.handlers):
         if _ours(handler):
+            if stream is None and isinstance(handler, logging.StreamHandler) and \
+                    not isinstance(handler, logging.FileHandler):
+                stream = handler.stream  # keep the stream an earlier caller chose (e.g. the CLI's stderr)
             logger.removeHandler(handler)
             handler.close()
     console = logging.StreamHandler(stream if stream is not None else sys.stdout)

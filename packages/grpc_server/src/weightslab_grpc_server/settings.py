@@ -14,7 +14,7 @@ class GrpcServerSettings(SettingsSection):
 
     host: Annotated[str, Setting("GRPC_BACKEND_HOST", f.host, "Host the gRPC server binds to.",
                                  kwarg="grpc_host")] = "0.0.0.0"
-    port: Annotated[int, Setting("GRPC_BACKEND_PORT", f.port, "Port the gRPC server listens on.",
+    port: Annotated[int, Setting("GRPC_BACKEND_PORT", f.port_or_zero, "Port the gRPC server listens on.",
                                  kwarg="grpc_port")] = 50051
     max_message_bytes: Annotated[int, Setting(
         "GRPC_MAX_MESSAGE_BYTES", f.positive_int, "Max send and receive message size.")] = 268435456

@@ -107,6 +107,8 @@ positive_float = number(float, minimum=0, exclusive_min=True, accepted="a positi
 positive_int = number(int, minimum=1, accepted="a positive integer")
 non_negative_int = number(int, minimum=0, accepted="an integer >= 0")
 port = number(int, minimum=1, maximum=65535, accepted="a TCP port number 1..65535")
+# For listening sockets: 0 asks the OS for any free port (the bound port is logged/advertised).
+port_or_zero = number(int, minimum=0, maximum=65535, accepted="a TCP port number 0..65535 (0 = any free port)")
 
 
 def clamped_int(low: int, high: int) -> Parser:

@@ -1,0 +1,386 @@
+"""``weightslab cli``: talk to a running experiment's CLI server.
+
+Finds the server through the discovery file (``~/.weightslab/cli.json``), connects with TLS
+when the server uses it (CA: ``--ca``, ``GRPC_TLS_CA_FILE``, the discovery file's ``ca_file``,
+then ``<GRPC_TLS_CERT_DIR>/ca.crt``) and authenticates with ``GRPC_AUTH_TOKEN`` (or the first
+of ``GRPC_AUTH_TOKENS``, or the ``.grpc_auth_token`` file of the cert dir) when it asks.
+
+``weightslab cli`` alone opens an interactive prompt with history; ``weightslab cli status``,
+``weightslab cli query loss > 2``, ``weightslab cli tag noisy --query "loss > 2"`` run one
+command and exit (status 1 when the server answers ``ok: false``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from weightslab_cli.discovery import default_discovery_file, pid_alive, read_discovery
+from weightslab_cli.protocol import MAX_LINE_BYTES, decode_reply, encode
+
+DEFAULT_TIMEOUT = 30.0
+HISTORY_FILE = Path(".weightslab") / "cli_history"
+
+
+class ClientError(click.ClickException):
+    """Cannot reach or talk to the server (message says what to do)."""
+
+
+@dataclass
+class Target:
+    host: str
+    port: int
+    tls: bool | None  # None: unknown (no discovery file): try what the local config says
+    ca_file: Path | None
+    token: str | None
+    source: str
+
+
+class CliClient:
+    """A connection to a CLI server: ``request("status")`` → the reply dict."""
+
+    def __init__(self, host: str, port: int, *, tls: bool = False, ca_file: Path | None = None,
+                 token: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.host, self.port = host, port
+        raw = socket.create_connection((host, port), timeout=timeout)
+        sock: socket.socket = raw
+        try:
+            if tls:
+                context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                sock = context.wrap_socket(raw, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+        self._next_id = 0
+        self.greeting = self._read()
+        if self.greeting.get("greeting") != "weightslab-cli":
+            self.close()
+            raise ClientError(f"{host}:{port} is not a WeightsLab CLI server")
+        self.authenticated = not self.greeting.get("auth_required")
+        if not self.authenticated and token:
+            reply = self.send({"cmd": "auth", "args": [token]})
+            if not reply.get("ok"):
+                self.close()
+                raise ClientError(f"authentication failed: {reply.get('error')} (check GRPC_AUTH_TOKEN)")
+            self.authenticated = True
+
+    def _read(self) -> dict[str, Any]:
+        line = self.reader.readline(16 * MAX_LINE_BYTES)
+        if not line:
+            raise ClientError("the server closed the connection")
+        return decode_reply(line)
+
+    def send(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.sock.sendall(encode(obj))
+        return self._read()
+
+    def request(self, command: str | list[str]) -> dict[str, Any]:
+        """One command: a command line (``"query loss > 2"``) or its words (``["query", "loss", ">", "2"]``)."""
+        self._next_id += 1
+        if isinstance(command, str):
+            return self.send({"command": command, "id": self._next_id})
+        return self.send({"cmd": command[0], "args": list(command[1:]), "id": self._next_id})
+
+    def close(self) -> None:
+        try:
+            self.reader.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> CliClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- finding the server --------------------------------------------------------------------------
+
+
+def _local_config() -> Any:
+    from weightslab.config import ConfigError
+    from weightslab.settings import load_config
+
+    try:
+        return load_config(validate=False)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _auth_defaults(config: Any) -> tuple[Path | None, Path | None, Path | None, str | None]:
+    """``(explicit CA, default CA, token file, token)`` from the local auth settings."""
+    if "auth" not in config:
+        return None, None, None, None
+    auth = config["auth"]
+    cert_dir = Path(auth.cert_dir).expanduser()
+    explicit_ca = Path(auth.ca_file).expanduser() if auth.ca_file is not None else None
+    token = auth.auth_token or (auth.auth_tokens[0] if auth.auth_tokens else None)
+    return explicit_ca, cert_dir / "ca.crt", cert_dir / ".grpc_auth_token", token
+
+
+def _read_token(path: Path | None) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def resolve_target(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None) -> Target:
+    config = _local_config()
+    explicit_ca, default_ca, default_token_file, token = _auth_defaults(config)
+    path = discovery_file or default_discovery_file()
+    info: dict[str, Any] = {}
+    if port is None:
+        try:
+            info = read_discovery(path)
+        except FileNotFoundError:
+            if discovery_file is not None:
+                raise ClientError(f"discovery file {path} not found") from None
+        except (OSError, ValueError) as exc:
+            raise ClientError(f"cannot read the discovery file {path}: {exc}") from None
+        if info and not pid_alive(info.get("pid")):
+            click.echo(f"warning: {path} names process {info.get('pid')}, which is not running "
+                       "(stale discovery file)", err=True)
+    if info:
+        source = f"discovery file {path}"
+        host = host or str(info.get("host") or "127.0.0.1")
+        port = int(info["port"])
+        tls: bool | None = bool(info.get("tls"))
+        discovered_ca = Path(info["ca_file"]) if info.get("ca_file") else None
+        token_file = Path(info["token_file"]) if info.get("token_file") else None
+    else:
+        from weightslab_cli.server import connect_host
+
+        cli = config["cli"]
+        source = "CLI_HOST/CLI_PORT" if port is None else "--port"
+        host = host or connect_host(cli.host)
+        port = port if port is not None else int(cli.port)
+        tls = None
+        discovered_ca = token_file = None
+    ca_file = ca or explicit_ca or discovered_ca or default_ca
+    if token is None:
+        token = _read_token(token_file) or _read_token(default_token_file)
+    return Target(host, port, tls, ca_file, token, source)
+
+
+def connect(target: Target, timeout: float = DEFAULT_TIMEOUT) -> CliClient:
+    tls = target.tls
+    if tls is None:  # no discovery file: follow the local TLS setting
+        config = _local_config()
+        tls = "auth" in config and bool(config["auth"].tls_enabled)
+    try:
+        return CliClient(target.host, target.port, tls=tls, ca_file=target.ca_file if tls else None,
+                         token=target.token, timeout=timeout)
+    except ssl.SSLError as exc:
+        raise ClientError(f"TLS with {target.host}:{target.port} failed: {exc.reason or exc} "
+                          f"(CA file: {target.ca_file}; use --ca or GRPC_TLS_CA_FILE)") from None
+    except FileNotFoundError as exc:
+        raise ClientError(f"CA file not found: {exc.filename} (use --ca or GRPC_TLS_CA_FILE)") from None
+    except OSError as exc:
+        raise ClientError(f"no CLI server at {target.host}:{target.port} ({target.source}): "
+                          f"{exc.strerror or exc}. Is a run with wl.serve(serving_cli=True) "
+                          "(or `weightslab demo`) running?") from None
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+PREFERRED_COLUMNS = ("sample_id", "split", "label", "prediction", "loss", "suspected_mislabel",
+                     "discarded", "tags")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) < 1e6 else f"{value:.4g}"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _row_columns(rows: list[dict[str, Any]], extra: list[str]) -> list[str]:
+    present = set().union(*(r.keys() for r in rows)) if rows else set()
+    columns = [c for c in PREFERRED_COLUMNS if c in present]
+    for name in extra:
+        if name in present and name not in columns:
+            columns.insert(max(len(columns) - 2, 0), name)
+    return columns
+
+
+def _add_row(table: Any, *cells: str) -> None:
+    """Cells are plain text, never rich markup (sample ids, tags and errors may contain brackets)."""
+    from rich.text import Text
+
+    table.add_row(*(Text(c) for c in cells))
+
+
+def render(reply: dict[str, Any], command: str, console: Any) -> None:
+    """Human-readable rendering of a reply (``--json`` prints the reply itself)."""
+    from rich.table import Table
+
+    if not reply.get("ok"):
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(str(reply.get('error')))}", highlight=False)
+        return
+    body = {k: v for k, v in reply.items() if k not in ("ok", "id")}
+    if "commands" in body:
+        table = Table("command", "usage", "description")
+        for name, info in body["commands"].items():
+            _add_row(table, name, info["usage"], info["help"])
+        console.print(table)
+    elif "status" in body:
+        table = Table("field", "value", title="status")
+        for key, value in body["status"].items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) or "-"
+            _add_row(table, key, _fmt(value))
+        console.print(table)
+    elif "hyperparameters" in body:
+        hps = body["hyperparameters"]
+        table = Table("key", "applied", "pending", title="hyperparameters")
+        for key in sorted(set(hps.get("applied", {})) | set(hps.get("pending", {}))):
+            _add_row(table, key, _fmt(hps["applied"].get(key)), _fmt(hps.get("pending", {}).get(key)))
+        console.print(table)
+    elif "groups" in body:
+        groups = body["groups"]
+        keys = list(groups[0]["key"]) if groups else []
+        values = [v for v in (groups[0]["values"] if groups else []) if v != "count"]
+        table = Table(*keys, "count", *values, title=f"{body.get('total_groups')} groups, {body.get('total')} rows")
+        for g in groups:
+            _add_row(table, *[_fmt(g["key"][k]) for k in keys], str(g["count"]), *[_fmt(g["values"][v]) for v in values])
+        console.print(table)
+    elif "rows" in body:
+        rows = body["rows"]
+        words = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(body.get("query", "")) + " " + str(body.get("signal", "")))
+        columns = _row_columns(rows, words)
+        shown = len(rows)
+        title = f"{shown} of {body.get('total')} rows"
+        table = Table(*columns, title=title)
+        for row in rows:
+            _add_row(table, *[_fmt(row.get(c)) for c in columns])
+        console.print(table)
+    else:
+        for key, value in body.items():
+            if key == "sample_ids" and isinstance(value, list) and len(value) > 20:
+                value = value[:20] + [f"... ({len(value) - 20} more)"]
+            console.print(f"{key}: {_fmt(value) if not isinstance(value, dict) else json.dumps(value)}",
+                          highlight=False, markup=False)
+
+
+# -- the command -------------------------------------------------------------------------------------
+
+
+def _history_path() -> Path:
+    return Path("~").expanduser() / HISTORY_FILE
+
+
+def interactive(client: CliClient, as_json: bool, console: Any) -> int:
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        readline = None  # type: ignore[assignment]
+    history = _history_path()
+    if readline is not None:
+        try:
+            history.parent.mkdir(parents=True, exist_ok=True)
+            readline.read_history_file(history)
+        except OSError:
+            pass
+        readline.set_history_length(1000)
+    greeting = client.greeting
+    console.print(f"connected to {client.host}:{client.port} (experiment {greeting.get('experiment')!r}, "
+                  f"{'TLS' if greeting.get('tls') else 'no TLS'}); 'help' lists the commands, 'quit' exits.",
+                  highlight=False)
+    try:
+        while True:
+            try:
+                line = input("weightslab> ")
+            except EOFError:
+                console.print()
+                break
+            except KeyboardInterrupt:
+                console.print()
+                continue
+            line = line.strip()
+            if not line:
+                continue
+            reply = client.request(line)
+            if as_json:
+                click.echo(json.dumps(reply))
+            else:
+                render(reply, line, console)
+            if reply.get("bye"):
+                break
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(history)
+            except OSError:
+                pass
+    return 0
+
+
+@click.command("cli", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+               help="Talk to a running experiment: `weightslab cli` (interactive) or "
+                    "`weightslab cli COMMAND ...` (one command, e.g. status, query loss > 2, "
+                    "tag noisy --query \"loss > 2\"). Options go before the command.")
+@click.option("--host", default=None, help="Server host (default: from the discovery file, else CLI_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Server port (default: from the discovery file, else CLI_PORT).")
+@click.option("--discovery-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Discovery file written by the server (default ~/.weightslab/cli.json).")
+@click.option("--ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CA certificate verifying the server (default GRPC_TLS_CA_FILE / <cert dir>/ca.crt).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds to wait for the server.")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's JSON replies.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def cli_command(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None,
+                timeout: float, as_json: bool, command: tuple[str, ...]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    target = resolve_target(host, port, discovery_file, ca)
+    client = connect(target, timeout)
+    with client:
+        if not client.authenticated:
+            raise ClientError("the server requires a token: set GRPC_AUTH_TOKEN (or keep the "
+                              "`.grpc_auth_token` file in GRPC_TLS_CERT_DIR)")
+        if not command:
+            if not sys.stdin.isatty():
+                # piped input: one command per line, replies as JSON lines
+                code = 0
+                for line in sys.stdin:
+                    if line.strip():
+                        reply = client.request(line.strip())
+                        if as_json:
+                            click.echo(json.dumps(reply))
+                        else:
+                            render(reply, line, console)
+                        code = code or (0 if reply.get("ok") else 1)
+                        if reply.get("bye"):
+                            break
+                raise SystemExit(code)
+            raise SystemExit(interactive(client, as_json, console))
+        reply = client.request(list(command))
+    if as_json:
+        click.echo(json.dumps(reply, indent=2))
+    else:
+        render(reply, " ".join(command), console)
+    if not reply.get("ok"):
+        raise SystemExit(1)

@@ -1,0 +1,454 @@
+"""The CLI inspection server: a line-oriented JSON protocol over TCP (TLS when enabled).
+
+Started by ``wl.serve(serving_cli=True)`` through the ``weightslab_serve`` hook, in daemon
+threads of the training process (one for ``accept``, one per connection). See
+:mod:`weightslab_cli.protocol` for the wire format and :mod:`weightslab_cli.commands` for
+the commands.
+
+Security (same inputs as the gRPC backend):
+
+* TLS with the backend's certificate (``GRPC_TLS_*`` resolution of weightslab-auth) when
+  ``GRPC_TLS_ENABLED``; the client verifies it with the CA. Client certificates are not
+  requested: clients authenticate with the token.
+* When ``GRPC_AUTH_TOKEN``/``GRPC_AUTH_TOKENS`` are set, the first command must be
+  ``auth <token>`` (constant-time comparison; tokens are never logged, only fingerprints).
+* A non-loopback ``CLI_HOST`` is refused when neither TLS nor a token protects the server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import threading
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from weightslab_cli import __version__
+from weightslab_cli.audit import audit_event
+from weightslab_cli.commands import CommandContext, Session, dispatch
+from weightslab_cli.discovery import default_discovery_file, remove_discovery_if_owner, write_discovery
+from weightslab_cli.protocol import (
+    GREETING,
+    MAX_LINE_BYTES,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    encode,
+    parse_request,
+)
+
+log = logging.getLogger("weightslab.cli.server")
+
+SERVICE_KEY = "cli"
+HANDSHAKE_TIMEOUT = 10.0
+AUTH_TIMEOUT = 60.0  # an unauthenticated connection that stays silent this long is closed
+MAX_CONNECTIONS = 64
+MAX_AUTH_FAILURES = 5
+PORT_SEARCH = 100
+DISCOVERY_KWARG = "cli_discovery_file"
+
+
+class CliServerError(RuntimeError):
+    """The CLI server cannot start (message names the setting at fault)."""
+
+
+# -- security inputs -----------------------------------------------------------------------------
+
+
+class TokenSet:
+    """Accepted tokens as SHA-256 digests; compared in constant time against every entry."""
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self._digests = tuple(hashlib.sha256(t.encode()).digest() for t in dict.fromkeys(tokens) if t)
+
+    def __bool__(self) -> bool:
+        return bool(self._digests)
+
+    def matches(self, token: str) -> bool:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        ok = False
+        for valid in self._digests:
+            ok |= hmac.compare_digest(digest, valid)
+        return ok
+
+
+@dataclass(frozen=True)
+class Security:
+    ssl_context: ssl.SSLContext | None
+    tokens: TokenSet
+    cert_file: Path | None = None
+    ca_file: Path | None = None
+    token_file: Path | None = None
+
+
+def configured_tokens(config: Any) -> tuple[str, ...]:
+    """Union of GRPC_AUTH_TOKEN and GRPC_AUTH_TOKENS (empty without the auth plugin)."""
+    if "auth" not in config:
+        return ()
+    auth = config["auth"]
+    tokens = ([auth.auth_token] if auth.auth_token else []) + list(auth.auth_tokens or ())
+    return tuple(dict.fromkeys(t for t in tokens if t))
+
+
+def resolve_security(config: Any) -> Security:
+    """TLS context and tokens from the auth settings (``GRPC_TLS_*``, ``GRPC_AUTH_TOKEN(S)``)."""
+    tokens = TokenSet(configured_tokens(config))
+    if "auth" not in config or not config["auth"].tls_enabled:
+        return Security(None, tokens)
+    from weightslab_auth.pki import TOKEN_FILE_NAME
+    from weightslab_auth.tls import load_tls, resolve_tls_paths
+
+    material = load_tls(config)  # ConfigError naming the variable and path when unusable
+    assert material is not None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(material.cert_file), str(material.key_file))
+    ca = resolve_tls_paths(config).ca.path
+    token_file = Path(config["auth"].cert_dir) / TOKEN_FILE_NAME
+    return Security(context, tokens, material.cert_file, ca if ca.is_file() else None,
+                    token_file if token_file.is_file() else None)
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback address."""
+    if host in ("", "0.0.0.0", "::", "*"):
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    addrs = {info[4][0] for info in infos}
+    return bool(addrs) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addrs)
+
+
+def connect_host(bind_host: str) -> str:
+    """The address a local client uses to reach a server bound to ``bind_host``."""
+    if bind_host in ("", "0.0.0.0", "*"):
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "::1"
+    return bind_host
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+
+class CliServer:
+    """A running CLI server: ``host``, ``port``, ``tls``; ``stop()`` closes everything."""
+
+    def __init__(self, experiment: Any, *, host: str, port: int, security: Security,
+                 avoid_port: int | None = None, discovery_file: Path | None = None) -> None:
+        self.experiment = experiment
+        self.bind_host = host
+        self.security = security
+        self.tls = security.ssl_context is not None
+        self.auth_required = bool(security.tokens)
+        self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._sock = self._bind(host, port, avoid_port)
+        self._sock.settimeout(1.0)  # accept() wakes up to notice stop()
+        self.port: int = self._sock.getsockname()[1]
+        self.host = connect_host(host)
+        self.discovery_file = discovery_file
+        self._thread = threading.Thread(target=self._accept_loop, name="weightslab-cli-server", daemon=True)
+        self._thread.start()
+        if discovery_file is not None:
+            self._write_discovery(discovery_file)
+            atexit.register(_remove_at_exit, weakref.ref(self))
+
+    # -- binding ------------------------------------------------------------------------
+    @staticmethod
+    def _socket(host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        if host not in ("", "0.0.0.0", "::", "*") and ":" not in host:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:  # a host name: bind its first address
+                family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("" if host in ("*",) else host, port))
+            sock.listen(32)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _bind(self, host: str, port: int, avoid_port: int | None) -> socket.socket:
+        if port == 0:
+            return self._socket(host, 0)
+        clash = avoid_port is not None and avoid_port == port
+        if not clash:
+            try:
+                return self._socket(host, port)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CliServerError(f"CLI_PORT={port} is already in use on CLI_HOST={host!r}: "
+                                         "choose another CLI_PORT (or cli_port=...)") from None
+                raise CliServerError(f"cannot bind the CLI server to CLI_HOST={host!r} CLI_PORT={port}: "
+                                     f"{exc.strerror or exc}") from None
+        for candidate in range(port + 1, min(port + 1 + PORT_SEARCH, 65536)):
+            if candidate == avoid_port:
+                continue
+            try:
+                sock = self._socket(host, candidate)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    continue
+                raise CliServerError(f"cannot bind the CLI server to CLI_HOST={host!r}: "
+                                     f"{exc.strerror or exc}") from None
+            log.warning("CLI_PORT=%d is the gRPC server's port: the CLI server listens on %d instead "
+                        "(advertised in the discovery file)", port, candidate)
+            return sock
+        raise CliServerError(f"CLI_PORT={port} is the gRPC server's port and no free port was found in "
+                             f"{port + 1}..{port + PORT_SEARCH}: set CLI_PORT to a free port")
+
+    # -- discovery ----------------------------------------------------------------------
+    def discovery_info(self) -> dict[str, Any]:
+        sec = self.security
+        return {
+            "host": self.host, "bind_host": self.bind_host, "port": self.port, "tls": self.tls,
+            "auth": self.auth_required, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
+            "version": __version__, "experiment": getattr(self.experiment, "name", ""),
+            "root_log_dir": str(getattr(self.experiment, "root_log_dir", "")),
+            "ca_file": str(sec.ca_file) if sec.ca_file else None,
+            "token_file": str(sec.token_file) if sec.token_file and self.auth_required else None,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+
+    def _write_discovery(self, path: Path) -> None:
+        try:
+            write_discovery(path, self.discovery_info())
+        except OSError as exc:
+            log.warning("could not write the CLI discovery file %s: %s", path, exc)
+            self.discovery_file = None
+            return
+        log.info("CLI server discovery file: %s", path)
+
+    def _remove_discovery(self) -> None:
+        if self.discovery_file is not None:
+            remove_discovery_if_owner(self.discovery_file, port=self.port)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            _close(conn)
+        self._thread.join(timeout=5)
+        self._remove_discovery()
+        log.info("CLI server on port %d stopped", self.port)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, addr = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            conn.settimeout(None)
+            with self._conns_lock:
+                too_many = len(self._conns) >= MAX_CONNECTIONS
+                if not too_many:
+                    self._conns.add(conn)
+            if too_many:
+                try:
+                    conn.sendall(encode({"ok": False, "error": f"too many connections (max {MAX_CONNECTIONS})"}))
+                except OSError:
+                    pass
+                _close(conn)
+                continue
+            threading.Thread(target=self._serve_connection, args=(conn, addr), daemon=True,
+                             name=f"weightslab-cli-conn-{addr[1]}").start()
+
+    # -- one connection -----------------------------------------------------------------
+    def _serve_connection(self, raw: socket.socket, addr: Any) -> None:
+        peer = f"{addr[0]}:{addr[1]}"
+        conn = raw
+        try:
+            if self.security.ssl_context is not None:
+                raw.settimeout(HANDSHAKE_TIMEOUT)
+                try:
+                    conn = self.security.ssl_context.wrap_socket(raw, server_side=True)
+                except (ssl.SSLError, OSError) as exc:
+                    log.info("CLI connection from %s: TLS handshake failed: %s", peer, exc)
+                    return
+                conn.settimeout(None)
+                with self._conns_lock:
+                    self._conns.discard(raw)
+                    self._conns.add(conn)
+            self._session(conn, peer)
+        except OSError:
+            pass  # the client went away
+        except Exception:
+            log.exception("CLI connection from %s failed", peer)
+        finally:
+            with self._conns_lock:
+                self._conns.discard(raw)
+                self._conns.discard(conn)
+            _close(conn)
+
+    def _session(self, conn: socket.socket, peer: str) -> None:
+        reader = conn.makefile("rb")
+        session = Session(peer=peer, authenticated=not self.auth_required)
+        ctx = CommandContext(self.experiment, session)
+        conn.sendall(encode({
+            "ok": True, "greeting": GREETING, "protocol": PROTOCOL_VERSION, "version": __version__,
+            "experiment": getattr(self.experiment, "name", ""), "auth_required": self.auth_required,
+            "tls": self.tls, "max_line_bytes": MAX_LINE_BYTES,
+        }))
+        log.debug("CLI client connected from %s", peer)
+        if not session.authenticated:
+            conn.settimeout(AUTH_TIMEOUT)
+        while not self._stop.is_set() and not session.closing:
+            line, oversized = _read_line(reader)
+            if line is None:
+                return
+            if oversized:
+                reply: dict[str, Any] = {"ok": False, "error": f"line too long (max {MAX_LINE_BYTES} bytes)"}
+            else:
+                reply = self._handle(ctx, line)
+            if session.authenticated and conn.gettimeout() is not None:
+                conn.settimeout(None)
+            conn.sendall(encode(reply))
+            if session.failed_auth >= MAX_AUTH_FAILURES:
+                log.warning("CLI client %s: %d failed auth attempts, closing", peer, session.failed_auth)
+                return
+
+    def _handle(self, ctx: CommandContext, line: bytes) -> dict[str, Any]:
+        try:
+            req = parse_request(line)
+        except ProtocolError as exc:
+            return {"ok": False, "error": str(exc)}
+        session = ctx.session
+        if req.name == "auth":
+            reply = self._auth(ctx, req.args[0] if req.args else req.rest.strip())
+        elif not session.authenticated and req.name not in ("quit", "exit"):
+            reply = {"ok": False, "error": "authentication required: send 'auth <token>' first"}
+        else:
+            reply = dispatch(ctx, req)
+        if req.id is not None:
+            reply["id"] = req.id
+        return reply
+
+    def _auth(self, ctx: CommandContext, token: str) -> dict[str, Any]:
+        from weightslab.config import fingerprint
+
+        session = ctx.session
+        if not self.auth_required:
+            session.authenticated = True
+            return {"ok": True, "authenticated": True, "note": "this server requires no token"}
+        if token and self.security.tokens.matches(token):
+            session.authenticated = True
+            session.token_fingerprint = fingerprint(token)
+            return {"ok": True, "authenticated": True}
+        session.failed_auth += 1
+        fp = fingerprint(token) if token else None
+        log.warning("CLI client %s: invalid auth token (%s)", session.peer,
+                    f"fingerprint {fp}" if fp else "no token")
+        audit_event(self.experiment, "auth_failure", params={"method": "auth"}, outcome="denied",
+                    error="invalid token" if token else "no token",
+                    caller={"transport": "cli", "peer": session.peer, "token_fingerprint": fp})
+        return {"ok": False, "error": "invalid token"}
+
+
+def _remove_at_exit(ref: weakref.ReferenceType[CliServer]) -> None:
+    server = ref()
+    if server is not None:
+        server._remove_discovery()
+
+
+def _read_line(reader: BinaryIO) -> tuple[bytes | None, bool]:
+    """``(line, oversized)``; ``(None, False)`` at EOF. An oversized line is drained."""
+    data = reader.readline(MAX_LINE_BYTES + 1)
+    if not data:
+        return None, False
+    if data.endswith(b"\n"):
+        return data.rstrip(b"\r\n"), False
+    if len(data) <= MAX_LINE_BYTES:
+        return data, False  # last line without a newline
+    while True:  # drain the rest of the oversized line
+        more = reader.readline(MAX_LINE_BYTES + 1)
+        if not more or more.endswith(b"\n"):
+            return b"", True
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+# -- starting from the experiment ----------------------------------------------------------------
+
+
+def discovery_path(experiment: Any) -> Path | None:
+    """``serve_options['cli_discovery_file']`` (``False``/``""`` = none) or ``~/.weightslab/cli.json``."""
+    option = getattr(experiment, "serve_options", {}).get(DISCOVERY_KWARG)
+    if option is False or option == "":
+        return None
+    if option is None:
+        return default_discovery_file()
+    return Path(os.path.expandvars(str(option))).expanduser()
+
+
+def start_cli_server(experiment: Any, config: Any = None, *, discovery_file: Path | None | bool = True) -> CliServer:
+    """Start the CLI server of ``experiment`` and publish it in ``experiment.services['cli']``."""
+    config = config if config is not None else experiment.config
+    cli = config["cli"]
+    security = resolve_security(config)
+    if not is_loopback(cli.host) and security.ssl_context is None and not security.tokens:
+        raise CliServerError(
+            f"CLI_HOST={cli.host!r} is not a loopback address and the CLI server would be unprotected "
+            "(no TLS: GRPC_TLS_ENABLED is off or weightslab-auth is not installed; no token: "
+            "GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset). Set CLI_HOST=127.0.0.1, enable TLS, or set a token.")
+    grpc = getattr(experiment, "services", {}).get("grpc")
+    grpc_port = getattr(grpc, "port", None)
+    path = discovery_path(experiment) if discovery_file is True else (discovery_file or None)
+    server = CliServer(experiment, host=cli.host, port=cli.port, security=security,
+                       avoid_port=grpc_port if isinstance(grpc_port, int) else None,
+                       discovery_file=path if isinstance(path, Path) else None)
+    experiment.services[SERVICE_KEY] = server
+    log.info("CLI server listening on %s:%d (%s, %s)", cli.host, server.port, "TLS" if server.tls else "no TLS",
+             "token required" if server.auth_required else "no token")
+    if not server.tls:
+        if not is_loopback(cli.host):
+            log.warning("CLI server on CLI_HOST=%r without TLS: commands and the token travel in clear text",
+                        cli.host)
+    return server
