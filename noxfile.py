@@ -21,7 +21,7 @@ TEST_DEPS = ("pytest", "pytest-timeout", "hypothesis")
 PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "core": ("torch", "pandas", "pyarrow", "scikit-learn"),
     "grpc_server": ("packages/auth", "packages/data_cache", "grpcio-tools", "torch", "pandas"),
-    "auth": ("packages/grpc_server",),
+    "auth": ("packages/grpc_server", "packages/cli"),
     "watchdog": ("packages/grpc_server", "packages/auth"),
     "data_cache": ("pandas",),
     "agent": (),
