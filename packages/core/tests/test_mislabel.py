@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -212,6 +213,10 @@ def test_integral_float_targets_and_out_of_range_targets():
     t.update(np.arange(3), np.zeros(3), logits=logits, targets=np.array([1.0, 5.0, -100.0]))
     c = t.columns(3)
     assert c["margin"][0] == 2.0 and np.isnan(c["margin"][1:]).all()
+    t.update(np.arange(2), np.zeros(2), logits=logits[:2], targets=np.array([True, False]))  # bool classes
+    t.update(np.arange(2), np.zeros(2), logits=logits[:2], targets=np.array([[1], [1e300]]))  # (batch, 1)
+    c = t.columns(3)
+    assert c["aum"][0] == 2.0 and c["margin"][1] == 1.0 and c["aum"][1] == 1.0
 
 
 # -- forgetting events ------------------------------------------------------------------------
@@ -249,6 +254,49 @@ def test_loss_trend_sign_and_growth():
     assert len(caps) <= 10 and t.capacity >= 20_000
     t.update(np.array([1_000_000]), np.array([1.0]))
     assert t.capacity >= 1_000_001
+
+
+def test_long_histories_match_reference_trend():
+    fast, slow = MislabelTracker(trend_halflife=2.0), NaiveTracker(trend_halflife=2.0)
+    rng = np.random.default_rng(3)
+    for step in range(300):  # longer than the weight horizon (~133 observations here)
+        rows = np.array([0, 1])
+        losses = np.array([0.5 * step, rng.normal()])
+        fast.update(rows, losses, step=step)
+        slow.update(rows, losses, step=step)
+    got, want = fast.columns(2), slow.columns(2)
+    assert got["loss_trend"][0] == pytest.approx(0.5)
+    np.testing.assert_allclose(got["loss_trend"], want["loss_trend"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["suspected_mislabel"], want["suspected_mislabel"], rtol=1e-9)
+
+
+def test_columns_while_another_thread_updates():
+    t = MislabelTracker()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer():
+        try:
+            rng = np.random.default_rng(0)
+            for start in range(0, 50_000, 500):  # keeps growing the arrays
+                t.update(np.arange(start, start + 500), rng.random(500), logits=rng.normal(size=(500, 3)),
+                         targets=rng.integers(0, 3, 500))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while not done.is_set():
+        cols = t.columns(60_000)
+        assert {len(v) for v in cols.values()} == {60_000}
+        seen = ~np.isnan(cols["n_observations"])
+        for name in ("loss_mean", "margin", "suspected_mislabel"):
+            assert np.array_equal(seen, ~np.isnan(cols[name])), name
+    thread.join()
+    assert not errors
+    assert np.isfinite(t.columns(50_000)["suspected_mislabel"]).all()
 
 
 def test_input_validation():

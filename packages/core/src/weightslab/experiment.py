@@ -241,6 +241,10 @@ class Experiment:
         if loader.is_training:
             self.recorder.submit(SeenRecord(rows, self.step))
 
+    def is_training_split(self, split: str) -> bool:
+        loader = self.loaders.get(split)
+        return loader.is_training if loader is not None else split == "train"
+
     def step_end(self) -> None:
         """After an optimizer step (or a guarded training step without a watched optimizer)."""
         now = time.monotonic()

@@ -48,8 +48,8 @@ class MislabelTracker:
 
     ``update`` is O(batch) and fully vectorised (no Python loop over samples; a batch that
     repeats a row is applied as if its occurrences came one after the other, in order).
-    Storage grows geometrically as larger row indices appear. ``update`` and ``columns``
-    may be called from different threads.
+    Storage (about 93 bytes per row) grows geometrically as larger row indices appear;
+    ``columns`` is O(n_rows). ``update`` and ``columns`` may be called from different threads.
     """
 
     COLUMN_NAMES: tuple[str, ...] = (
@@ -91,37 +91,35 @@ class MislabelTracker:
         self._lock = threading.Lock()
         self._cap = 0
         # Loss statistics.
-        self._n = np.zeros(0, np.int64)
+        self._n = np.zeros(0, np.int32)
         self._loss_sum = np.zeros(0, np.float64)
         self._loss_last = np.zeros(0, np.float64)
-        # Exponentially weighted least-squares sums for the trend. x is the observation index
-        # relative to the latest observation (0, -1, -2, ...), so the sums stay bounded.
-        self._s0 = np.zeros(0, np.float64)
-        self._sx = np.zeros(0, np.float64)
+        # Exponentially weighted least-squares sums for the trend, with x the observation index
+        # relative to the latest one (0, -1, -2, ...) and weights decay**age: sum(w*y) and
+        # sum(w*x*y). sum(w), sum(w*x), sum(w*x*x) depend on the count alone (see columns).
         self._sy = np.zeros(0, np.float64)
-        self._sxx = np.zeros(0, np.float64)
         self._sxy = np.zeros(0, np.float64)
         # Margin statistics.
-        self._m_n = np.zeros(0, np.int64)
+        self._m_n = np.zeros(0, np.int32)
         self._m_sum = np.zeros(0, np.float64)
         self._m_last = np.zeros(0, np.float64)
         # Correctness / forgetting.
-        self._c_n = np.zeros(0, np.int64)
+        self._c_n = np.zeros(0, np.int32)
         self._prev_correct = np.zeros(0, np.int8)
-        self._forget = np.zeros(0, np.int64)
+        self._forget = np.zeros(0, np.int32)
         self._last_step = np.zeros(0, np.float64)
         # Suspicion score: maturity-weighted sum of per-observation cross-entropy from
         # logits (else the loss), and the sum of the weights.
         self._s_w = np.zeros(0, np.float64)
         self._s_sum = np.zeros(0, np.float64)
-        self._updates = np.zeros(0, np.int64)  # occurrences in update(), valid or not
+        self._updates = np.zeros(0, np.int32)  # occurrences in update(), valid or not
         if capacity:
             self._grow(capacity)
 
     # ------------------------------------------------------------------ storage
     _FILL: dict[str, Any] = {
         "_n": 0, "_loss_sum": 0.0, "_loss_last": np.nan,
-        "_s0": 0.0, "_sx": 0.0, "_sy": 0.0, "_sxx": 0.0, "_sxy": 0.0,
+        "_sy": 0.0, "_sxy": 0.0,
         "_m_n": 0, "_m_sum": 0.0, "_m_last": np.nan,
         "_c_n": 0, "_prev_correct": _UNKNOWN, "_forget": 0, "_last_step": np.nan,
         "_s_w": 0.0, "_s_sum": 0.0, "_updates": 0,
@@ -265,18 +263,10 @@ class MislabelTracker:
             self._n[r] += 1
             self._loss_sum[r] += y
             self._loss_last[r] = y
-            # Shift existing points one step into the past (x -> x - 1), decay, add (0, y).
-            s0, sx, sy = self._s0[r], self._sx[r], self._sy[r]
-            sxx, sxy = self._sxx[r], self._sxy[r]
-            lam = self._decay
-            sxx = sxx - 2.0 * sx + s0
-            sxy = sxy - sy
-            sx = sx - s0
-            self._s0[r] = lam * s0 + 1.0
-            self._sx[r] = lam * sx
-            self._sy[r] = lam * sy + y
-            self._sxx[r] = lam * sxx
-            self._sxy[r] = lam * sxy
+            # Existing points move one step into the past (x -> x - 1) and decay; add (0, y).
+            sy = self._sy[r]
+            self._sxy[r] = self._decay * (self._sxy[r] - sy)
+            self._sy[r] = self._decay * sy + y
         ok = np.isfinite(margin)
         if ok.any():
             r = rows[ok]
@@ -298,6 +288,17 @@ class MislabelTracker:
             self._s_sum[r] += weight * suspicion[ok]
 
     # ------------------------------------------------------------------ columns
+    def _weight_sums(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """sum(w), sum(w*x), sum(w*x*x) over x = 0, -1, ..., -(n-1) with w = decay**-x."""
+        # Terms beyond this age are below 1e-20 of the newest one: no effect in float64.
+        horizon = int(np.ceil(np.log(1e-20) / np.log(self._decay)))
+        top = int(min(int(n.max(initial=0)), horizon))
+        age = np.arange(top, dtype=np.float64)
+        w = self._decay ** age
+        table = [np.concatenate(([0.0], np.cumsum(v))) for v in (w, -age * w, age * age * w)]
+        idx = np.minimum(n, top)
+        return table[0][idx], table[1][idx], table[2][idx]
+
     def columns(self, n_rows: int) -> dict[str, np.ndarray]:
         """All signals as float64 arrays of length ``n_rows`` (NaN where never observed).
 
@@ -334,9 +335,9 @@ class MislabelTracker:
                 loss_mean = np.where(n > 0, self._loss_sum[:k] / n, np.nan)
                 aum = np.where(m_n > 0, self._m_sum[:k] / m_n, np.nan)
                 score = np.where(s_w > 0, self._s_sum[:k] / s_w, np.nan)
-                s0, sx, sy = self._s0[:k], self._sx[:k], self._sy[:k]
-                den = s0 * self._sxx[:k] - sx * sx
-                num = s0 * self._sxy[:k] - sx * sy
+                s0, sx, sxx = self._weight_sums(n)
+                den = s0 * sxx - sx * sx
+                num = s0 * self._sxy[:k] - sx * self._sy[:k]
                 trend = np.where((n >= 2) & (den > 1e-12), num / den, np.nan)
             out = {
                 "loss_mean": loss_mean,
@@ -377,11 +378,14 @@ def _class_targets(targets: np.ndarray | None, batch: int) -> tuple[np.ndarray |
     t = np.asarray(targets)
     if t.ndim == 2 and t.shape == (batch, 1):
         t = t[:, 0]
+    if t.dtype == np.bool_:
+        t = t.astype(np.int64)
     if t.ndim != 1 or t.shape[0] != batch or not np.issubdtype(t.dtype, np.number) \
             or np.issubdtype(t.dtype, np.complexfloating):
         return None, np.zeros(batch, bool)
     if np.issubdtype(t.dtype, np.floating):
-        ok = np.isfinite(t) & (np.mod(np.where(np.isfinite(t), t, 0), 1) == 0)
+        ok = np.isfinite(t) & (np.abs(t) < 2.0**53)
+        ok &= np.mod(np.where(ok, t, 0), 1) == 0
         ti = np.where(ok, t, -1).astype(np.int64)
     else:
         ti = t.astype(np.int64)

@@ -118,10 +118,11 @@ class Recorder:
         if preds is not None:
             table.set_predictions(rows, preds)
             exp.store.append_predictions(r.split, sample_ids, r.step, preds)
-        if r.is_loss:
+        if r.is_loss and exp.is_training_split(r.split):  # one stream: the training loss
             class_targets = targets if targets is not None and targets.ndim == 1 else None
             exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
-                                targets=class_targets, step=r.step)
+                                targets=class_targets, step=r.step,
+                                preds=preds if class_targets is not None and logits is None else None)
             self.loss_updates += 1
         if r.log_curve and finite.any():
             value = float(vals[finite].mean())
