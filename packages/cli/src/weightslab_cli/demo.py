@@ -362,7 +362,7 @@ def default_demo_root(now: datetime | None = None) -> Path:
 def _launch_studio(summary: dict[str, Any]) -> str | None:
     """Start the Studio when the installed weightslab-studio offers a launcher; its URL or ``None``."""
     try:
-        from weightslab_studio import launcher
+        from weightslab_studio import launcher  # type: ignore[attr-defined]
     except ImportError:
         return None
     launch = getattr(launcher, "launch", None)

@@ -209,7 +209,7 @@ class WatchedLoader:
         from torch.utils.data.dataloader import default_collate
 
         self._torch_loader = DataLoader(
-            _IndexedDataset(self.dataset), batch_sampler=_BatchSampler(self),
+            _IndexedDataset(self.dataset), batch_sampler=_BatchSampler(self),  # type: ignore[arg-type]
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             collate_fn=_IndexedCollate(collate_fn or default_collate))
 

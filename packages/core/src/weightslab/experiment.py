@@ -89,7 +89,8 @@ class Experiment:
     def _load_config(self) -> Config:
         from weightslab.settings import load_config
 
-        hp_values = self.hp.flat() if getattr(self, "hp", None) is not None else None
+        hp = getattr(self, "hp", None)
+        hp_values = hp.flat() if hp is not None else None
         # Plugins validate (weightslab_configure: e.g. TLS files) when services start, not here:
         # recording samples needs no certificates.
         return load_config(kwargs=self._kwargs, config=hp_values, environ=self._environ, pm=self.pm,
@@ -459,12 +460,12 @@ class Experiment:
         """Thumbnail ``(bytes, mime)``: the preview cache when serving, else the preview hook."""
         service = self.services.get("previews")
         if service is not None:
-            return tuple(service.get((split, str(sample_id)), size))  # type: ignore[return-value]
+            return tuple(service.get((split, str(sample_id)), size))
         result = self.pm.hook.weightslab_preview(sample=self.load_sample(split, sample_id), size=size or 0)
         if result is None:
             raise ValueError(f"sample {split}/{sample_id} cannot be rendered as an image "
                              "(install weightslab[data-cache] or pass preview_fn= to the data flag)")
-        return tuple(result)  # type: ignore[return-value]
+        return tuple(result)
 
     # -- edits (used by SDK, gRPC, CLI, agent alike) -----------------------
     def resolve_rows(self, ids: Sequence[Any] | None = None, *, split: str | None = None,

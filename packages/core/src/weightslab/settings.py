@@ -21,7 +21,7 @@ def all_sections(pm: pluggy.PluginManager) -> list[type[SettingsSection]]:
                    key=lambda impl: (impl.plugin_name != "core", impl.plugin_name))
     sections: list[type[SettingsSection]] = []
     for impl in impls:
-        sections.extend(impl.function() or [])
+        sections.extend(impl.function() or [])  # type: ignore[arg-type]
     return sections
 
 

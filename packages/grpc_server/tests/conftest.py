@@ -1,0 +1,75 @@
+"""Fixtures of the grpc_server tests (helpers live in grpc_test_support.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from grpc_test_support import Env
+from weightslab_auth.pki import PKIPaths, create_dev_pki, load_token
+from weightslab_grpc_server._generated import experiment_pb2_grpc as pb_grpc
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """WL_TEST_TIMEOUT (default 30 s) as a hard per-test timeout."""
+    timeout = float(os.environ.get("WL_TEST_TIMEOUT", "30"))
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKIPaths:
+    return create_dev_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def token(pki: PKIPaths) -> str:
+    return load_token(pki.directory)
+
+
+@pytest.fixture
+def make_env(tmp_path_factory: pytest.TempPathFactory, pki: PKIPaths, token: str) -> Iterator[Callable[..., Env]]:
+    made: list[Env] = []
+
+    def make(**kwargs: Any) -> Env:
+        env = Env(tmp_path_factory.mktemp("exp"), pki, token, **kwargs)
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.close()
+
+
+@pytest.fixture(scope="module")
+def shared_env(tmp_path_factory: pytest.TempPathFactory, pki: PKIPaths, token: str) -> Iterator[Env]:
+    """A read-mostly server shared by a module's tests."""
+    env = Env(tmp_path_factory.mktemp("shared"), pki, token)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+@pytest.fixture
+def stub(shared_env: Env) -> pb_grpc.ExperimentServiceStub:
+    return shared_env.stub()
+
+
+@pytest.fixture
+def grpc_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    logger = logging.getLogger("weightslab")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="weightslab")
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
