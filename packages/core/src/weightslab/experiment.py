@@ -50,7 +50,7 @@ class Experiment:
         self.lock = WeightsLabRLock()
         # Guards table/history mutation; separate from the main lock, which the training
         # step holds for the whole step.
-        self.data_lock = threading.RLock()
+        self.data_lock = WeightsLabRLock("weightslab_data_lock")
         self.recorder = Recorder(self)
         self._recent_batches: dict[int, tuple[Any, np.ndarray, str]] = {}
         self._mislabel_key: tuple[int, int] | None = None
@@ -421,16 +421,18 @@ class Experiment:
     def status(self) -> dict[str, Any]:
         self.recorder.drain()
         with self.data_lock:
-            active = int((~self.table.discarded[: self.table.n]).sum())
-            latest = {}
-            for signal in self.history.signals():
-                points = self.history.curve(signal, since_seq=max(0, self.history.last_seq - 50))
-                if points:
-                    latest[signal] = points[-1].value
+            n = self.table.n
+            discarded = int(self.table.discarded[:n].sum())
+            splits = self.table.splits()
+        latest = {}
+        for signal in self.history.signals():
+            point = self.history.last_point(signal)
+            if point is not None:
+                latest[signal] = point.value
         return {
             "name": self.name, "state": self.control.state.value, "step": self.step, "branch": self.branch,
-            "samples": self.table.n, "active": active, "discarded": self.table.n - active,
-            "splits": self.table.splits(), "signals": latest, "steps_per_second": self.steps_per_second(),
+            "samples": n, "active": n - discarded, "discarded": discarded,
+            "splits": splits, "signals": latest, "steps_per_second": self.steps_per_second(),
             "steps_left": self.control.steps_left, "root_log_dir": str(self.root_log_dir),
             "waiting": self.control.waiting,
         }
@@ -488,7 +490,7 @@ class Experiment:
 
     def edit(self, action: str, *, ids: Sequence[Any] | None = None, query: Any = None,
              split: str | None = None, tag: str | None = None, value: str | None = None,
-             lock_timeout: float | None = None) -> dict[str, Any]:
+             lock_timeout: float | None = None, rows: np.ndarray | None = None) -> dict[str, Any]:
         """Apply ``tag|untag|set_category|discard|restore``; idempotent. Returns matched/changed counts."""
         actions = ("tag", "untag", "set_category", "clear_category", "discard", "restore")
         if action not in actions:
@@ -499,7 +501,12 @@ class Experiment:
             raise ValueError("action 'set_category' needs a value")
         if not self.started:
             self.start()
-        rows = self.resolve_rows(ids, split=split, query=query)
+        if rows is None:
+            rows = self.resolve_rows(ids, split=split, query=query)
+        else:  # rows already resolved by the caller (e.g. on its own query snapshot)
+            rows = np.asarray(rows, dtype=np.int64)
+            if len(rows) and (rows.min() < 0 or rows.max() >= self.table.n):
+                raise ValueError(f"rows out of range 0..{self.table.n - 1}")
         guard = try_acquire_rlock(self.lock, lock_timeout) if lock_timeout is not None else self.lock
         with guard, self.data_lock:
             if action == "tag":

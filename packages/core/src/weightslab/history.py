@@ -120,6 +120,12 @@ class SignalHistory:
             out = points[lo:]
         return [p for p in out if (split is None or p.split == split) and (branch is None or p.branch == branch)]
 
+    def last_point(self, signal: str) -> CurvePoint | None:
+        self._sync()
+        with self._lock:
+            points = self._curves.get(signal)
+            return points[-1] if points else None
+
     @property
     def last_seq(self) -> int:
         return self._seq

@@ -89,7 +89,8 @@ class Recorder:
         if not self._queue:
             return
         exp = self.experiment
-        with self._drain_lock, exp.data_lock:
+        # Always data_lock first, then the drain lock: a reader holding data_lock may drain safely.
+        with exp.data_lock, self._drain_lock:
             while self._queue:
                 record = self._queue.popleft()
                 if isinstance(record, SeenRecord):

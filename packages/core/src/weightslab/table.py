@@ -69,6 +69,7 @@ class SampleTable:
         self.tags: dict[str, np.ndarray] = {}
         self.categories: dict[str, np.ndarray] = {}
         self.signal_names: list[str] = []
+        self._split_counts: dict[str, int] = {}
         self.version = 0  # bumped on every change; lets readers cache snapshots
         self._frame_key: tuple[Any, ...] | None = None
         self._frame: Any = None
@@ -129,6 +130,7 @@ class SampleTable:
                 self.sample_id[row] = sid
                 self.split[row] = split
                 self.n += 1
+                self._split_counts[split] = self._split_counts.get(split, 0) + 1
             out.append(row)
         if missing:
             raise UnknownSamples(missing)
@@ -150,8 +152,8 @@ class SampleTable:
         return np.asarray(sorted(found), dtype=np.int64)
 
     def splits(self) -> dict[str, int]:
-        names, counts = np.unique(self.split[: self.n].astype(str), return_counts=True)
-        return {str(k): int(v) for k, v in zip(names, counts, strict=True)}
+        """Rows per split (kept up to date as rows are added)."""
+        return dict(sorted(self._split_counts.items()))
 
     # -- writes -------------------------------------------------------------
     def set_numeric(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
