@@ -157,9 +157,15 @@ def test_discard_restore(client: LineClient, experiment: Experiment, tmp_path: P
                        ("edit_samples", "restore", "ok"), ("edit_samples", "discard", "error")]
 
 
-def test_eval_not_available(client: LineClient) -> None:
+def test_eval_not_available(experiment: Experiment, client: LineClient) -> None:
+    experiment.evaluation = None  # e.g. a custom experiment without an evaluation controller
     for command in ("eval val", "eval_status", "cancel_eval"):
         assert client.cmd(command) == {"ok": False, "error": "evaluation not available"}
+
+
+def test_eval_of_an_unknown_split_names_it(client: LineClient) -> None:
+    reply = client.cmd("eval val")
+    assert reply["ok"] is False and "split='val'" in reply["error"]
 
 
 class FakeEvaluation:

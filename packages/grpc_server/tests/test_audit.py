@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_test_support import TIMEOUT, Env, FakeEvaluation, pb, rpc_error
-from weightslab_grpc_server.audit import CSV_FIELDS, AuditLog, get_audit_log
+from weightslab.audit import CSV_FIELDS, AuditLog, get_audit_log
 
 
 def _script(env: Env) -> None:

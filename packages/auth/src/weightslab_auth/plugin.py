@@ -29,8 +29,8 @@ def weightslab_configure(config: Any) -> None:
         return
     from weightslab.config import fingerprint
 
+    from weightslab_auth.settings import configured_tokens
     from weightslab_auth.tls import load_tls
-    from weightslab_auth.tokens import configured_tokens
 
     load_tls(config)
     for token in configured_tokens(config):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from weightslab.config import Setting, SettingsSection
+from weightslab.config import Config, Setting, SettingsSection
 from weightslab.config import fields as f
 
 
@@ -34,3 +34,14 @@ class AuthSettings(SettingsSection):
         "GRPC_AUTH_TOKEN", f.text, "Shared token accepted in request metadata.", secret=True)] = None
     auth_tokens: Annotated[tuple[str, ...], Setting(
         "GRPC_AUTH_TOKENS", f.csv_list, "Comma-separated accepted tokens (rotation).", secret=True)] = ()
+
+
+def configured_tokens(config: Config) -> tuple[str, ...]:
+    """The accepted tokens: union of GRPC_AUTH_TOKEN and GRPC_AUTH_TOKENS, in order, deduplicated.
+
+    Lives here (not in tokens.py) so start-up validation does not import grpc before
+    GRPC_VERBOSITY is applied.
+    """
+    auth = config["auth"]
+    tokens = ([auth.auth_token] if auth.auth_token else []) + list(auth.auth_tokens)
+    return tuple(dict.fromkeys(t for t in tokens if t))

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
-from weightslab.config import Config, fingerprint
+from weightslab.config import fingerprint
+
+from weightslab_auth.settings import configured_tokens as configured_tokens  # re-exported
 
 log = logging.getLogger("weightslab.auth")
 
@@ -26,13 +28,6 @@ PUBLIC_METHOD_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.Health/",)
 
 AuthFailureCallback = Callable[[str, str, str | None], None]
 """``on_auth_failure(method, peer, token_fingerprint_or_None)``; ``None`` means no token was sent."""
-
-
-def configured_tokens(config: Config) -> tuple[str, ...]:
-    """The accepted tokens: union of GRPC_AUTH_TOKEN and GRPC_AUTH_TOKENS, in order, deduplicated."""
-    auth = config["auth"]
-    tokens = ([auth.auth_token] if auth.auth_token else []) + list(auth.auth_tokens)
-    return tuple(dict.fromkeys(t for t in tokens if t))
 
 
 def presented_tokens(metadata: Iterable[tuple[str, Any]] | None) -> list[str]:

@@ -13,6 +13,7 @@ Needs ``torch`` and ``scikit-learn`` (the ``demo`` extra of ``weightslab``; part
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import json
 import logging
@@ -362,7 +363,7 @@ def default_demo_root(now: datetime | None = None) -> Path:
 def _launch_studio(summary: dict[str, Any]) -> str | None:
     """Start the Studio when the installed weightslab-studio offers a launcher; its URL or ``None``."""
     try:
-        from weightslab_studio import launcher  # type: ignore[attr-defined]
+        launcher = importlib.import_module("weightslab_studio.launcher")
     except ImportError:
         return None
     launch = getattr(launcher, "launch", None)

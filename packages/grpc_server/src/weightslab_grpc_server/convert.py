@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from weightslab.audit import jsonable
 
 from weightslab_grpc_server._generated import experiment_pb2 as pb
-from weightslab_grpc_server.audit import jsonable
 from weightslab_grpc_server.errors import invalid
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-
-from weightslab_grpc_server.audit import AuditLog
+from weightslab.audit import AuditLog
 
 log = logging.getLogger("weightslab.grpc")
 

@@ -17,8 +17,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from weightslab.audit import get_audit_log
 
-from weightslab_grpc_server.audit import get_audit_log
 from weightslab_grpc_server.interceptors import AuthOutcomeAuditInterceptor
 from weightslab_grpc_server.servicer import SERVICE_NAME, ExperimentServicer
 

@@ -28,12 +28,12 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf.message import DecodeError
+from weightslab.audit import AuditLog, get_audit_log
 from weightslab.lock import LockTimeout, try_acquire_rlock
 from weightslab.query.frame import string_nulls
 
 from weightslab_grpc_server import __version__
 from weightslab_grpc_server._generated import experiment_pb2 as pb
-from weightslab_grpc_server.audit import AuditLog, get_audit_log
 from weightslab_grpc_server.convert import (
     as_dict,
     float_of,

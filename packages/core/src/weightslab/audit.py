@@ -1,7 +1,7 @@
 """The experiment's audit trail: one append-only file per experiment.
 
-Every mutating interaction that arrives through gRPC (and, through :func:`get_audit_log`,
-through the CLI server) is appended to ``<root_log_dir>/audit.jsonl``
+Every mutating interaction that arrives through gRPC or the CLI server (both use :func:`get_audit_log`,
+so there is one file) is appended to ``<root_log_dir>/audit.jsonl``
 (``AUDIT_LOG_FORMAT=json``, one JSON object per line) or ``<root_log_dir>/audit.csv``
 (``csv``, header written once) — or nowhere (``none``). A record::
 
@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("weightslab.grpc.audit")
+log = logging.getLogger("weightslab.audit")
 
 FORMATS = ("json", "csv", "none")
 FILE_NAMES = {"json": "audit.jsonl", "csv": "audit.csv"}
