@@ -51,16 +51,16 @@ class _BatchSampler:
         loader = self.loader
         n = len(loader.ids)
         order = loader._rng.permutation(n) if loader.shuffle else np.arange(n)
+        rows = loader.rows
         pos = 0
         while pos < n:
             size = loader.batch_size
-            discarded = loader.experiment.table.discarded
+            discarded = loader.experiment.table.discarded  # re-read: the table may have grown
             batch: list[int] = []
             while pos < n and len(batch) < size:
-                idx = int(order[pos])
-                pos += 1
-                if not discarded[loader.rows[idx]]:
-                    batch.append(idx)
+                chunk = order[pos:pos + size - len(batch)]
+                pos += len(chunk)
+                batch.extend(chunk[~discarded[rows[chunk]]].tolist())
             if not batch or (loader.drop_last and len(batch) < size):
                 return
             yield batch
@@ -82,6 +82,11 @@ class _IndexedDataset:
 
     def __getitem__(self, idx: int) -> tuple[Any, int]:
         return self.dataset[idx], idx
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[Any, int]]:
+        many = getattr(self.dataset, "__getitems__", None)  # batched fetch when the dataset has one
+        items = many(indices) if many is not None else [self.dataset[i] for i in indices]
+        return list(zip(items, indices, strict=True))
 
 
 class _IndexedCollate:

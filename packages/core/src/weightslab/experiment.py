@@ -6,6 +6,7 @@ methods here; they take :attr:`Experiment.lock` for the state they touch.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -126,8 +127,18 @@ class Experiment:
         self._restore(self.store.load())
         self.branch = self.compute_hash()
         self.recorder.start()
+        # Runs before the store's own exit handler (atexit is last-in, first-out): queued
+        # records reach the store before it closes.
+        atexit.register(self._at_exit)
         self.pm.hook.weightslab_experiment_started(experiment=self)
         log.info("experiment %s started (root log dir %s, branch %s)", self.name, self.root_log_dir, self.branch)
+
+    def _at_exit(self) -> None:
+        try:
+            self.recorder.stop()
+            self.store.flush()
+        except Exception:
+            log.exception("flushing at interpreter exit failed")
 
     def shutdown(self) -> None:
         for name, handle in list(self.services.items()):
@@ -139,6 +150,7 @@ class Experiment:
                     log.exception("stopping service %s failed", name)
         self.services.clear()
         self.recorder.stop()
+        atexit.unregister(self._at_exit)
         if self.hp is not None:
             self.hp.stop()
         self.pm.hook.weightslab_shutdown(experiment=self)

@@ -54,6 +54,7 @@ class Recorder:
         self._drain_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        self.store_errors = 0
         self.loss_updates = 0  # lets readers cache columns derived from losses
 
     def start(self) -> None:
@@ -98,6 +99,15 @@ class Recorder:
                 else:
                     self._apply(record)
 
+    def _store(self, method: str, *args: Any) -> None:
+        """Persist through the sample store; a store failure never loses the in-memory record."""
+        try:
+            getattr(self.experiment.store, method)(*args)
+        except Exception as exc:
+            self.store_errors += 1
+            self.experiment.warn_once(f"store:{type(exc).__name__}", "the sample store rejected a write (%s); "
+                                      "values stay in memory", exc)
+
     def _apply(self, r: BatchRecord) -> None:
         exp = self.experiment
         table = exp.table
@@ -113,12 +123,13 @@ class Recorder:
         table.set_signal(r.name, rows[finite], vals[finite])
         exp.history.append(r.name, rows, r.step, vals, r.branch)
         sample_ids = table.sample_id[rows]
-        exp.store.append_history(r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals, r.branch)
+        self._store("append_history", r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals,
+                    r.branch)
         if targets is not None:
             table.set_labels(rows, targets)
         if preds is not None:
             table.set_predictions(rows, preds)
-            exp.store.append_predictions(r.split, sample_ids, r.step, preds)
+            self._store("append_predictions", r.split, sample_ids, r.step, preds)
         if r.is_loss and exp.is_training_split(r.split):  # one stream: the training loss
             class_targets = targets if targets is not None and targets.ndim == 1 else None
             exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
@@ -128,7 +139,7 @@ class Recorder:
         if r.log_curve and finite.any():
             value = float(vals[finite].mean())
             exp.history.append_curve(r.name, r.split, r.branch, r.step, value)
-            exp.store.append_curve(r.name, r.split, r.branch, r.step, value)
+            self._store("append_curve", r.name, r.split, r.branch, r.step, value)
         if r.derived:
             for derived in exp.derived:
                 if derived.subscribe_to == r.name and r.step % derived.compute_every_n_steps == 0:
