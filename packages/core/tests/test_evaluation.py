@@ -319,6 +319,41 @@ def test_timeout_from_the_formula(wl, monkeypatch):
     assert s.exp.control.state.value == "running"
 
 
+def test_timeout_floor_stops_a_pass_the_formula_would_stop_at_once(wl, monkeypatch):
+    """WEIGHTSLAB_EVAL_TIMEOUT_MIN_SECONDS through the real controller: the formula gives a few
+    microseconds, the floor (0.3 s) is the timeout that actually stops the pass."""
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_MULTIPLIER", "0.001")
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_MIN_SECONDS", "0.3")
+    s = _setup(wl)
+    _train(wl, s, 4)  # timed training steps: the timeout is known when the pass starts
+    wl.pause()
+
+    @wl.eval_fn
+    def slow(ctx):
+        for _ in ctx.batches:
+            _wait_until_stops(ctx)
+
+    status = s.ctl.evaluate("val", timeout=20)
+    assert status["state"] == "timeout", status
+    assert status["avg_batch_seconds"] * 4 * 0.001 < 0.3
+    assert status["timeout_seconds"] == pytest.approx(0.3)  # the floor, not the formula
+    assert s.exp.control.state.value == "paused"
+
+
+def test_timeout_floor_lets_a_short_pass_finish(wl, monkeypatch):
+    """The same tiny formula with a generous floor: the pass is not stopped (compare
+    test_timeout_from_the_formula, floor 0 -> stopped after one batch)."""
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_MULTIPLIER", "0.001")
+    monkeypatch.setenv("WEIGHTSLAB_EVAL_TIMEOUT_MIN_SECONDS", "25")
+    s = _setup(wl)
+    status = s.ctl.evaluate("val", eval_fn="default", timeout=20)
+    assert status["state"] == "done", status
+    assert status["batches_done"] == status["batches_total"] == 4
+    assert status["timeout_seconds"] == 25.0
+    rows, _, _, _ = s.exp.history.arrays("eval_loss")
+    assert len(rows) == 64  # every validation sample was evaluated
+
+
 def test_failures_are_reported_and_restore_the_training_state(wl):
     s = _setup(wl)
     exp = s.exp

@@ -189,3 +189,100 @@ def test_experiment_root_log_dir_env_kwarg_and_default(tmp_path: Path, monkeypat
     assert experiment(tmp_path, {"WEIGHTSLAB_ROOT_LOG_DIR": str(tmp_path / "env")}).root_log_dir == tmp_path / "env"
     assert experiment(tmp_path, {"WEIGHTSLAB_ROOT_LOG_DIR": str(tmp_path / "env")},
                       root_log_dir=tmp_path / "kw").root_log_dir == tmp_path / "kw"
+
+
+# -- the effect of the settings through Experiment.start() and the SDK singleton -------------------
+
+
+class _Keep(logging.Handler):
+    """Every record the ``weightslab`` logger lets through (its level decides, not ours)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize(("level", "expected"), [
+    ("DEBUG", ["DEBUG", "INFO", "WARNING", "WATCHDOG", "ERROR"]),
+    ("info", ["INFO", "WARNING", "WATCHDOG", "ERROR"]),
+    ("WATCHDOG", ["WATCHDOG", "ERROR"]),
+    ("ERROR", ["ERROR"]),
+])
+def test_experiment_start_filters_records_by_weightslab_log_level(tmp_path: Path, level: str,
+                                                                  expected: list[str]) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)  # the console handler keeps this stream on start()
+    root = logging.getLogger()
+    root_before = (root.level, list(root.handlers))
+    exp = experiment(tmp_path, {"WEIGHTSLAB_LOG_LEVEL": level}, root_log_dir=tmp_path / "root")
+    exp.start()
+    keep = _Keep()
+    logging.getLogger("weightslab").addHandler(keep)
+    try:
+        child = logging.getLogger("weightslab.grpc.handlers")
+        for number in (logging.DEBUG, logging.INFO, logging.WARNING, WATCHDOG, logging.ERROR):
+            child.log(number, "probe %s", logging.getLevelName(number))
+        assert [r.levelname for r in keep.records] == expected
+        printed = [line.split(" ")[2] for line in stream.getvalue().splitlines() if " probe " in line]
+        assert printed == expected  # what reaches the console is filtered the same way
+        assert (root.level, list(root.handlers)) == root_before  # the user's root logger is left alone
+    finally:
+        logging.getLogger("weightslab").removeHandler(keep)
+        exp.shutdown()
+
+
+@pytest.fixture
+def sdk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The SDK with no process-wide experiment yet and no root-log-dir/logging variables set."""
+    import weightslab as wl
+    from weightslab.sdk import reset_experiment
+
+    for name in ("WEIGHTSLAB_ROOT_LOG_DIR", "WEIGHTSLAB_LOG_TO_FILE", "WEIGHTSLAB_LOG_LEVEL", "WL_ENABLE_HP_SYNC"):
+        monkeypatch.delenv(name, raising=False)
+    reset_experiment()
+    yield wl
+    reset_experiment()
+
+
+def test_sdk_singleton_writes_under_weightslab_root_log_dir(sdk: Any, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    env_root = tmp_path / "env-root"
+    monkeypatch.setenv("WEIGHTSLAB_ROOT_LOG_DIR", str(env_root))
+    monkeypatch.setenv("WEIGHTSLAB_LOG_TO_FILE", "1")
+    params = sdk.watch_or_edit({"lr": 0.1}, flag="hp")  # creates and starts the singleton
+    exp = sdk.get_experiment()
+    assert exp.root_log_dir == env_root and exp.status()["root_log_dir"] == str(env_root)
+    assert yaml.safe_load((env_root / "hyperparameters.yaml").read_text()) == {"lr": 0.1}
+    logging.getLogger("weightslab.test").warning("a line for the file")
+    for handler in logging.getLogger("weightslab").handlers:
+        handler.flush()
+    assert "a line for the file" in (env_root / "logs" / "weightslab.log").read_text()
+    assert params["lr"] == 0.1
+    assert not (tmp_path / "cwd" / "root_log_dir").exists()  # not the default next to the script/cwd
+
+
+def test_sdk_root_log_dir_kwarg_beats_the_environment(sdk: Any, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    env_root, kw_root = tmp_path / "env-root", tmp_path / "kw-root"
+    monkeypatch.setenv("WEIGHTSLAB_ROOT_LOG_DIR", str(env_root))
+    sdk.watch_or_edit({"lr": 0.2}, flag="hp", root_log_dir=kw_root)
+    assert sdk.get_experiment().root_log_dir == kw_root
+    assert (kw_root / "hyperparameters.yaml").exists()
+    assert not env_root.exists()
+
+
+def test_sdk_default_root_log_dir_without_the_variable(sdk: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "project" / "train.py"
+    script.parent.mkdir()
+    script.write_text("")
+    monkeypatch.setattr("sys.argv", [str(script)])
+    sdk.watch_or_edit({"lr": 0.3}, flag="hp")
+    root = sdk.get_experiment().root_log_dir
+    assert root == script.parent.resolve() / "root_log_dir"  # next to the training script
+    assert (root / "hyperparameters.yaml").exists()

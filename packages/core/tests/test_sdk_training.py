@@ -244,6 +244,26 @@ def test_per_instance_signals_fold_by_aggregation(wl, monkeypatch):
     assert wl.dataframe().set_index("sample_id").loc["0", "box_loss"] == 3.0
 
 
+@pytest.mark.parametrize(("env", "expected"), [(None, 2.0), ("max", 3.0), ("MEAN", 2.0)])
+def test_per_instance_aggregation_from_the_environment(wl, monkeypatch, env, expected):
+    """WL_INSTANCE_AGGREGATION (env, no config key registered) decides how instances fold."""
+    if env is None:
+        monkeypatch.delenv("WL_INSTANCE_AGGREGATION", raising=False)
+    else:
+        monkeypatch.setenv("WL_INSTANCE_AGGREGATION", env)
+    x, _, y, _ = noisy_digits(8)
+    wl.watch_or_edit((x, y), flag="data", loader_name="train", batch_size=8)
+    det = wl.watch_or_edit(lambda v: v, flag="signal", name="box_loss", per_instance=True)
+    det(np.array([1.0, 3.0, 5.0]), batch_ids=[0, 0, 1], annotation_ids=["a", "b", "c"])
+    df = wl.dataframe().set_index("sample_id")
+    assert df.loc["0", "box_loss"] == expected and df.loc["1", "box_loss"] == 5.0
+    assert df.loc["0", "_instance_signals"] == {"box_loss": {"a": 1.0, "b": 3.0}}  # always kept
+    # the per-experiment config key still beats the environment
+    wl.watch_or_edit({"instance_aggregation": "mean" if env == "max" else "max"}, flag="hp")
+    det(np.array([1.0, 3.0]), batch_ids=[0, 0], annotation_ids=["a", "b"])
+    assert wl.dataframe().set_index("sample_id").loc["0", "box_loss"] == (2.0 if env == "max" else 3.0)
+
+
 def test_derived_signal_sees_subscribed_history(wl):
     x, _, y, _ = noisy_digits(8)
     wl.watch_or_edit((x, y), flag="data", loader_name="train", batch_size=8)

@@ -122,6 +122,23 @@ def test_break_by_slices_caps_points(make_env) -> None:
     assert all(p.value == 2.0 for p in series.points)
 
 
+def test_break_by_slices_zero_means_no_cap(make_env) -> None:
+    """WL_MAX_POINTS_PER_SAMPLE=0: every step of a curve longer than the 200 default comes back."""
+    env = make_env(populate_data=False, WL_MAX_POINTS_PER_SAMPLE=0)
+    exp = env.experiment
+    exp.register_samples("train", ["a", "b", "c"])
+    for step in range(230):
+        exp.record("loss", np.array([1.0, 3.0, 100.0]) + step, ["a", "b", "c"], split="train")
+        exp.step_end()
+    exp.edit("tag", ids=["a", "b"], tag="x")
+    reply = env.stub().BreakBySlices(pb.BreakBySlicesRequest(signal="loss", tags=["x"]), timeout=TIMEOUT)
+    assert reply.max_points == 0 and reply.matched_samples == 2
+    (series,) = reply.series
+    assert not series.downsampled and series.total_points == 230
+    assert [p.step for p in series.points] == list(range(230))
+    assert all(p.value == 2.0 + p.step for p in series.points)  # the mean of the tagged samples only
+
+
 def test_query_samples_text_and_json(stub) -> None:
     reply = stub.QuerySamples(pb.QuerySamplesRequest(
         query=pb.SampleQuery(text='split == "train" and has:hard sort by loss desc'),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -214,7 +214,7 @@ class WatchedLoader:
         from torch.utils.data.dataloader import default_collate
 
         self._torch_loader = DataLoader(
-            _IndexedDataset(self.dataset), batch_sampler=_BatchSampler(self),  # type: ignore[arg-type]
+            cast(Any, _IndexedDataset(self.dataset)), batch_sampler=_BatchSampler(self),
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             collate_fn=_IndexedCollate(collate_fn or default_collate))
 

@@ -24,7 +24,16 @@ def _settings(config: Any) -> Any:
             section = config.get("data_cache") if hasattr(config, "get") else None
         except Exception:  # pragma: no cover - defensive: any mapping-like config
             section = None
-    return section or _configured or DataCacheSettings()
+    if section is not None:
+        return section
+    if _configured is not None:
+        return _configured
+    # A hook without a config (weightslab_preview) before any weightslab_configure in this
+    # process, e.g. Experiment.preview without wl.serve: the process environment and .env,
+    # never the bare built-in defaults (a set WL_DEFAULT_THUMBNAIL_SIZE must count here too).
+    from weightslab.config import resolve
+
+    return resolve([DataCacheSettings])["data_cache"]
 
 
 @hookimpl
