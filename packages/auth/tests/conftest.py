@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent import futures
 from typing import Any
@@ -22,13 +21,7 @@ from weightslab_auth.tokens import caller_identity
 
 SERVICE = "wltest.Echo"
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """WL_TEST_TIMEOUT (default 30 s) as a hard per-test timeout."""
-    timeout = float(os.environ.get("WL_TEST_TIMEOUT", "30"))
-    for item in items:
-        if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(timeout))
+# WL_TEST_TIMEOUT: applied by the repository's conftest.py (environment, then .env, then 30 s).
 
 
 @pytest.fixture(scope="session")

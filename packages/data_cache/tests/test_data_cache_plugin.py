@@ -66,12 +66,12 @@ def test_a_new_experiment_on_the_same_folder_takes_over(tmp_path: Path) -> None:
 
 
 def test_preview_hook(tmp_path: Path) -> None:
-    data, mime = plugin.weightslab_preview(sample=np.zeros((40, 80, 3), dtype=np.uint8), size=20)
+    data, mime = plugin.weightslab_preview(sample=np.zeros((40, 80, 3), dtype=np.uint8), size=20, config=None)
     assert mime == "image/jpeg" and Image.open(io.BytesIO(data)).size == (20, 10)
-    assert plugin.weightslab_preview(sample=object(), size=20) is None  # not ours: let others try
+    assert plugin.weightslab_preview(sample=object(), size=20, config=None) is None  # not ours: let others try
     plugin.weightslab_configure(config=_config(tmp_path, WL_DEFAULT_THUMBNAIL_SIZE="16"))
     try:
-        data, _ = plugin.weightslab_preview(sample=np.zeros((40, 80), dtype=np.uint8), size=0)
+        data, _ = plugin.weightslab_preview(sample=np.zeros((40, 80), dtype=np.uint8), size=0, config=None)
         assert Image.open(io.BytesIO(data)).size == (16, 8)
     finally:
         plugin.weightslab_configure(config=_config(tmp_path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,15 +11,7 @@ from grpc_test_support import Env
 from weightslab_auth.pki import PKIPaths, create_dev_pki, load_token
 from weightslab_grpc_server._generated import experiment_pb2_grpc as pb_grpc
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """WL_TEST_TIMEOUT (default 30 s) as a hard per-test timeout."""
-    timeout = float(os.environ.get("WL_TEST_TIMEOUT", "30"))
-    for item in items:
-        if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(timeout))
-
-
+# WL_TEST_TIMEOUT: applied by the repository's conftest.py (environment, then .env, then 30 s).
 
 
 @pytest.fixture(scope="session")

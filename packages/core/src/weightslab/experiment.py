@@ -475,7 +475,8 @@ class Experiment:
         service = self.services.get("previews")
         if service is not None:
             return tuple(service.get((split, str(sample_id)), size))
-        result = self.pm.hook.weightslab_preview(sample=self.load_sample(split, sample_id), size=size or 0)
+        result = self.pm.hook.weightslab_preview(sample=self.load_sample(split, sample_id), size=size or 0,
+                                                  config=self.config)
         if result is None:
             raise ValueError(f"sample {split}/{sample_id} cannot be rendered as an image "
                              "(install weightslab[data-cache] or pass preview_fn= to the data flag)")

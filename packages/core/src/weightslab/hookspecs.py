@@ -74,8 +74,12 @@ def weightslab_sample_store(experiment: Any, config: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def weightslab_preview(sample: Any, size: int) -> Any:
-    """Return a preview ``(bytes, mime_type)`` of ``sample`` with longest edge ``size``."""
+def weightslab_preview(sample: Any, size: int, config: Any) -> Any:
+    """Return a preview ``(bytes, mime_type)`` of ``sample`` with longest edge ``size``.
+
+    ``size`` 0 means the configured default (``config`` is the experiment's Config);
+    return ``None`` for a sample this plugin cannot render so another plugin may try.
+    """
 
 
 @hookspec

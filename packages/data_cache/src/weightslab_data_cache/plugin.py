@@ -81,25 +81,22 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
 
 
 @hookimpl
-def weightslab_preview(sample: Any, size: int) -> Any:
+def weightslab_preview(sample: Any, size: int, config: Any) -> Any:
     """``(bytes, mime)`` thumbnail; ``size`` falsy = ``WL_DEFAULT_THUMBNAIL_SIZE``."""
     from weightslab_data_cache.previews import NotRenderable, render_preview
 
     try:
-        return render_preview(sample, size or _settings(None).default_thumbnail_size)
+        return render_preview(sample, size or _settings(config).default_thumbnail_size)
     except NotRenderable:
         return None  # let another plugin (or the caller) handle it
 
 
 @hookimpl
 def weightslab_shutdown(experiment: Any) -> None:
-    """Flush and close the experiment's store and stop preview warm-ups."""
+    """Flush and close the experiment's store (the preview service is stopped with the other
+    services, as ``experiment.services["previews"]``)."""
     from weightslab_data_cache.h5store import H5SampleStore
-    from weightslab_data_cache.preview_service import PreviewService
 
     store = getattr(experiment, "store", None)
     if isinstance(store, H5SampleStore):
         store.close()
-    previews = getattr(experiment, "previews", None)
-    if isinstance(previews, PreviewService):
-        previews.close()

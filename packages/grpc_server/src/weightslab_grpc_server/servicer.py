@@ -920,7 +920,8 @@ class ExperimentServicer:
                 raise precondition(f"no preview for sample {request.sample_id!r}: {exception_text(exc)}") from None
         else:
             _, item = self._sample_item(request.sample_id, request.split)
-            result = self.pm.hook.weightslab_preview(sample=item, size=size) if self.pm is not None else None
+            result = (self.pm.hook.weightslab_preview(sample=item, size=size, config=getattr(exp, "config", None))
+                      if self.pm is not None else None)
             if result is None:
                 raise precondition(f"no preview available for sample {request.sample_id!r}: no installed plugin "
                                    "implements weightslab_preview (pip install 'weightslab[data-cache]')")

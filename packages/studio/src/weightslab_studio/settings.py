@@ -17,7 +17,7 @@ class StudioSettings(SettingsSection):
     backend_host: Annotated[str, Setting(
         "GRPC_BACKEND_HOST", f.host, "Backend host Envoy forwards to.")] = "localhost"
     backend_port: Annotated[int, Setting(
-        "GRPC_BACKEND_PORT", f.port, "Backend port Envoy forwards to.")] = 50051
+        "GRPC_BACKEND_PORT", f.port_or_zero, "Backend port Envoy forwards to.")] = 50051
     envoy_host: Annotated[str, Setting("ENVOY_HOST", f.host, "Host of the Envoy proxy.")] = "localhost"
     envoy_port: Annotated[int, Setting("ENVOY_PORT", f.port, "Envoy HTTPS/gRPC-Web port.")] = 8080
     envoy_admin_port: Annotated[int, Setting(
