@@ -9,7 +9,6 @@ any other exception is reported as an internal error without killing the connect
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import weakref
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from weightslab.plugins import call_accepting
 
 from weightslab_cli.audit import audit_event
 from weightslab_cli.protocol import ProtocolError, Request, split_args, split_query_option
@@ -499,7 +499,7 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
         raise CommandError("the installed query agent does not provide query()")
     params = {"question": text, "preview": preview}
     try:
-        answer = _call_accepting(query, text, preview=preview, experiment=experiment)
+        answer = call_accepting(query, text, preview=preview, experiment=experiment)
     except Exception as exc:
         ctx.audit("agent_query", params=params, outcome="error", error=str(exc))
         raise CommandError(f"agent error: {exc}") from None
@@ -507,17 +507,6 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
     summary = {k: result[k] for k in ("applied", "matched", "plan") if isinstance(result, dict) and k in result}
     ctx.audit("agent_query", params=params, result=summary or None)
     return {"question": text, "preview": preview, "answer": result}
-
-
-def _call_accepting(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with the keyword arguments it accepts (plugin methods take any subset)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
 def _as_dict(value: Any) -> Any:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -78,3 +79,18 @@ def plugin_versions(pm: pluggy.PluginManager | None = None) -> list[dict[str, An
             project, version = "weightslab-core", metadata.version("weightslab-core")
         rows.append({"name": name, "distribution": project, "version": version})
     return sorted(rows, key=lambda row: row["name"])
+
+
+def call_accepting(fn: Callable[..., Any], *args: Any, drop_none: bool = False, **kwargs: Any) -> Any:
+    """Call ``fn`` with the keyword arguments it accepts, as pluggy does for hook implementations
+    (plugin objects such as agents and controllers may take any subset). With ``drop_none``, a
+    ``None`` means "not given", so the callee's default applies."""
+    if drop_none:
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn(*args, **kwargs)
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})

@@ -16,7 +16,6 @@ Nothing a client sends is evaluated as code: queries go through the core query e
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import threading
@@ -30,6 +29,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from weightslab.audit import AuditLog, get_audit_log
 from weightslab.lock import LockTimeout, try_acquire_rlock
+from weightslab.plugins import call_accepting
 from weightslab.query.frame import string_nulls
 
 from weightslab_grpc_server import __version__
@@ -119,16 +119,8 @@ def _state(value: Any) -> Any:
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a plugin/controller method with the keyword arguments it accepts (like pluggy);
-    ``None`` means "not given": the callee's default applies."""
-    given = {k: v for k, v in kwargs.items() if v is not None}
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **given)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **given)
-    return fn(*args, **{k: v for k, v in given.items() if k in params})
+    """A plugin/controller method with the keyword arguments it accepts; ``None`` = not given."""
+    return call_accepting(fn, *args, drop_none=True, **kwargs)
 
 
 def _method(obj: Any, name: str, what: str) -> Callable[..., Any]:
