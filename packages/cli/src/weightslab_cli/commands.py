@@ -129,7 +129,8 @@ def dispatch(ctx: CommandContext, req: Request) -> dict[str, Any]:
         return {"ok": False, "error": message}
     except Exception as exc:
         log.exception("CLI command %r failed", name)
-        message = f"internal error in {name}: {type(exc).__name__}: {exc}"
+        # the details (paths, internals) stay in the server log; the client gets the exception type
+        message = f"internal error in {name} ({type(exc).__name__}); see the server log"
         _audit_failure(ctx, cmd, req, message)
         return {"ok": False, "error": message}
     return {"ok": True, **payload}

@@ -88,13 +88,19 @@ def parse_request(line: bytes) -> Request:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ProtocolError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+        except RecursionError:
+            raise ProtocolError("invalid JSON: nested too deeply (id: expected a string or a number)") from None
         if not isinstance(data, dict):
             raise ProtocolError("request must be a JSON object")
         req_id = data.get("id")
+        if not (req_id is None or isinstance(req_id, (str, int, float))):  # bool is an int
+            raise ProtocolError("id: expected a string or a number")
+        _check_text(req_id, "id")
         if "command" in data:
             command = data["command"]
             if not isinstance(command, str):
                 raise ProtocolError("command: expected a string")
+            _check_text(command, "command")
             req = _from_text(command)
             req.id = req_id
             return req
@@ -102,14 +108,28 @@ def parse_request(line: bytes) -> Request:
             name, args = data["cmd"], data.get("args", [])
             if not isinstance(name, str) or not name.strip():
                 raise ProtocolError("cmd: expected a command name")
+            _check_text(name, "cmd")
             if isinstance(args, str):
                 args = [args]
             if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
                 raise ProtocolError("args: expected a list of strings")
+            for i, arg in enumerate(args):
+                _check_text(arg, f"args[{i}]")
             str_args = [str(a) for a in args]
             return Request(name.strip().lower(), shlex.join(str_args), req_id, str_args)
         raise ProtocolError("request needs a \"command\" (a command line) or a \"cmd\" (with \"args\")")
     return _from_text(text)
+
+
+def _check_text(value: Any, field: str) -> None:
+    """JSON ``\\uD800``-style escapes can smuggle lone surrogates into a ``str``: text that no
+    store, log or audit file can encode. Refuse them here, naming the field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError(f"{field}: contains a lone surrogate (\\ud800-\\udfff); "
+                                "send valid Unicode text") from None
 
 
 def _from_text(text: str) -> Request:

@@ -356,6 +356,13 @@ class CliServer:
             reply = self._auth(ctx, req.args[0] if req.args else req.rest.strip())
         elif not session.authenticated and req.name not in ("quit", "exit"):
             reply = {"ok": False, "error": "authentication required: send 'auth <token>' first"}
+            # Counts toward MAX_AUTH_FAILURES (probing without a token is not unlimited) and is
+            # audited like a gRPC call without a token.
+            session.failed_auth += 1
+            log.warning("CLI client %s: %r refused: not authenticated", session.peer, req.name[:64])
+            audit_event(self.experiment, "auth_failure", params={"method": req.name[:64]}, outcome="denied",
+                        error="no token", caller={"transport": "cli", "peer": session.peer,
+                                                  "token_fingerprint": None})
         else:
             reply = dispatch(ctx, req)
         if req.id is not None:

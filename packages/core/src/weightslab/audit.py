@@ -168,14 +168,17 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------
     def _encode(self, record: Mapping[str, Any], header: bool) -> bytes:
+        # backslashreplace: text that is not valid Unicode (a lone surrogate from a client or a
+        # plugin) must never cost the record (the audit trail is written whatever the content).
         if self.format == "json":
-            return (json.dumps(record, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n").encode()
+            text = json.dumps(record, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
+            return text.encode("utf-8", "backslashreplace")
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         if header:
             writer.writerow(CSV_FIELDS)
         writer.writerow([_csv_cell(record.get(name)) for name in CSV_FIELDS])
-        return buf.getvalue().encode()
+        return buf.getvalue().encode("utf-8", "backslashreplace")
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one complete record (``ts`` is filled in when missing). Never raises."""

@@ -325,6 +325,18 @@ class ExperimentServicer:
             log.error("%s failed unexpectedly", name, exc_info=(type(exc), exc, exc.__traceback__))
         return "INTERNAL", f"internal error in {name} ({type(exc).__name__}); see the server log"
 
+    def _redacted(self, name: str, exc: Exception, secret: str) -> RpcError:
+        """``exc`` as the :class:`RpcError` the client would get, with ``secret`` masked; an
+        unexpected error is logged here, without the traceback that would carry the secret."""
+        code, message = self.classify(name, exc, log_internal=False)
+
+        def mask(text: str) -> str:
+            return text.replace(secret, "<redacted>") if secret else text
+
+        if code == "INTERNAL":
+            log.error("%s failed unexpectedly: %s: %s", name, type(exc).__name__, mask(exception_text(exc)))
+        return RpcError(code, mask(message))
+
     @contextmanager
     def audited(self, context: grpc.ServicerContext, action: str, params: Mapping[str, Any] | None = None
                 ) -> Iterator[Any]:
@@ -793,6 +805,11 @@ class ExperimentServicer:
                     raise invalid("min/max: expected finite numbers")
                 if request.max <= request.min:
                     raise invalid(f"max={request.max:g}: expected > min={request.min:g}")
+                with np.errstate(all="ignore"):
+                    edges = np.linspace(request.min, request.max, bins + 1)
+                if not (np.isfinite(edges).all() and (np.diff(edges) > 0).all()):
+                    raise invalid(f"min/max: [{request.min:g}, {request.max:g}] cannot be cut into {bins} bins "
+                                  "(the range overflows or is too narrow)")
                 value_range = (request.min, request.max)
             if kind == "string":
                 return self._category_histogram(frame, column, bins, query, response)
@@ -1182,8 +1199,12 @@ class ExperimentServicer:
             provider = _text(request.provider, "provider", max_len=64)
             api_key = _text(request.api_key, "api_key", max_len=4096)
             model = _text(request.model, "model", max_len=MAX_ID)
-            status = self._agent_status(_call(_method(self.agent(), "init", "agent"), provider=provider or None,
-                                              api_key=api_key or None, model=model or None))
+            init = _method(self.agent(), "init", "agent")
+            try:
+                result = _call(init, provider=provider or None, api_key=api_key or None, model=model or None)
+            except Exception as exc:  # provider SDKs may echo the key: never let it reach client/log/audit
+                raise self._redacted("AgentInit", exc, api_key) from None
+            status = self._agent_status(result)
             entry.after = {"provider": status.provider, "model": status.model, "initialized": status.initialized}
         return status
 
