@@ -13,6 +13,10 @@ Security (same inputs as the gRPC backend):
 * When ``GRPC_AUTH_TOKEN``/``GRPC_AUTH_TOKENS`` are set, the first command must be
   ``auth <token>`` (constant-time comparison; tokens are never logged, only fingerprints).
 * A non-loopback ``CLI_HOST`` is refused when neither TLS nor a token protects the server.
+  With TLS but no token, non-loopback peers must present a client certificate signed by the
+  CA (``GRPC_TLS_REQUIRE_CLIENT_AUTH``, as for gRPC); with client auth off it is refused too.
+* Unauthenticated commands are refused, audited (``auth_failure``) and count toward
+  ``MAX_AUTH_FAILURES``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import ssl
 import threading
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -89,6 +93,7 @@ class Security:
     cert_file: Path | None = None
     ca_file: Path | None = None
     token_file: Path | None = None
+    remote_client_cert: bool = False  # non-loopback peers must present a CA-signed certificate
 
 
 def configured_tokens(config: Any) -> tuple[str, ...]:
@@ -308,6 +313,14 @@ class CliServer:
                 with self._conns_lock:
                     self._conns.discard(raw)
                     self._conns.add(conn)
+                if self.security.remote_client_cert and not conn.getpeercert() and not is_loopback(str(addr[0])):
+                    log.warning("CLI connection from %s refused: no client certificate", peer)
+                    audit_event(self.experiment, "auth_failure", params={"method": "connect"}, outcome="denied",
+                                error="no client certificate",
+                                caller={"transport": "cli", "peer": peer, "token_fingerprint": None})
+                    conn.sendall(encode({"ok": False, "error": "a client certificate signed by the server's CA "
+                                                               "is required"}))
+                    return
             self._session(conn, peer)
         except OSError:
             pass  # the client went away
@@ -445,6 +458,21 @@ def start_cli_server(experiment: Any, config: Any = None, *, discovery_file: Pat
             f"CLI_HOST={cli.host!r} is not a loopback address and the CLI server would be unprotected "
             "(no TLS: GRPC_TLS_ENABLED is off or weightslab-auth is not installed; no token: "
             "GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset). Set CLI_HOST=127.0.0.1, enable TLS, or set a token.")
+    if not is_loopback(cli.host) and security.ssl_context is not None and not security.tokens:
+        # TLS encrypts but authenticates nobody: without a token, a non-loopback server asks for
+        # client certificates signed by the CA (mTLS, as the gRPC backend does) or refuses to start.
+        if not config["auth"].require_client_auth or security.ca_file is None:
+            raise CliServerError(
+                f"CLI_HOST={cli.host!r} is not a loopback address and no client is authenticated: no token "
+                "(GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset) and no client certificates (GRPC_TLS_REQUIRE_CLIENT_AUTH=0 "
+                "or no CA file). Set GRPC_AUTH_TOKEN, enable GRPC_TLS_REQUIRE_CLIENT_AUTH, or CLI_HOST=127.0.0.1.")
+        # Verified when presented; required from every non-loopback peer (a loopback peer is the
+        # local user, trusted exactly as by a loopback bind).
+        security.ssl_context.verify_mode = ssl.CERT_OPTIONAL
+        security.ssl_context.load_verify_locations(cafile=str(security.ca_file))
+        security = replace(security, remote_client_cert=True)
+        log.info("CLI server on CLI_HOST=%r without a token: remote clients need a certificate signed by %s",
+                 cli.host, security.ca_file)
     grpc = getattr(experiment, "services", {}).get("grpc")
     grpc_port = getattr(grpc, "port", None)
     path = discovery_path(experiment) if discovery_file is True else (discovery_file or None)

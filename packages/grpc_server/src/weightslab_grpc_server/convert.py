@@ -45,6 +45,8 @@ def value_to_python(value: pb.Value, field: str) -> Any:
         raise invalid(f"{field}: required: set one of number, int, bool, string, json")
     if kind == "json":
         return parse_json(value.json, f"{field}.json")
+    if kind == "string" and len(value.string) > MAX_JSON_CHARS:
+        raise invalid(f"{field}.string: {len(value.string)} characters (at most {MAX_JSON_CHARS})")
     return getattr(value, kind)
 
 

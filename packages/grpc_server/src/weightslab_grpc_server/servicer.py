@@ -663,7 +663,11 @@ class ExperimentServicer:
             data = sorted(frame.columns)
             first = [c for c in ("label", "prediction") if c in frame.columns]
             return first + [c for c in data if c not in first]
+        seen: set[str] = set()
         for i, name in enumerate(requested):
+            if name in seen:  # repeats would multiply the response (cells = rows x columns)
+                raise invalid(f"columns[{i}]: {name!r} is listed twice")
+            seen.add(name)
             if name not in known:
                 from weightslab.query import UnknownColumnError
 
