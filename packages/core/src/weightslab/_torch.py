@@ -56,10 +56,13 @@ class DeviceCopy:
 
 
 def to_host_async(value: Any) -> Any:
-    """numpy for host data; a :class:`DeviceCopy` for a CUDA tensor (resolved off-thread)."""
+    """A private numpy copy of host data (the caller may change its tensor/array in place after
+    the call; O(batch)); a :class:`DeviceCopy` for a CUDA tensor (resolved off-thread)."""
+    import numpy as np
+
     if is_tensor(value) and value.is_cuda:
         return DeviceCopy(value)
-    return to_numpy(value)
+    return np.array(to_numpy(value), copy=True)
 
 
 def resolve_host(value: Any) -> Any:

@@ -27,6 +27,7 @@ class TrainingControl:
         self._budget: int | None = None  # steps left before an automatic pause
         self._on_resume = on_resume
         self.waiting = False  # the loop is blocked at a boundary right now
+        self._closed = False  # the experiment shut down: never block again
 
     @property
     def state(self) -> TrainingState:
@@ -55,6 +56,12 @@ class TrainingControl:
             self._budget = steps
             self._cond.notify_all()
 
+    def close(self) -> None:
+        """Release a loop blocked at its boundary and never block again (experiment shut down)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
     def set_evaluating(self, value: bool) -> None:
         with self._cond:
             self._evaluating = value
@@ -73,12 +80,13 @@ class TrainingControl:
     def step_boundary(self, timeout: float | None = None) -> bool:
         """Block while paused or evaluating. Returns False if ``timeout`` expired while blocked."""
         with self._cond:
-            if not (self._paused or self._evaluating):
+            if self._closed or not (self._paused or self._evaluating):
                 return True
             self.waiting = True
             self._cond.notify_all()
             try:
-                return self._cond.wait_for(lambda: not (self._paused or self._evaluating), timeout)
+                return self._cond.wait_for(lambda: self._closed or not (self._paused or self._evaluating),
+                                           timeout)
             finally:
                 self.waiting = False
                 self._cond.notify_all()

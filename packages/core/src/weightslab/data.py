@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -27,17 +27,45 @@ def _is_array_tuple(data: Any) -> bool:
         isinstance(part, np.ndarray) for part in data)
 
 
+_LABEL_KEYS = frozenset({"label", "labels", "target", "targets", "y", "class", "mask", "masks", "boxes"})
+
+
+def _hash_part(digest: Any, part: Any) -> None:
+    """Hash the full content (never ``repr``: it elides large arrays and shows memory addresses)."""
+    if isinstance(part, Mapping):
+        for key in sorted(part, key=str):
+            digest.update(str(key).encode())
+            _hash_part(digest, part[key])
+        return
+    if isinstance(part, (tuple, list)):
+        for sub in part:
+            _hash_part(digest, sub)
+        return
+    if hasattr(part, "detach"):
+        part = part.detach().cpu().numpy()
+    if isinstance(part, (bytes, bytearray)):
+        digest.update(bytes(part))
+        return
+    if isinstance(part, str):
+        digest.update(part.encode())
+        return
+    if not isinstance(part, np.ndarray) and hasattr(part, "__array_interface__") or hasattr(part, "getdata"):
+        part = np.asarray(part)  # e.g. a PIL image
+    if isinstance(part, np.ndarray) and part.dtype != object:
+        digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(f"{part.dtype}{part.shape}".encode())
+    else:
+        digest.update(repr(part).encode())
+
+
 def _content_hash(item: Any) -> str:
     digest = hashlib.sha256()
-    parts = item if isinstance(item, (tuple, list)) else (item,)
-    for part in parts[:1]:  # the input only: identical inputs with different labels are duplicates
-        if hasattr(part, "detach"):
-            part = part.detach().cpu().numpy()
-        if isinstance(part, np.ndarray):
-            digest.update(np.ascontiguousarray(part).tobytes())
-            digest.update(str(part.shape).encode())
-        else:
-            digest.update(repr(part).encode())
+    # The input only: identical inputs with different labels are duplicates.
+    if isinstance(item, Mapping):  # e.g. {"image": ..., "label": ...}
+        _hash_part(digest, {k: v for k, v in item.items() if str(k).lower() not in _LABEL_KEYS})
+    else:
+        parts = item if isinstance(item, (tuple, list)) else (item,)
+        _hash_part(digest, parts[0] if parts else ())
     return digest.hexdigest()[:16]
 
 
@@ -203,7 +231,7 @@ class WatchedLoader:
             return None
         if hasattr(targets, "detach"):
             targets = targets.detach().cpu().numpy()
-        return np.asarray(targets)
+        return targets  # made an array (an object array when ragged) by register_samples
 
     def _make_torch_loader(self, collate_fn: Any) -> None:
         torch = torch_or_none()
@@ -238,6 +266,8 @@ class WatchedLoader:
         keep = np.flatnonzero(~discarded)
 
         def take(part: Any) -> Any:
+            if isinstance(part, Mapping):  # a collated dict (e.g. {"image": ..., "label": ...})
+                return {key: take(value) for key, value in part.items()}
             if hasattr(part, "index_select"):
                 torch = torch_or_none()
                 assert torch is not None

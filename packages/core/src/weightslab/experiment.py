@@ -53,7 +53,10 @@ class Experiment:
         # step holds for the whole step.
         self.data_lock = WeightsLabRLock("weightslab_data_lock")
         self.recorder = Recorder(self)
-        self._recent_batches: dict[int, tuple[Any, np.ndarray, str]] = {}
+        # split -> {id(ids): (ids, rows)}: the last few batches each watched loader yielded. The
+        # entry holds the ids object alive, so its id() cannot be reused while it is cached.
+        self._recent_batches: dict[str, dict[int, tuple[Any, np.ndarray]]] = {}
+        self._recent_lock = threading.Lock()
         self._mislabel_key: tuple[int, int] | None = None
         self._mislabel_columns: dict[str, np.ndarray] = {}
         self.table = SampleTable()
@@ -149,6 +152,7 @@ class Experiment:
                 except Exception:
                     log.exception("stopping service %s failed", name)
         self.services.clear()
+        self.control.close()  # a loop paused at its boundary must not wait forever
         self.recorder.stop()
         atexit.unregister(self._at_exit)
         if self.hp is not None:
@@ -200,9 +204,11 @@ class Experiment:
         with self.data_lock:
             rows = self.table.rows(split, ids)
             if labels is not None:
-                labels = to_numpy(labels)
+                labels = _labels_array(labels)
                 if len(labels) == len(rows):
                     self.table.set_labels(rows, labels)
+                else:
+                    log.warning("%s: %d labels for %d samples; labels ignored", split, len(labels), len(rows))
             self._persist_rows(rows)
         return rows
 
@@ -247,10 +253,11 @@ class Experiment:
 
     def batch_started(self, loader: Any, rows: np.ndarray, ids: Any) -> None:
         self.current_split = loader.split
-        recent = self._recent_batches
-        if len(recent) > 8:
-            recent.clear()
-        recent[id(ids)] = (ids, rows, loader.split)
+        with self._recent_lock:  # loaders may be iterated from several threads
+            recent = self._recent_batches.setdefault(loader.split, {})
+            recent[id(ids)] = (ids, rows)
+            if len(recent) > 4:  # evict this loader's oldest batch only (nested loops keep theirs)
+                del recent[next(iter(recent))]
         if loader.is_training:
             self.recorder.submit(SeenRecord(rows, self.step))
 
@@ -316,6 +323,9 @@ class Experiment:
         """
         if not self.started:
             self.start()
+        cached = self._loader_batch(batch_ids)
+        if split is None and cached is not None:
+            split = cached[1]  # ids straight from a watched loader name their split
         split = split or self.current_split
         host = to_host_async(values)
         shape = host.shape
@@ -334,7 +344,9 @@ class Experiment:
             batch_ids, host, shape = ids, vals, vals.shape
             preds = targets = logits = None
         else:
-            rows = self._loader_rows(batch_ids, split)
+            rows = cached[0] if cached is not None and cached[1] == split else None
+            if rows is None:  # snapshot: the caller may reuse a mutable ids buffer
+                batch_ids = _snapshot_ids(batch_ids)
         n_ids = len(rows) if rows is not None else len(batch_ids)
         if shape[0] != n_ids:
             raise ValueError(f"batch_ids has {n_ids} ids but signal {name!r} has {shape[0]} values: "
@@ -346,14 +358,15 @@ class Experiment:
             name, split, self.step, self.branch, host, rows, batch_ids if rows is None else None,
             preds=_host(preds, n_ids), targets=_host(targets, n_ids), logits=logits_host,
             log_curve=log_curve, is_loss=is_loss, derived=derived))
-        if rows is None and not isinstance(batch_ids, list):
-            self.recorder.drain()  # the caller may reuse a mutable ids buffer
 
-    def _loader_rows(self, batch_ids: Any, split: str) -> np.ndarray | None:
-        """Rows of a batch that a watched loader just yielded (same ids object), else None."""
-        cached = self._recent_batches.get(id(batch_ids))
-        if cached is not None and cached[0] is batch_ids and cached[2] == split:
-            return cached[1]
+    def _loader_batch(self, batch_ids: Any) -> tuple[np.ndarray, str] | None:
+        """``(rows, split)`` of a batch a watched loader recently yielded (same ids object), else None."""
+        key = id(batch_ids)
+        with self._recent_lock:
+            for split, recent in self._recent_batches.items():
+                cached = recent.get(key)
+                if cached is not None and cached[0] is batch_ids:
+                    return cached[1], split
         return None
 
     def _fold_instances(self, name: str, split: str, ids: list[str], vals: np.ndarray,
@@ -366,18 +379,25 @@ class Experiment:
             raise ValueError(f"annotation_ids has {len(ann)} entries, expected {len(ids)} (one per instance)")
         how = self.config["experiment"].instance_aggregation
         unique, inverse = np.unique(np.asarray(ids, dtype=object), return_inverse=True)
-        breakdown = self.instance_signals.setdefault(name, {})
-        folded = np.empty(len(unique))
-        for i in range(len(unique)):
-            members = vals[inverse == i]
-            folded[i] = float(np.nanmax(members) if how == "max" else np.nanmean(members))
+        inverse = inverse.reshape(-1)
+        finite = ~np.isnan(vals)
+        counts = np.bincount(inverse, weights=finite, minlength=len(unique))
+        if how == "max":  # vectorised: O(instances), not O(samples x instances) on the training thread
+            folded = np.full(len(unique), -np.inf)
+            np.fmax.at(folded, inverse, vals)
+        else:
+            sums = np.bincount(inverse, weights=np.where(finite, vals, 0.0), minlength=len(unique))
+            folded = sums / np.maximum(counts, 1)
+        folded[counts == 0] = np.nan  # every instance NaN (as nanmax/nanmean)
         with self.data_lock:
+            breakdown = self.instance_signals.setdefault(name, {})
             for sid, aid, value in zip(ids, ann, vals.tolist(), strict=True):
                 breakdown.setdefault((split, sid), {})[aid] = value
         return [str(u) for u in unique], folded
 
-    def run_derived(self, derived: DerivedSignal, record: Any, rows: np.ndarray, values: np.ndarray) -> None:
-        """Called by the recorder (holding the data lock) after a subscribed signal was folded in."""
+    def prepare_derived(self, derived: DerivedSignal, record: Any, rows: np.ndarray,
+                        values: np.ndarray) -> tuple[DerivedSignal, Any, np.ndarray, SignalContext]:
+        """Called by the recorder (holding the data lock): snapshot what the derived signal reads."""
         ids = [str(s) for s in self.table.sample_id[rows]]
         history: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if derived.include_history:
@@ -385,24 +405,27 @@ class Experiment:
             for sid, row in zip(ids, rows.tolist(), strict=True):
                 mask = h_rows == row
                 history[sid] = (h_steps[mask], h_values[mask])
-        ctx = SignalContext(derived.name, record.step, record.split, ids, values, derived.subscribe_to,
+        ctx = SignalContext(derived.name, record.step, record.split, ids, values.copy(), derived.subscribe_to,
                             history)
+        return derived, record, rows, ctx
+
+    def run_derived(self, job: tuple[DerivedSignal, Any, np.ndarray, SignalContext]) -> Any:
+        """Run user code for a derived signal (no WeightsLab lock held); returns a record or None."""
+        derived, record, rows, ctx = job
         try:
             out = derived.fn(ctx)
         except Exception:
             log.exception("derived signal %r failed at step %d", derived.name, record.step)
-            return
+            return None
         if out is None:
-            return
+            return None
         vals = to_numpy(out).astype(np.float64, copy=False).reshape(-1)
         if len(vals) != len(rows):
             self.warn_once(f"derived:{derived.name}", "derived signal %r returned %d values for %d samples; "
                            "ignored", derived.name, len(vals), len(rows))
-            return
-        from weightslab.recorder import BatchRecord as _Record
-
-        self.recorder._apply(_Record(derived.name, record.split, record.step, record.branch, vals, rows, None,
-                                     log_curve=derived.log, derived=True))
+            return None
+        return BatchRecord(derived.name, record.split, record.step, record.branch, vals, rows, None,
+                           log_curve=derived.log, derived=True, chain=(*record.chain, derived.name))
 
     def _persist_rows(self, rows: np.ndarray) -> None:
         if not getattr(self.store, "persistent", False) or len(rows) == 0:
@@ -553,6 +576,28 @@ class Experiment:
 
 
 __all__ = ["Experiment", "TrainingState", "UnknownSamples"]
+
+
+def _snapshot_ids(ids: Any) -> Any:
+    """A private copy of batch ids, resolved to rows later by the recorder (O(batch), no lock)."""
+    if is_tensor(ids):
+        return to_host_async(ids)
+    if isinstance(ids, np.ndarray):
+        return ids.copy()
+    if isinstance(ids, (str, bytes, int)):
+        return ids_to_list(ids)  # raises the usual error here, in the caller's thread
+    return list(ids)
+
+
+def _labels_array(labels: Any) -> np.ndarray:
+    """Labels as an array; ragged (e.g. detection) or mixed labels become an object array."""
+    try:
+        return np.asarray(to_numpy(labels))
+    except ValueError:
+        out = np.empty(len(labels), dtype=object)
+        for i, label in enumerate(labels):
+            out[i] = to_numpy(label) if is_tensor(label) else label
+        return out
 
 
 def _host(value: Any, n: int) -> Any:

@@ -21,6 +21,7 @@ def to_dataframe(experiment: Experiment) -> Any:
     with experiment.data_lock:
         frame = experiment.table.frame(copy=True)
         frame.columns.update(experiment.mislabel.columns(experiment.table.n))
+        instance_signals = {sig: dict(per) for sig, per in experiment.instance_signals.items()}
     n = len(frame.sample_id)
     data: dict[str, Any] = {"split": frame.split.astype(str), "sample_id": frame.sample_id.astype(str)}
     for name in sorted(frame.columns):
@@ -35,10 +36,10 @@ def to_dataframe(experiment: Experiment) -> Any:
     for column in ("last_seen_step", "seen_count"):
         if column in data:
             data[column] = np.asarray(data[column]).astype(np.int64)
-    if experiment.instance_signals:
+    if instance_signals:
         breakdown: list[dict[str, Any] | None] = []
         for split, sid in zip(data["split"], data["sample_id"], strict=True):
-            entry = {sig: per[(split, sid)] for sig, per in experiment.instance_signals.items()
+            entry = {sig: dict(per[(split, sid)]) for sig, per in instance_signals.items()
                      if (split, sid) in per}
             breakdown.append(entry or None)
         data["_instance_signals"] = breakdown

@@ -28,6 +28,20 @@ def _walk(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]
             yield path, value
 
 
+def _set_path(tree: dict[str, Any], key: str, value: Any) -> None:
+    """Set the flattened ``key`` (a dotted path; a dict key may itself contain dots)."""
+    if key in tree or "." not in key:
+        tree[key] = value
+        return
+    parts = key.split(".")
+    for i in range(1, len(parts)):
+        head, rest = ".".join(parts[:i]), ".".join(parts[i:])
+        if isinstance(tree.get(head), dict):
+            _set_path(tree[head], rest, value)
+            return
+    tree[key] = value
+
+
 def flatten(tree: Mapping[str, Any]) -> dict[str, Any]:
     return dict(_walk(tree))
 
@@ -160,13 +174,10 @@ class HyperParameters:
             if not self._pending:
                 return {}
             changes, self._pending = self._pending, {}
+            # Cleared with the pending edits taken: a request racing this call sets it again.
+            self.new_pending.clear()
             for key, value in changes.items():
-                node = self._applied
-                parts = key.split(".")
-                for part in parts[:-1]:
-                    node = node[part]
-                node[parts[-1]] = value
-        self.new_pending.clear()
+                _set_path(self._applied, key, value)
         self._write_yaml()
         for key, value in changes.items():
             for applier in self._appliers:

@@ -36,6 +36,7 @@ class BatchRecord:
     log_curve: bool = True
     is_loss: bool = False
     derived: bool = True
+    chain: tuple[str, ...] = ()  # derived signals that produced this record (no cycles)
 
 
 @dataclass
@@ -52,6 +53,11 @@ class Recorder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drain_lock = threading.Lock()
+        # Derived-signal jobs: prepared under the data lock, run (user code) with no lock held.
+        self._jobs: deque[Any] = deque()
+        self._jobs_cond = threading.Condition()
+        self._in_flight = 0
+        self._local = threading.local()
         self._thread: threading.Thread | None = None
         self.errors = 0
         self.store_errors = 0
@@ -86,18 +92,64 @@ class Recorder:
                 log.exception("recording a batch failed; the record was dropped")
 
     def drain(self) -> None:
-        """Fold every queued record in (in order). Safe to call from any thread."""
-        if not self._queue:
+        """Fold every queued record in (in order), then run derived signals. Safe from any thread.
+
+        Derived signals are user code: they run with no WeightsLab lock held (they may call the
+        SDK), so a thread that holds the data lock leaves them to the next drain.
+        """
+        if not self._queue and not self._jobs and not self._in_flight:
             return
         exp = self.experiment
-        # Always data_lock first, then the drain lock: a reader holding data_lock may drain safely.
-        with exp.data_lock, self._drain_lock:
-            while self._queue:
-                record = self._queue.popleft()
-                if isinstance(record, SeenRecord):
-                    exp.table.mark_seen(record.rows, record.step)
-                else:
-                    self._apply(record)
+        while True:
+            if self._queue:
+                # Always data_lock first, then the drain lock: a reader holding data_lock may drain safely.
+                with exp.data_lock, self._drain_lock:
+                    while self._queue:
+                        record = self._queue.popleft()
+                        try:
+                            if isinstance(record, SeenRecord):
+                                exp.table.mark_seen(record.rows, record.step)
+                            else:
+                                self._apply(record)
+                        except Exception:  # one bad record never blocks the others or a reader
+                            self.errors += 1
+                            log.exception("recording %s failed; the record was dropped",
+                                          getattr(record, "name", "a batch"))
+            if exp.data_lock.held_by_current_thread():
+                return
+            if self._run_jobs() or self._queue:
+                continue
+            # Wait for derived signals other threads are computing, unless this thread holds a
+            # lock they may need or is itself inside one.
+            if getattr(self._local, "in_job", False) or exp.lock.held_by_current_thread():
+                return
+            with self._jobs_cond:
+                if not self._in_flight:
+                    return
+                if not self._jobs_cond.wait_for(lambda: not self._in_flight, 10):
+                    return
+            if not self._queue and not self._jobs:
+                return
+
+    def _run_jobs(self) -> bool:
+        ran = False
+        while True:
+            with self._jobs_cond:
+                if not self._jobs:
+                    return ran
+                job = self._jobs.popleft()
+                self._in_flight += 1
+            self._local.in_job = True
+            try:
+                record = self.experiment.run_derived(job)
+                if record is not None:
+                    self._queue.append(record)
+            finally:
+                self._local.in_job = False
+                with self._jobs_cond:
+                    self._in_flight -= 1
+                    self._jobs_cond.notify_all()
+            ran = True
 
     def _store(self, method: str, *args: Any) -> None:
         """Persist through the sample store; a store failure never loses the in-memory record."""
@@ -111,7 +163,7 @@ class Recorder:
     def _apply(self, r: BatchRecord) -> None:
         exp = self.experiment
         table = exp.table
-        rows = r.rows if r.rows is not None else table.rows(r.split, ids_to_list(r.ids))
+        rows = r.rows if r.rows is not None else table.rows(r.split, ids_to_list(resolve_host(r.ids)))
         vals = _per_sample(resolve_host(r.values))
         preds, targets, logits = (resolve_host(v) for v in (r.preds, r.targets, r.logits))
         if preds is None and logits is not None:
@@ -142,8 +194,14 @@ class Recorder:
             self._store("append_curve", r.name, r.split, r.branch, r.step, value)
         if r.derived:
             for derived in exp.derived:
-                if derived.subscribe_to == r.name and r.step % derived.compute_every_n_steps == 0:
-                    exp.run_derived(derived, r, rows, vals)
+                if derived.subscribe_to != r.name or r.step % derived.compute_every_n_steps:
+                    continue
+                if derived.name in r.chain:  # e.g. a signal subscribed to its own name
+                    exp.warn_once(f"cycle:{derived.name}", "derived signal %r subscribes (in)directly to "
+                                  "itself; it runs once per recorded value", derived.name)
+                    continue
+                with self._jobs_cond:
+                    self._jobs.append(exp.prepare_derived(derived, r, rows, vals))
 
 
 def _per_sample(values: Any) -> np.ndarray:

@@ -292,7 +292,8 @@ class _Guard:
         stack = getattr(self._local, "stack", None)
         if stack is None:
             stack = self._local.stack = []
-        if self.training:
+        outermost = not stack  # a nested guard is part of the same step
+        if self.training and outermost:
             experiment.step_boundary()
         grad = None
         if not self.training:
@@ -301,29 +302,43 @@ class _Guard:
             torch = torch_or_none()
             if torch is not None:
                 grad = torch.no_grad()
-        stack.append((experiment.current_split, grad))
-        experiment.current_split = "train" if self.training else _eval_split(experiment)
+        stack.append((experiment, experiment.current_split, grad))
+        experiment.current_split = _guard_split(experiment, self.training)
         experiment.lock.acquire()
         if grad is not None:
             grad.__enter__()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        experiment = get_experiment()
-        split, grad = self._local.stack.pop()
+        stack = self._local.stack
+        experiment, split, grad = stack.pop()  # the experiment entered (even if reset since)
         try:
             if grad is not None:
                 grad.__exit__(exc_type, exc, tb)
         finally:
             experiment.lock.release()
             experiment.current_split = split
-            if self.training and exc_type is None and not experiment.optimizers:
+            if self.training and not stack and exc_type is None and not experiment.optimizers:
                 experiment.step_end()
         if exc_type is not None and issubclass(exc_type, LockInterrupt):
             # The watchdog unwound a stuck step: drop that step and keep training.
             log.log(WATCHDOG, "a stuck step was interrupted by the watchdog; training continues")
             return True
         return False
+
+
+def _guard_split(experiment: Experiment, training: bool) -> str:
+    """The split a guard records into: the batch's own loader split when it matches the guard."""
+    current = experiment.current_split
+    loader = experiment.loaders.get(current)
+    if loader is not None and bool(loader.is_training) == training:
+        return current
+    if training:
+        for name, watched in experiment.loaders.items():
+            if watched.is_training:
+                return str(name)
+        return "train"
+    return _eval_split(experiment)
 
 
 def _eval_split(experiment: Experiment) -> str:
