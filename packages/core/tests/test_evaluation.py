@@ -370,7 +370,8 @@ def test_failures_are_reported_and_restore_the_training_state(wl):
     assert exp.control.state.value == "running" and s.model.training
     assert exp.lock.holder() is None and not exp.lock.exempt_threads and not exp.history.markers
 
-    # a loop that holds the main lock across its step boundary: reported, never a deadlock
+    # a loop that holds the main lock across its step boundary: the boundary gives the lock up
+    # while the loop waits there, so the pass runs (no deadlock, no error)
     stop, errors = threading.Event(), []
 
     def hog():
@@ -390,7 +391,7 @@ def test_failures_are_reported_and_restore_the_training_state(wl):
         wait_for(lambda: exp.step >= 2)
         ctl = EvaluationController(exp, deadlock_seconds=0.2)
         status = ctl.evaluate("val", eval_fn="default", timeout=20)
-        assert status["state"] == "error" and "wrap each step" in status["message"], status
+        assert status["state"] == "done", status
         assert exp.control.state.value == "running"
         resumed_from = exp.step
         wait_for(lambda: exp.step >= resumed_from + 2)  # the loop goes on

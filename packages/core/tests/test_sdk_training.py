@@ -308,3 +308,38 @@ def test_guards_never_swallow_exceptions(wl):
         with wl.guard_training_context:
             raise RuntimeError("boom")
     assert wl.weightslab_rlock.holder() is None
+
+
+def test_pause_inside_a_guard_around_the_whole_epoch_lets_edits_in(wl):
+    """A loop wrapped in one guard holds the main lock at the loader's boundary: while paused
+    there the lock is given up, so an edit from another thread (like gRPC) gets through."""
+    model, _, opt, loader, loss_fn, _ = _setup(wl, n=128, batch_size=16)
+    exp = wl.get_experiment()
+    stop, errors = threading.Event(), []
+
+    def loop():
+        try:
+            with wl.guard_training_context:
+                while not stop.is_set():
+                    for x, ids, y in loader:
+                        if stop.is_set():
+                            return
+                        _train_step(model, opt, loss_fn, x, ids, y)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: wl.get_age() >= 2)
+        wl.pause()
+        wait_for(lambda: exp.control.waiting)
+        assert exp.edit("tag", ids=["3"], tag="seen", lock_timeout=2.0)["changed"] == 1
+        assert exp.lock.holder() is None  # given up while paused
+        wl.resume()
+        wait_for(lambda: exp.lock.holder() is not None and exp.lock.holder().thread_name == thread.name)
+    finally:
+        stop.set()
+        wl.resume()
+        thread.join(10)
+    assert not errors

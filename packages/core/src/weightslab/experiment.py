@@ -247,7 +247,14 @@ class Experiment:
         if self._auto_load_pending:  # first training step: every watched object is registered by now
             self._auto_load_pending = False
             self.checkpoints.auto_load_latest()
-        self.control.step_boundary()
+        if self.control.state is not TrainingState.RUNNING:
+            # A guard around the whole epoch holds the main lock here: give it up while paused so
+            # edits, evaluation and checkpoints from other threads can take it.
+            depth = self.lock.release_all()
+            try:
+                self.control.step_boundary()
+            finally:
+                self.lock.reacquire(depth)
         if self.hp is not None and self.hp.new_pending.is_set():
             self.hp.apply_pending()
 

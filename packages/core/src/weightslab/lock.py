@@ -76,6 +76,20 @@ class WeightsLabRLock:
     def held_by_current_thread(self) -> bool:
         return self._owner == threading.get_ident()
 
+    def release_all(self) -> int:
+        """Fully release a lock held (possibly re-entrantly) by this thread; returns the depth
+        to give back to :meth:`reacquire` (0 when this thread did not hold it)."""
+        if not self.held_by_current_thread():
+            return 0
+        depth = self._depth
+        for _ in range(depth):
+            self.release()
+        return depth
+
+    def reacquire(self, depth: int) -> None:
+        for _ in range(depth):
+            self.acquire()
+
 
 class LockInterrupt(BaseException):
     """Delivered by the watchdog to a thread that held the main lock too long.

@@ -256,6 +256,11 @@ def pause() -> None:
 
 
 def resume(steps: int | None = None) -> None:
+    """Resume training; ``steps=N`` runs exactly N more steps, then pauses again.
+
+    A step is an ``optimizer.step()`` of a watched optimizer, or, without one, the exit of
+    ``wl.guard_training_context``; a loop with neither never counts steps, so it never re-pauses.
+    """
     get_experiment().control.resume(steps)
 
 
