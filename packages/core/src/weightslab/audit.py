@@ -101,8 +101,18 @@ def jsonable(value: Any, depth: int = 0) -> Any:
 def make_record(action: str, *, params: Mapping[str, Any] | None = None, outcome: str = "ok",
                 error: str | None = None, result: Any = None, caller: Mapping[str, Any] | None = None,
                 before: Any = None, after: Any = None) -> dict[str, Any]:
-    """A record with the common fields (same shape as the CLI server's records)."""
-    record: dict[str, Any] = {"ts": _now(), "action": action, "params": jsonable(dict(params or {})),
+    """A record with the common fields (same shape as the CLI server's records).
+
+    An edit of a key whose name looks secret (``params["key"]`` such as ``openrouter_api_key``)
+    records its values only as fingerprints.
+    """
+    params = dict(params or {})
+    key = params.get("key")
+    if isinstance(key, str) and _is_secret(key):
+        params = {k: (_masked(v) if k in ("value", "values", "requested", "applied") else v)
+                  for k, v in params.items()}
+        before, after, result = _masked(before), _masked(after), _masked(result)
+    record: dict[str, Any] = {"ts": _now(), "action": action, "params": jsonable(params),
                               "outcome": outcome, "caller": jsonable(dict(caller or {}))}
     if error is not None:
         record["error"] = str(error)
@@ -113,6 +123,14 @@ def make_record(action: str, *, params: Mapping[str, Any] | None = None, outcome
     if after is not None:
         record["after"] = jsonable(after)
     return record
+
+
+def _masked(value: Any) -> Any:
+    if value is None or value == "":
+        return value
+    from weightslab.config import fingerprint
+
+    return f"fingerprint {fingerprint(str(value))}"
 
 
 def _csv_cell(value: Any) -> str:
