@@ -134,7 +134,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return create_dev_pki(tmp_path_factory.mktemp("pki"))
 
 
-def _tls_client(host: str, port: int, pki: Any, *, cert: bool) -> dict[str, Any]:
+def _tls_client(host: str, port: int, pki: Any, *, cert: bool, source: str | None = None) -> dict[str, Any]:
     """The first reply of a TLS connection (with or without the Envoy client certificate)."""
     import json
     import socket
@@ -144,38 +144,29 @@ def _tls_client(host: str, port: int, pki: Any, *, cert: bool) -> dict[str, Any]
     context.check_hostname = False  # the dev certificate names 127.0.0.1/localhost, not every interface
     if cert:
         context.load_cert_chain(str(pki.envoy_client_cert), str(pki.envoy_client_key))
-    raw = socket.create_connection((host, port), timeout=10)
+    raw = socket.create_connection((host, port), timeout=10,
+                                   source_address=(source, 0) if source is not None else None)
     with context.wrap_socket(raw, server_hostname=host) as sock:
         reply: dict[str, Any] = json.loads(sock.makefile("rb").readline())
         return reply
 
 
-def _non_loopback_address() -> str | None:
-    import socket
-
-    from weightslab_cli.server import is_loopback
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("203.0.113.1", 9))  # UDP: no packet is sent, only the outgoing interface is picked
-            address = str(probe.getsockname()[0])
-        except OSError:
-            return None
-    return None if is_loopback(address) or address == "0.0.0.0" else address
-
-
-def test_non_loopback_tls_without_token_requires_client_certificates(tmp_path: Path, pki: Any) -> None:
+def test_non_loopback_tls_without_token_requires_client_certificates(tmp_path: Path, pki: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from weightslab_cli import server as server_module
     from weightslab_cli.server import start_cli_server
 
-    remote = _non_loopback_address()
-    if remote is None:
-        pytest.skip("no non-loopback IPv4 address on this machine")
+    # Tests send traffic to loopback only: 127.0.0.2 stands in for "another machine" by making
+    # the server's locality check (and only it) treat that address as remote.
+    remote = "127.0.0.2"
+    real_is_loopback = server_module.is_loopback
+    monkeypatch.setattr(server_module, "is_loopback", lambda host: host != remote and real_is_loopback(host))
     exp = make_experiment(tmp_path / "run", _tls_env(pki))
     try:
         server = start_cli_server(exp, discovery_file=False)
-        assert _tls_client(remote, server.port, pki, cert=True)["greeting"] == "weightslab-cli"
+        assert _tls_client(remote, server.port, pki, cert=True, source=remote)["greeting"] == "weightslab-cli"
         assert _tls_client("127.0.0.1", server.port, pki, cert=False)["greeting"] == "weightslab-cli"  # local
-        refused = _tls_client(remote, server.port, pki, cert=False)
+        refused = _tls_client(remote, server.port, pki, cert=False, source=remote)
         assert refused["ok"] is False and "client certificate" in refused["error"]
         failures = [r for r in read_audit(tmp_path / "run") if r["action"] == "auth_failure"]
         assert failures and failures[-1]["caller"]["peer"].startswith(remote)
