@@ -184,3 +184,23 @@ def test_non_loopback_tls_without_token_or_client_auth_is_refused(tmp_path: Path
         assert "cli" not in exp.services
     finally:
         exp.shutdown()
+
+
+def test_cli_client_presents_a_client_certificate(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`weightslab cli --cert/--key` reaches a server that requires client certificates."""
+    from weightslab_cli import server as server_module
+    from weightslab_cli.client import CliClient, ClientError
+    from weightslab_cli.server import start_cli_server
+
+    monkeypatch.setattr(server_module, "is_loopback", lambda host: False)  # every peer counts as remote
+    exp = make_experiment(tmp_path / "run", _tls_env(pki))
+    try:
+        server = start_cli_server(exp, discovery_file=False)
+        with CliClient("127.0.0.1", server.port, tls=True, ca_file=pki.ca_cert, cert_file=pki.envoy_client_cert,
+                       key_file=pki.envoy_client_key) as client:
+            assert client.request("status")["ok"] is True
+        with pytest.raises((ClientError, OSError)):
+            with CliClient("127.0.0.1", server.port, tls=True, ca_file=pki.ca_cert) as client:
+                client.request("status")
+    finally:
+        exp.shutdown()

@@ -12,6 +12,7 @@ command and exit (status 1 when the server answers ``ok: false``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -42,13 +43,16 @@ class Target:
     ca_file: Path | None
     token: str | None
     source: str
+    cert_file: Path | None = None  # client certificate (mTLS), for servers that ask for one
+    key_file: Path | None = None
 
 
 class CliClient:
     """A connection to a CLI server: ``request("status")`` → the reply dict."""
 
     def __init__(self, host: str, port: int, *, tls: bool = False, ca_file: Path | None = None,
-                 token: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 token: str | None = None, timeout: float = DEFAULT_TIMEOUT, cert_file: Path | None = None,
+                 key_file: Path | None = None) -> None:
         self.host, self.port = host, port
         raw = socket.create_connection((host, port), timeout=timeout)
         sock: socket.socket = raw
@@ -56,6 +60,8 @@ class CliClient:
             if tls:
                 context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
                 context.minimum_version = ssl.TLSVersion.TLSv1_2
+                if cert_file is not None:
+                    context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
                 sock = context.wrap_socket(raw, server_hostname=host)
         except BaseException:
             raw.close()
@@ -184,7 +190,8 @@ def connect(target: Target, timeout: float = DEFAULT_TIMEOUT) -> CliClient:
         tls = "auth" in config and bool(config["auth"].tls_enabled)
     try:
         return CliClient(target.host, target.port, tls=tls, ca_file=target.ca_file if tls else None,
-                         token=target.token, timeout=timeout)
+                         token=target.token, timeout=timeout, cert_file=target.cert_file if tls else None,
+                         key_file=target.key_file if tls else None)
     except ssl.SSLError as exc:
         raise ClientError(f"TLS with {target.host}:{target.port} failed: {exc.reason or exc} "
                           f"(CA file: {target.ca_file}; use --ca or GRPC_TLS_CA_FILE)") from None
@@ -346,16 +353,23 @@ def interactive(client: CliClient, as_json: bool, console: Any) -> int:
               help="Discovery file written by the server (default ~/.weightslab/cli.json).")
 @click.option("--ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CA certificate verifying the server (default GRPC_TLS_CA_FILE / <cert dir>/ca.crt).")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Client certificate (PEM) for a server that requires one (e.g. envoy-client.crt).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Private key of --cert (PEM).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for the server.")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON replies.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def cli_command(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None,
-                timeout: float, as_json: bool, command: tuple[str, ...]) -> None:
+                cert: Path | None, key: Path | None, timeout: float, as_json: bool,
+                command: tuple[str, ...]) -> None:
     from rich.console import Console
 
     console = Console()
-    target = resolve_target(host, port, discovery_file, ca)
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
+    target = dataclasses.replace(resolve_target(host, port, discovery_file, ca), cert_file=cert, key_file=key)
     client = connect(target, timeout)
     with client:
         if not client.authenticated:
