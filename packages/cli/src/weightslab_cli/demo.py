@@ -309,7 +309,7 @@ def run_demo(options: DemoOptions, *, progress: Callable[[int, int, int, int], N
             metric(logits.argmax(dim=1), y, batch_ids=ids)
             if progress is not None:
                 progress(epoch, int(hp.get("epochs")), i + 1, batches)
-        model.eval()
+        model.train(False)  # eval mode
         with wl.guard_testing_context:
             for x, ids, y in val_loader:
                 logits = model(x)

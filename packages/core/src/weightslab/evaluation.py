@@ -630,7 +630,7 @@ class EvaluationController:
         loss_fn = self._find_loss(ctx.split)
         device = _model_device(model)
         loss_sum, loss_n, correct, acc_n = 0.0, 0, 0.0, 0
-        model.eval()
+        model.train(False)  # eval mode
         with torch.no_grad():
             for inputs, ids, targets, *_ in ctx.batches:
                 x = _to_device(inputs, device)

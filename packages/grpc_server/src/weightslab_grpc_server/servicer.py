@@ -1007,23 +1007,16 @@ class ExperimentServicer:
         return result
 
     def _edit_by_query(self, action: str, query: Any, **kwargs: Any) -> dict[str, Any]:
-        """Resolve the query on a snapshot (no lock held), then edit those rows by id, one
-        split at a time: the lock is held only for the per-row updates, never for the query."""
+        """Resolve the query on a snapshot (no lock held), then apply one atomic edit to those
+        table rows (rows are append-only, so snapshot row numbers stay valid)."""
         from weightslab.query import ordered_indices
 
         frame = self.frame()
         rows = ordered_indices(frame, self._with(query, sort=()))
-        if kwargs.get("split"):
-            rows = rows[frame.split[rows] == kwargs["split"]]
-        total: dict[str, Any] = {"matched": 0, "changed": 0, "sample_ids": []}
-        splits = frame.split[rows]
-        for split in sorted({str(s) for s in splits.tolist()}):
-            ids = [str(s) for s in frame.sample_id[rows[splits == split]].tolist()]
-            part = self._edit(action, ids=ids, **{**kwargs, "split": split})
-            total["matched"] += part["matched"]
-            total["changed"] += part["changed"]
-            total["sample_ids"] += part.get("sample_ids", [])
-        return total
+        split = kwargs.pop("split", None)
+        if split:
+            rows = rows[frame.split[rows] == split]
+        return self._edit(action, rows=rows, **kwargs)
 
     # ================================================================= evaluation ==
     def _evaluation(self) -> Any:
