@@ -28,7 +28,7 @@ from weightslab.config import ConfigError, resolve
 from weightslab.config import fields as f
 from weightslab.plugins import create_plugin_manager
 from weightslab.settings import all_sections, load_config
-from wl_contract import (
+from wl_testutil import (
     ARCHITECTURE,
     CLAMPED,
     DOCUMENTED_OUTSIDE_TABLES,
@@ -109,7 +109,7 @@ def test_the_modelled_variables_are_exactly_the_specs(pm: pluggy.PluginManager) 
     prose = spec_file(SPEC).read_text() + spec_file(ARCHITECTURE).read_text()
     for variable in DOCUMENTED_OUTSIDE_TABLES:
         assert f"`{variable}" in prose
-    assert set(SAMPLES) | {ENV_FILE} == modelled, "every variable needs a sample in tests/wl_contract.py"
+    assert set(SAMPLES) | {ENV_FILE} == modelled, "every variable needs a sample in tests/wl_testutil.py"
 
 
 def test_config_show_lists_every_setting_of_every_installed_plugin(pm: pluggy.PluginManager, cwd: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from weightslab.config import ConfigError
 from weightslab.plugins import create_plugin_manager, reset_plugin_manager
 from weightslab.settings import load_config
-from wl_contract import base_env, require_example_plugin, weightslab, write_env
+from wl_testutil import base_env, require_example_plugin, weightslab, write_env
 
 OWNER = "weightslab-example-plugin"
 

@@ -6,7 +6,7 @@ import ast
 import os
 import re
 
-from wl_contract import REPO
+from wl_testutil import REPO
 
 
 def _readme_commands() -> list[str]:

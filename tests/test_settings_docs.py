@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 from weightslab.plugins import create_plugin_manager
 from weightslab.settings import load_config
-from wl_contract import ENV_FILE, REPO, SAMPLES
+from wl_testutil import ENV_FILE, REPO, SAMPLES
 
 
 def tool() -> ModuleType:

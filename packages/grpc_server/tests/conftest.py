@@ -1,4 +1,4 @@
-"""Fixtures of the grpc_server tests (helpers live in grpc_test_support.py)."""
+"""Fixtures of the grpc_server tests (helpers live in grpc_testutil.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from grpc_test_support import Env
+from grpc_testutil import Env
 from weightslab_auth.pki import PKIPaths, create_dev_pki, load_token
 from weightslab_grpc_server._generated import experiment_pb2_grpc as pb_grpc
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_test_support import TIMEOUT, Env, FakeEvaluation, pb, rpc_error
+from grpc_testutil import TIMEOUT, Env, FakeEvaluation, pb, rpc_error
 from weightslab.audit import CSV_FIELDS, AuditLog, get_audit_log
 
 

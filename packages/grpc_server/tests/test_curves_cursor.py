@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from grpc_test_support import TIMEOUT, pb
+from grpc_testutil import TIMEOUT, pb
 
 
 def _poll(stub, cursor: int, seen: list[tuple[str, int, float, int]]) -> int:

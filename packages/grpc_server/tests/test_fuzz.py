@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_test_support import TIMEOUT, Env, pb
+from grpc_testutil import TIMEOUT, Env, pb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from weightslab_grpc_server.servicer import SERVICE_DESCRIPTOR, SERVICE_NAME

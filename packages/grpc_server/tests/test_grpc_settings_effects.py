@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_test_support import TIMEOUT, make_pm, pb
+from grpc_testutil import TIMEOUT, make_pm, pb
 from weightslab.experiment import Experiment
 from weightslab_grpc_server.server import GrpcServerHandle
 

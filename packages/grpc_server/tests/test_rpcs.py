@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_test_support import TIMEOUT, Env, FakeCheckpoints, FakeEvaluation, pb, rpc_error
+from grpc_testutil import TIMEOUT, Env, FakeCheckpoints, FakeEvaluation, pb, rpc_error
 from weightslab_grpc_server.servicer import SERVICE_DESCRIPTOR, SERVICE_NAME
 
 

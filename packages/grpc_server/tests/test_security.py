@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_test_support import TIMEOUT, FakeAgent, pb, rpc_error
+from grpc_testutil import TIMEOUT, FakeAgent, pb, rpc_error
 
 API_KEY = "sk-live-do-not-leak-0123456789abcdef"
 

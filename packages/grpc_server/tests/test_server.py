@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_test_support import TIMEOUT, hold_lock, pb, pb_grpc, rpc_error
+from grpc_testutil import TIMEOUT, hold_lock, pb, pb_grpc, rpc_error
 from weightslab_grpc_server.server import GrpcBindError, GrpcServerHandle
 from weightslab_grpc_server.verbosity import apply_grpc_verbosity
 

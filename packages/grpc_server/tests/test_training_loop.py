@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import numpy as np
 import pytest
-from grpc_test_support import TIMEOUT, Env, pb, rpc_error
+from grpc_testutil import TIMEOUT, Env, pb, rpc_error
 
 torch = pytest.importorskip("torch")
 

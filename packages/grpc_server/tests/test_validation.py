@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from grpc_test_support import TIMEOUT, Env, pb, rpc_error
+from grpc_testutil import TIMEOUT, Env, pb, rpc_error
 
 P = pb
 CASES = [

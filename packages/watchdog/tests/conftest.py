@@ -4,7 +4,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from watchdog_test_support import (
+from watchdog_testutil import (
     RecordingHandler,
     ServerHandle,
     Servicer,

@@ -7,7 +7,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import grpc
-from watchdog_test_support import channel, method, wait_until
+from watchdog_testutil import channel, method, wait_until
 from weightslab.log import WATCHDOG
 from weightslab_watchdog.service import WatchdogService
 

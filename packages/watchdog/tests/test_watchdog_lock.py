@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from watchdog_test_support import wait_until, watchdog_settings
+from watchdog_testutil import wait_until, watchdog_settings
 from weightslab.lock import WeightsLabRLock
 from weightslab.log import WATCHDOG
 from weightslab_watchdog import _WatchdogInterrupt

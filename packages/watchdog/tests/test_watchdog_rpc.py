@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from watchdog_test_support import channel, method, wait_until
+from watchdog_testutil import channel, method, wait_until
 from weightslab.log import WATCHDOG
 from weightslab_watchdog.inflight import INTERRUPTED_DETAILS
 from weightslab_watchdog.service import WatchdogService

@@ -14,7 +14,7 @@ from pathlib import Path
 import pluggy
 import pytest
 import weightslab_watchdog
-from watchdog_test_support import make_experiment, wait_until, watchdog_config, watchdog_settings
+from watchdog_testutil import make_experiment, wait_until, watchdog_config, watchdog_settings
 from weightslab import hookspecs
 from weightslab.config import ConfigError
 from weightslab_watchdog import plugin
@@ -149,7 +149,7 @@ EXIT_SCRIPT = textwrap.dedent("""
     from weightslab.config import resolve
     from weightslab_watchdog.settings import WatchdogSettings
     from weightslab_watchdog.service import get_inflight_tracker, start_watchdog
-    from watchdog_test_support import MarkerStore, ServerHandle, Servicer, channel, make_experiment, method
+    from watchdog_testutil import MarkerStore, ServerHandle, Servicer, channel, make_experiment, method
 
     configure_logging("INFO")
     config = resolve([WatchdogSettings], env_file=None)  # from the real os.environ
