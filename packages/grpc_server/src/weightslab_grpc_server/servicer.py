@@ -29,6 +29,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from weightslab.audit import AuditLog, get_audit_log
 from weightslab.lock import LockTimeout, try_acquire_rlock
+from weightslab.operations import Unavailable
 from weightslab.plugins import call_accepting
 from weightslab.query.frame import string_nulls
 
@@ -89,6 +90,7 @@ _EDIT_ACTIONS = {
     pb.EDIT_ACTION_DISCARD: "discard",
     pb.EDIT_ACTION_RESTORE: "restore",
 }
+_THUMBNAIL_ERRORS = {"invalid": "INVALID_ARGUMENT", "unavailable": "FAILED_PRECONDITION", "internal": "INTERNAL"}
 _COLUMN_TYPES = {"numeric": pb.COLUMN_TYPE_NUMBER, "string": pb.COLUMN_TYPE_STRING, "bool": pb.COLUMN_TYPE_BOOL}
 
 
@@ -313,7 +315,7 @@ class ExperimentServicer:
             return exc.code, exc.message
         if isinstance(exc, LockTimeout):
             return "RESOURCE_EXHAUSTED", f"experiment busy: {exc}; retry later"
-        if isinstance(exc, _precondition_errors()):
+        if isinstance(exc, Unavailable) or isinstance(exc, _precondition_errors()):
             return "FAILED_PRECONDITION", exception_text(exc)
         if isinstance(exc, (ValueError, KeyError)):
             return "INVALID_ARGUMENT", exception_text(exc)
@@ -942,6 +944,31 @@ class ExperimentServicer:
                 and isinstance(result[1], str)):
             raise TypeError(f"the preview is {type(result).__name__}; expected (bytes, mime_type)")
         return pb.GetThumbnailResponse(data=bytes(result[0]), mime_type=result[1])
+
+    def GetThumbnails(self, request: pb.GetThumbnailsRequest,
+                      context: grpc.ServicerContext) -> pb.GetThumbnailsResponse:
+        from weightslab.operations import media
+
+        result = media.thumbnails(self.experiment, media.ThumbnailsRequest(
+            sample_ids=tuple(request.sample_ids), split=request.split, size=request.size))
+        response = pb.GetThumbnailsResponse(size=result.size)
+        for item in result.thumbnails:
+            response.thumbnails.add(sample_id=item.sample_id, split=item.split, data=item.data,
+                                    mime_type=item.mime_type, error=item.error,
+                                    error_code=_THUMBNAIL_ERRORS.get(item.error_kind, ""))
+        return response
+
+    def ListTags(self, request: pb.ListTagsRequest, context: grpc.ServicerContext) -> pb.ListTagsResponse:
+        from weightslab.operations import tags
+
+        response = pb.ListTagsResponse()
+        for tag in tags.list_tags(self.experiment).tags:
+            info = response.tags.add(name=tag.name, count=tag.count, discarded=tag.discarded,
+                                     kind=pb.TAG_KIND_BOOLEAN if tag.kind == "boolean" else pb.TAG_KIND_CATEGORICAL)
+            info.split_counts.update(tag.split_counts)
+            for value in tag.values:
+                info.values.add(value=value.value, count=value.count).split_counts.update(value.split_counts)
+        return response
 
     def StreamSample(self, request: pb.StreamSampleRequest, context: grpc.ServicerContext) -> Iterator[pb.SampleChunk]:
         chunk = request.chunk_bytes or DEFAULT_CHUNK

@@ -27,6 +27,12 @@ class HistogramMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HISTOGRAM_MODE_BY_VALUE: _ClassVar[HistogramMode]
     HISTOGRAM_MODE_BY_POSITION: _ClassVar[HistogramMode]
 
+class TagKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TAG_KIND_UNSPECIFIED: _ClassVar[TagKind]
+    TAG_KIND_BOOLEAN: _ClassVar[TagKind]
+    TAG_KIND_CATEGORICAL: _ClassVar[TagKind]
+
 class EditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EDIT_ACTION_UNSPECIFIED: _ClassVar[EditAction]
@@ -47,6 +53,9 @@ COLUMN_TYPE_BOOL: ColumnType
 HISTOGRAM_MODE_UNSPECIFIED: HistogramMode
 HISTOGRAM_MODE_BY_VALUE: HistogramMode
 HISTOGRAM_MODE_BY_POSITION: HistogramMode
+TAG_KIND_UNSPECIFIED: TagKind
+TAG_KIND_BOOLEAN: TagKind
+TAG_KIND_CATEGORICAL: TagKind
 EDIT_ACTION_UNSPECIFIED: EditAction
 EDIT_ACTION_TAG: EditAction
 EDIT_ACTION_UNTAG: EditAction
@@ -473,6 +482,90 @@ class GetThumbnailResponse(_message.Message):
     data: bytes
     mime_type: str
     def __init__(self, data: _Optional[bytes] = ..., mime_type: _Optional[str] = ...) -> None: ...
+
+class GetThumbnailsRequest(_message.Message):
+    __slots__ = ("split", "sample_ids", "size")
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    split: str
+    sample_ids: _containers.RepeatedScalarFieldContainer[str]
+    size: int
+    def __init__(self, split: _Optional[str] = ..., sample_ids: _Optional[_Iterable[str]] = ..., size: _Optional[int] = ...) -> None: ...
+
+class Thumbnail(_message.Message):
+    __slots__ = ("sample_id", "split", "data", "mime_type", "error", "error_code")
+    SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    sample_id: str
+    split: str
+    data: bytes
+    mime_type: str
+    error: str
+    error_code: str
+    def __init__(self, sample_id: _Optional[str] = ..., split: _Optional[str] = ..., data: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., error: _Optional[str] = ..., error_code: _Optional[str] = ...) -> None: ...
+
+class GetThumbnailsResponse(_message.Message):
+    __slots__ = ("thumbnails", "size")
+    THUMBNAILS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    thumbnails: _containers.RepeatedCompositeFieldContainer[Thumbnail]
+    size: int
+    def __init__(self, thumbnails: _Optional[_Iterable[_Union[Thumbnail, _Mapping]]] = ..., size: _Optional[int] = ...) -> None: ...
+
+class ListTagsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TagValue(_message.Message):
+    __slots__ = ("value", "count", "split_counts")
+    class SplitCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    value: str
+    count: int
+    split_counts: _containers.ScalarMap[str, int]
+    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ..., split_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class TagInfo(_message.Message):
+    __slots__ = ("name", "kind", "count", "split_counts", "discarded", "values")
+    class SplitCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    DISCARDED_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: TagKind
+    count: int
+    split_counts: _containers.ScalarMap[str, int]
+    discarded: int
+    values: _containers.RepeatedCompositeFieldContainer[TagValue]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[TagKind, str]] = ..., count: _Optional[int] = ..., split_counts: _Optional[_Mapping[str, int]] = ..., discarded: _Optional[int] = ..., values: _Optional[_Iterable[_Union[TagValue, _Mapping]]] = ...) -> None: ...
+
+class ListTagsResponse(_message.Message):
+    __slots__ = ("tags",)
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedCompositeFieldContainer[TagInfo]
+    def __init__(self, tags: _Optional[_Iterable[_Union[TagInfo, _Mapping]]] = ...) -> None: ...
 
 class StreamSampleRequest(_message.Message):
     __slots__ = ("sample_id", "split", "chunk_bytes")

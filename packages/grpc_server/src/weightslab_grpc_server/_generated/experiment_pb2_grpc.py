@@ -94,6 +94,16 @@ class ExperimentServiceStub:
                 request_serializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailRequest.SerializeToString,
                 response_deserializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailResponse.FromString,
                 _registered_method=True)
+        self.GetThumbnails = channel.unary_unary(
+                '/weightslab.v1.ExperimentService/GetThumbnails',
+                request_serializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailsRequest.SerializeToString,
+                response_deserializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailsResponse.FromString,
+                _registered_method=True)
+        self.ListTags = channel.unary_unary(
+                '/weightslab.v1.ExperimentService/ListTags',
+                request_serializer=weightslab_dot_v1_dot_experiment__pb2.ListTagsRequest.SerializeToString,
+                response_deserializer=weightslab_dot_v1_dot_experiment__pb2.ListTagsResponse.FromString,
+                _registered_method=True)
         self.StreamSample = channel.unary_stream(
                 '/weightslab.v1.ExperimentService/StreamSample',
                 request_serializer=weightslab_dot_v1_dot_experiment__pb2.StreamSampleRequest.SerializeToString,
@@ -249,6 +259,21 @@ class ExperimentServiceServicer:
 
     def GetThumbnail(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetThumbnails(self, request, context):
+        """Thumbnails of a page of samples in one call; a sample that cannot be rendered gets a
+        per-id error instead of failing the whole call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTags(self, request, context):
+        """Every tag (boolean and categorical) with per-split row counts and categorical values.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -409,6 +434,16 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.GetThumbnail,
                     request_deserializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailRequest.FromString,
                     response_serializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailResponse.SerializeToString,
+            ),
+            'GetThumbnails': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetThumbnails,
+                    request_deserializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailsRequest.FromString,
+                    response_serializer=weightslab_dot_v1_dot_experiment__pb2.GetThumbnailsResponse.SerializeToString,
+            ),
+            'ListTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTags,
+                    request_deserializer=weightslab_dot_v1_dot_experiment__pb2.ListTagsRequest.FromString,
+                    response_serializer=weightslab_dot_v1_dot_experiment__pb2.ListTagsResponse.SerializeToString,
             ),
             'StreamSample': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamSample,
@@ -810,6 +845,60 @@ class ExperimentService:
             '/weightslab.v1.ExperimentService/GetThumbnail',
             weightslab_dot_v1_dot_experiment__pb2.GetThumbnailRequest.SerializeToString,
             weightslab_dot_v1_dot_experiment__pb2.GetThumbnailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetThumbnails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/weightslab.v1.ExperimentService/GetThumbnails',
+            weightslab_dot_v1_dot_experiment__pb2.GetThumbnailsRequest.SerializeToString,
+            weightslab_dot_v1_dot_experiment__pb2.GetThumbnailsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/weightslab.v1.ExperimentService/ListTags',
+            weightslab_dot_v1_dot_experiment__pb2.ListTagsRequest.SerializeToString,
+            weightslab_dot_v1_dot_experiment__pb2.ListTagsResponse.FromString,
             options,
             channel_credentials,
             insecure,

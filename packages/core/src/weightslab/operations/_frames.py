@@ -1,0 +1,87 @@
+"""Query frames of an experiment, cached per table version (one cache per experiment).
+
+Paging through one query (the Studio grid, the slider) must not copy or re-sort a 1M-row
+table per page: the frame is reused while the table version is unchanged, and the filtered
+and (partially) sorted row order of recent queries is kept with it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+ORDER_CACHE_ENTRIES = 16
+_PREFETCH_ROWS = 4000  # sort a prefix a few pages long, so the next pages come from the cache
+
+
+class FrameCache:
+    def __init__(self) -> None:
+        self._frame: tuple[Any, int, Any] | None = None
+        self._orders: OrderedDict[str, tuple[Any, int, np.ndarray, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def frame(self, experiment: Any) -> Any:
+        table = experiment.table
+        experiment.recorder.drain()
+        version = table.version  # read before the copy: a later edit invalidates it
+        cached = self._frame
+        if cached is not None and cached[0] is table and cached[1] == version:
+            return cached[2]
+        frame = experiment.frame()
+        self._frame = (table, version, frame)
+        return frame
+
+    def ordered(self, frame: Any, query: Any, end: int) -> tuple[int, np.ndarray]:
+        """``(total, at least the first ``end`` rows in query order)`` of filter + top-k + sort."""
+        from weightslab.query import select, sort_indices, top_k
+
+        key = json.dumps([query.filter.model_dump(mode="json") if query.filter is not None else None,
+                          [k.model_dump(mode="json") for k in query.sort],
+                          query.top_k.model_dump(mode="json") if query.top_k is not None else None],
+                         sort_keys=True)
+        with self._lock:
+            hit = self._orders.get(key)
+            if hit is not None and hit[0] is frame and (hit[3] or len(hit[2]) >= end):
+                self._orders.move_to_end(key)
+                return hit[1], hit[2]
+        if query.top_k is not None:
+            t = query.top_k
+            idx = top_k(frame, t.column, t.k, largest=t.largest, filter=query.filter)
+        else:
+            idx = select(frame, query.filter)
+        total = len(idx)
+        if query.sort:
+            want = min(total, max(end * 2, end + _PREFETCH_ROWS))
+            order = sort_indices(frame, idx, query.sort, limit=want) if want < total else \
+                sort_indices(frame, idx, query.sort)
+        else:
+            order = idx
+        with self._lock:
+            for stale in [k for k, v in self._orders.items() if v[0] is not frame]:
+                del self._orders[stale]  # never keep old snapshots alive
+            self._orders[key] = (frame, total, order, len(order) >= total)
+            while len(self._orders) > ORDER_CACHE_ENTRIES:
+                self._orders.popitem(last=False)
+        return total, order
+
+
+_caches: weakref.WeakKeyDictionary[Any, FrameCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def frame_cache(experiment: Any) -> FrameCache:
+    with _caches_lock:
+        cache = _caches.get(experiment)
+        if cache is None:
+            cache = _caches[experiment] = FrameCache()
+        return cache
+
+
+def snapshot(experiment: Any) -> Any:
+    """The experiment's query frame (whole table plus derived columns), cached per version."""
+    return frame_cache(experiment).frame(experiment)
