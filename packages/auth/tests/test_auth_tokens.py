@@ -55,3 +55,12 @@ def test_token_metadata_forms() -> None:
 def test_client_credentials_need_cert_and_key_together(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="together"):
         client_channel_credentials(None, cert=b"x")
+
+
+def test_token_set_is_the_core_one_and_accepts_lone_surrogates() -> None:
+    import weightslab.security
+
+    assert TokenSet is weightslab.security.TokenSet and presented_tokens is weightslab.security.presented_tokens
+    token_set = TokenSet(["\ud800secret"])
+    assert token_set.matches("\ud800secret") and not token_set.matches("\ud800")
+    assert "secret" not in repr(token_set)

@@ -47,6 +47,16 @@ def weightslab_grpc_server_credentials(config: Any) -> Any:
     return server_credentials(config)
 
 
+@hookimpl
+def weightslab_server_security(config: Any) -> Any:
+    """TLS context and tokens for servers on their own socket (the CLI server)."""
+    if "auth" not in config:
+        return None
+    from weightslab_auth.server_security import server_security
+
+    return server_security(config)
+
+
 @hookimpl(tryfirst=True)  # first in the result list: auth must be the outermost interceptor
 def weightslab_grpc_interceptors(config: Any) -> list[Any]:
     """The token interceptor when any token is configured; attach audit with

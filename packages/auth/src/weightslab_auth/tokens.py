@@ -10,62 +10,25 @@ behind TLS/mTLS. Server reflection is NOT public: it discloses the whole API sur
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
 from weightslab.config import fingerprint
+from weightslab.security import TOKEN_HEADERS as TOKEN_HEADERS  # re-exported: one implementation, in core
+from weightslab.security import TokenSet as TokenSet
+from weightslab.security import caller_identity as caller_identity
+from weightslab.security import presented_tokens as presented_tokens
 
 from weightslab_auth.settings import configured_tokens as configured_tokens  # re-exported
 
 log = logging.getLogger("weightslab.auth")
 
-TOKEN_HEADERS = ("authorization", "x-api-key", "x-grpc-auth-token")
 PUBLIC_METHOD_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.Health/",)
 
 AuthFailureCallback = Callable[[str, str, str | None], None]
 """``on_auth_failure(method, peer, token_fingerprint_or_None)``; ``None`` means no token was sent."""
-
-
-def presented_tokens(metadata: Iterable[tuple[str, Any]] | None) -> list[str]:
-    """Tokens a caller sent, from ``authorization: Bearer``, ``x-api-key`` or ``x-grpc-auth-token``."""
-    found: list[str] = []
-    for key, value in metadata or ():
-        if not isinstance(value, str):  # binary (-bin) headers never carry a token
-            continue
-        name, value = key.lower(), value.strip()
-        if name == "authorization":
-            scheme, _, rest = value.partition(" ")
-            value = rest.strip() if scheme.lower() == "bearer" else ""
-        elif name not in TOKEN_HEADERS:
-            continue
-        if value:
-            found.append(value)
-    return found
-
-
-class TokenSet:
-    """Accepted tokens, held only as SHA-256 digests.
-
-    Comparing fixed-size digests with ``hmac.compare_digest`` against *every* entry (no early
-    exit) makes the check independent of token length and of which token matched.
-    """
-
-    def __init__(self, tokens: Iterable[str]) -> None:
-        self._digests = tuple(hashlib.sha256(t.encode()).digest() for t in dict.fromkeys(tokens) if t)
-
-    def __len__(self) -> int:
-        return len(self._digests)
-
-    def matches(self, token: str) -> bool:
-        digest = hashlib.sha256(token.encode()).digest()
-        ok = False
-        for valid in self._digests:
-            ok |= hmac.compare_digest(digest, valid)
-        return ok
 
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
@@ -116,20 +79,3 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
                 callback(method, peer, token_fp)
             except Exception:  # an audit failure must not turn a rejection into a crash
                 log.exception("auth failure callback %r failed", callback)
-
-
-def _first_property(auth_context: dict[str, list[bytes]], name: str) -> str | None:
-    values = auth_context.get(name) or []
-    return values[0].decode("utf-8", "replace") if values else None
-
-
-def caller_identity(context: grpc.ServicerContext) -> dict[str, str | None]:
-    """Who is calling, for audit: peer, client certificate subject/CN (mTLS), token fingerprint."""
-    auth_context = context.auth_context() or {}
-    presented = presented_tokens(context.invocation_metadata())
-    return {
-        "peer": context.peer(),
-        "client_subject": _first_property(auth_context, "x509_subject"),
-        "client_common_name": _first_property(auth_context, "x509_common_name"),
-        "token_fingerprint": fingerprint(presented[0]) if presented else None,
-    }

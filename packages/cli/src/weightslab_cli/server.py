@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-import hashlib
-import hmac
 import ipaddress
 import logging
 import os
@@ -32,11 +30,12 @@ import socket
 import ssl
 import threading
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from weightslab.security import ServerSecurity, TokenSet
 
 from weightslab_cli import __version__
 from weightslab_cli.audit import audit_event
@@ -69,23 +68,6 @@ class CliServerError(RuntimeError):
 # -- security inputs -----------------------------------------------------------------------------
 
 
-class TokenSet:
-    """Accepted tokens as SHA-256 digests; compared in constant time against every entry."""
-
-    def __init__(self, tokens: Iterable[str]) -> None:
-        self._digests = tuple(hashlib.sha256(t.encode()).digest() for t in dict.fromkeys(tokens) if t)
-
-    def __bool__(self) -> bool:
-        return bool(self._digests)
-
-    def matches(self, token: str) -> bool:
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        ok = False
-        for valid in self._digests:
-            ok |= hmac.compare_digest(digest, valid)
-        return ok
-
-
 @dataclass(frozen=True)
 class Security:
     ssl_context: ssl.SSLContext | None
@@ -93,35 +75,22 @@ class Security:
     cert_file: Path | None = None
     ca_file: Path | None = None
     token_file: Path | None = None
+    require_client_auth: bool = False  # GRPC_TLS_REQUIRE_CLIENT_AUTH
     remote_client_cert: bool = False  # non-loopback peers must present a CA-signed certificate
 
 
-def configured_tokens(config: Any) -> tuple[str, ...]:
-    """Union of GRPC_AUTH_TOKEN and GRPC_AUTH_TOKENS (empty without the auth plugin)."""
-    if "auth" not in config:
-        return ()
-    auth = config["auth"]
-    tokens = ([auth.auth_token] if auth.auth_token else []) + list(auth.auth_tokens or ())
-    return tuple(dict.fromkeys(t for t in tokens if t))
+def resolve_security(config: Any, pm: Any = None) -> Security:
+    """TLS context and tokens from the ``weightslab_server_security`` hook (weightslab-auth:
+    ``GRPC_TLS_*``, ``GRPC_AUTH_TOKEN(S)``); no TLS and no token when no plugin answers."""
+    if pm is None:
+        from weightslab.plugins import get_plugin_manager
 
-
-def resolve_security(config: Any) -> Security:
-    """TLS context and tokens from the auth settings (``GRPC_TLS_*``, ``GRPC_AUTH_TOKEN(S)``)."""
-    tokens = TokenSet(configured_tokens(config))
-    if "auth" not in config or not config["auth"].tls_enabled:
-        return Security(None, tokens)
-    from weightslab_auth.pki import TOKEN_FILE_NAME
-    from weightslab_auth.tls import load_tls, resolve_tls_paths
-
-    material = load_tls(config)  # ConfigError naming the variable and path when unusable
-    assert material is not None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(material.cert_file), str(material.key_file))
-    ca = resolve_tls_paths(config).ca.path
-    token_file = Path(config["auth"].cert_dir) / TOKEN_FILE_NAME
-    return Security(context, tokens, material.cert_file, ca if ca.is_file() else None,
-                    token_file if token_file.is_file() else None)
+        pm = get_plugin_manager()
+    provided: ServerSecurity | None = pm.hook.weightslab_server_security(config=config)
+    if provided is None:
+        provided = ServerSecurity.insecure()
+    return Security(provided.ssl_context, provided.tokens, provided.cert_file, provided.ca_file,
+                    provided.token_file, require_client_auth=provided.require_client_auth)
 
 
 def is_loopback(host: str) -> bool:
@@ -452,7 +421,7 @@ def start_cli_server(experiment: Any, config: Any = None, *, discovery_file: Pat
     """Start the CLI server of ``experiment`` and publish it in ``experiment.services['cli']``."""
     config = config if config is not None else experiment.config
     cli = config["cli"]
-    security = resolve_security(config)
+    security = resolve_security(config, getattr(experiment, "pm", None))
     if not is_loopback(cli.host) and security.ssl_context is None and not security.tokens:
         raise CliServerError(
             f"CLI_HOST={cli.host!r} is not a loopback address and the CLI server would be unprotected "
@@ -461,7 +430,7 @@ def start_cli_server(experiment: Any, config: Any = None, *, discovery_file: Pat
     if not is_loopback(cli.host) and security.ssl_context is not None and not security.tokens:
         # TLS encrypts but authenticates nobody: without a token, a non-loopback server asks for
         # client certificates signed by the CA (mTLS, as the gRPC backend does) or refuses to start.
-        if not config["auth"].require_client_auth or security.ca_file is None:
+        if not security.require_client_auth or security.ca_file is None:
             raise CliServerError(
                 f"CLI_HOST={cli.host!r} is not a loopback address and no client is authenticated: no token "
                 "(GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset) and no client certificates (GRPC_TLS_REQUIRE_CLIENT_AUTH=0 "

@@ -58,6 +58,12 @@ def weightslab_grpc_server_credentials(config: Any) -> Any:
     """Return ``grpc.ServerCredentials`` for the backend socket, or ``None`` for insecure."""
 
 
+@hookspec(firstresult=True)
+def weightslab_server_security(config: Any) -> Any:
+    """Return a :class:`weightslab.security.ServerSecurity` (TLS context, accepted tokens) for a
+    server on its own socket, or ``None`` to let another plugin answer (none: no TLS, no token)."""
+
+
 @hookspec
 def weightslab_grpc_interceptors(config: Any, experiment: Any) -> Any:
     """Return a list of ``grpc.ServerInterceptor`` (auth, audit, watchdog tracking)."""
