@@ -17,8 +17,8 @@ from weightslab.query import (
     SortKey,
     UnknownColumnError,
     aggregate,
-    engine,
     filter_mask,
+    grouping,
     histogram_by_position,
     histogram_by_value,
     ordered_indices,
@@ -414,8 +414,16 @@ def test_aggregates_match_numpy(ngroups: int) -> None:
         assert vals["quantile(v, 0.0)"] == x.min() and vals["quantile(v, 1.0)"] == x.max()
 
 
+def test_split_modules_keep_the_old_import_paths() -> None:
+    from weightslab.query import engine, filtering, histograms, ordering
+
+    assert engine.select is filtering.select and engine.sort_indices is ordering.sort_indices
+    assert engine.aggregate is grouping.aggregate and engine.Histogram is histograms.Histogram
+    assert engine.MAX_GROUPS == grouping.MAX_GROUPS and engine.MAX_BINS == histograms.MAX_BINS
+
+
 def test_too_many_groups(frame: Frame, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "MAX_GROUPS", 2)
+    monkeypatch.setattr(grouping, "MAX_GROUPS", 2)
     with pytest.raises(QueryError, match="groups"):
         run_query(frame, "group by sample_id: count")
 
