@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import ssl
 import tempfile
@@ -24,14 +26,17 @@ def empty_env_file() -> Path:
     """An empty ``.env``: the repository's (or a developer's) ``.env`` must not leak into tests."""
     global _EMPTY_ENV_FILE
     if _EMPTY_ENV_FILE is None:
-        _EMPTY_ENV_FILE = Path(tempfile.mkdtemp(prefix="wl-cli-tests-")) / "empty.env"
+        folder = tempfile.mkdtemp(prefix="wl-cli-tests-")
+        atexit.register(shutil.rmtree, folder, True)  # nothing left in /tmp after the run
+        _EMPTY_ENV_FILE = Path(folder) / "empty.env"
         _EMPTY_ENV_FILE.write_text("")
     return _EMPTY_ENV_FILE
 
 
 def base_environ(**extra: str) -> dict[str, str]:
     """A clean environment for an in-process experiment: loopback, no TLS, no token, no .env."""
-    env = {"CLI_HOST": "127.0.0.1", "GRPC_TLS_ENABLED": "0", "WEIGHTSLAB_LOG_LEVEL": "WARNING",
+    # CLI_PORT=0: any free port (never the 50051 default, which a demo or another suite may hold).
+    env = {"CLI_HOST": "127.0.0.1", "CLI_PORT": "0", "GRPC_TLS_ENABLED": "0", "WEIGHTSLAB_LOG_LEVEL": "WARNING",
            "WEIGHTSLAB_DISABLE_WATCHDOGS": "1", "HOME": os.environ.get("HOME", "/tmp"),
            "WEIGHTSLAB_ENV_FILE": str(empty_env_file())}
     env.update(extra)
