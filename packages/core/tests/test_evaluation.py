@@ -399,3 +399,13 @@ def test_failures_are_reported_and_restore_the_training_state(wl):
         stop.set()
         thread.join(10)
     assert not errors and not thread.is_alive()
+
+
+def test_split_package_keeps_the_public_names() -> None:
+    import weightslab.evaluation as evaluation
+    from weightslab.evaluation import context, controller, default, errors
+
+    assert evaluation.EvaluationController is controller.EvaluationController
+    assert evaluation.EvalContext is context.EvalContext and evaluation.make_batch is context.make_batch
+    assert evaluation.default_evaluator is default.default_evaluator
+    assert issubclass(evaluation.EvaluationBusy, RuntimeError) and evaluation.EvaluationError is errors.EvaluationError

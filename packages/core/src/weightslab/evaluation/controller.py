@@ -1,55 +1,22 @@
-"""User-triggered evaluation passes over a split (optionally restricted to tagged samples).
-
-A pass runs in a daemon thread:
-
-1. it sets the training control to ``evaluating`` so the training loop blocks at its next
-   step boundary, and waits (bounded) for the loop to get there;
-2. it takes the main lock (its thread is exempt from the watchdog's stuck-lock interrupt),
-   snapshots the model train/eval modes and the RNG states;
-3. it runs the registered ``@wl.eval_fn`` or the default evaluator over batches built
-   directly from the watched loader's dataset (never through the training sampler, which
-   would block at the boundary), restricted to the selected samples;
-4. it records per-sample values (``eval_loss`` with ``split=<split>``), one curve point per
-   metric and an evaluation marker (``experiment.history.markers``), then restores the
-   modes, the RNG states and the training state it found (running stays running, paused
-   stays paused, unless ``resume_after`` says otherwise). The optimizer is never touched.
-
-Calling convention of a user evaluation function (registered with ``@wl.eval_fn``):
-
-* ``fn(ctx)`` with one parameter: ``ctx`` is an :class:`EvalContext` (``ctx.batches``
-  yields ``(inputs, sample_ids, targets, *rest)`` exactly like the watched loader, restricted
-  to the selection; ``ctx.model``; ``ctx.record(name, values, batch_ids)``;
-  ``ctx.should_stop()``; ``ctx.report(**metrics)``);
-* ``fn(batches, model)`` with two parameters (the classic ``eval_fn(data_loader, model)``).
-
-It may return a mapping ``{metric: number}``, a single number (reported as ``eval_score``)
-or ``None``. Metric names not starting with ``eval`` get an ``eval_`` prefix so evaluation
-curves never mix with training curves of the same name.
-
-Timeout: ``max(timeout_min_seconds, avg_batch_seconds * nb_batches * timeout_multiplier)``
-unless ``timeout_seconds > 0`` (settings section ``evaluation``: ``WEIGHTSLAB_EVAL_TIMEOUT_*``).
-``avg_batch_seconds`` is the mean of the training loop's recent step times scaled to the
-evaluation batch size (samples per evaluation batch / samples per training batch), or the
-duration of the first evaluation batch when no training step was timed yet. The pass is
-stopped cooperatively between batches (``ctx.batches`` stops yielding; a user function can
-poll ``ctx.should_stop()``), and reported as ``timeout``.
-"""
+"""The evaluation controller: starts, reports on and cancels passes (one at a time), with timeouts."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from weightslab._torch import is_tensor, torch_or_none
+from weightslab._torch import torch_or_none
+
+from .context import EvalContext, _as_float, _call_eval_fn, _metric_name, _Pass
+from .default import default_evaluator
+from .errors import EvaluationBusy, EvaluationError
 
 if TYPE_CHECKING:
     from weightslab.experiment import Experiment
@@ -58,14 +25,6 @@ log = logging.getLogger("weightslab.evaluation")
 
 STATES = ("idle", "running", "done", "cancelled", "timeout", "error")
 DEFAULT_EVALUATOR = "default"
-
-
-class EvaluationBusy(RuntimeError):
-    """A pass is already running (one pass at a time)."""
-
-
-class EvaluationError(RuntimeError):
-    """The pass cannot run (e.g. the default evaluator has no watched model)."""
 
 
 # -- timeout -------------------------------------------------------------------------------
@@ -91,136 +50,6 @@ def compute_timeout(settings: Any, avg_batch_seconds: float | None, nb_batches: 
     multiplier = _setting(settings, "timeout_multiplier", 1.3)
     floor = _setting(settings, "timeout_min_seconds", 5.0)
     return max(floor, float(avg_batch_seconds) * max(int(nb_batches), 0) * multiplier)
-
-
-# -- the pass ------------------------------------------------------------------------------
-class _Pass:
-    """Mutable state of one pass; read by :meth:`EvaluationController.status` (under its lock)."""
-
-    def __init__(self, *, split: str, tags: list[str], loader: Any, indices: np.ndarray, batch_size: int,
-                 max_steps: int | None, resume_after: bool | None, evaluator: str,
-                 fn: Callable[..., Any] | None, model_name: str | None) -> None:
-        self.id = uuid.uuid4().hex[:12]
-        self.split = split
-        self.tags = tags
-        self.loader = loader
-        self.indices = indices  # positions in loader.ids, in dataset order
-        self.batch_size = batch_size
-        n_batches = -(-len(indices) // batch_size)
-        self.batches_total = min(n_batches, max_steps) if max_steps is not None else n_batches
-        self.samples_total = min(len(indices), self.batches_total * batch_size)
-        self.resume_after = resume_after
-        self.evaluator = evaluator
-        self.fn = fn
-        self.model_name = model_name
-        self.state = "running"
-        self.message = "waiting for the training loop to reach its step boundary"
-        self.started = time.time()
-        self.finished: float | None = None
-        self.batches_done = 0
-        self.samples_done = 0
-        self.metrics: dict[str, float] = {}
-        self.timeout: float | None = None
-        self.deadline: float | None = None  # time.monotonic()
-        self.pass_started: float | None = None  # time.monotonic() when the lock was taken
-        self.stop_reason: str | None = None  # "cancelled" | "timeout"
-        self.cancel_event = threading.Event()
-        self.step: int | None = None
-        self.branch: str | None = None
-        self.state_before: str | None = None
-        self.state_after: str | None = None
-        self.avg_batch_seconds: float | None = None
-        self.thread: threading.Thread | None = None
-
-
-class EvalBatches:
-    """The selected samples as loader-shaped batches ``(inputs, sample_ids, targets, *rest)``.
-
-    Iteration stops early (without error) once the pass is cancelled or timed out. It is
-    re-iterable; progress counts every batch handed out.
-    """
-
-    def __init__(self, controller: EvaluationController, p: _Pass) -> None:
-        self._controller = controller
-        self._pass = p
-
-    def __len__(self) -> int:
-        return self._pass.batches_total
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        p = self._pass
-        for b in range(p.batches_total):
-            if self._controller._should_stop(p):
-                return
-            idx = [int(i) for i in p.indices[b * p.batch_size:(b + 1) * p.batch_size]]
-            started = time.monotonic()
-            batch = make_batch(p.loader, idx)
-            yield batch
-            self._controller._batch_done(p, len(idx), time.monotonic() - started)
-
-
-class EvalContext:
-    """What a user evaluation function receives."""
-
-    def __init__(self, controller: EvaluationController, p: _Pass) -> None:
-        exp = controller.experiment
-        self._controller = controller
-        self._pass = p
-        self.experiment = exp
-        self.split = p.split
-        self.tags = list(p.tags)
-        self.loader = p.loader
-        self.batches = EvalBatches(controller, p)
-        self.models = dict(exp.models)
-        self.model = exp.models.get(p.model_name) if p.model_name is not None else None
-        self.step = exp.step
-        self.branch = exp.branch
-        self.batch_size = p.batch_size
-        self.rows = np.asarray(p.loader.rows)[p.indices[: p.samples_total]]
-        self.sample_ids = [str(p.loader.ids[i]) for i in p.indices[: p.samples_total].tolist()]
-        self.metrics: dict[str, float] = {}
-
-    def should_stop(self) -> bool:
-        """True once the pass was cancelled or ran past its timeout: return soon."""
-        return self._controller._should_stop(self._pass)
-
-    def record(self, name: str, values: Any, batch_ids: Any, *, preds: Any = None, targets: Any = None,
-               logits: Any = None) -> None:
-        """Record per-sample values of ``name`` for ``batch_ids`` of the evaluated split (no curve point:
-        the pass mean goes on the curve through :meth:`report` or the returned metrics)."""
-        self.experiment.record(name, values, batch_ids, split=self.split, preds=preds, targets=targets,
-                               logits=logits, log_curve=False)
-
-    def report(self, **metrics: float) -> None:
-        """Add pass-level metrics (merged with what the function returns)."""
-        for name, value in metrics.items():
-            self.metrics[str(name)] = float(value)
-
-
-def make_batch(loader: Any, idx: list[int]) -> tuple[Any, ...]:
-    """Build the batch of dataset positions ``idx`` exactly as the watched loader would yield it."""
-    ids = loader._ids_out(idx)
-    if loader._numpy:
-        sel = np.asarray(idx)
-        parts = tuple(p[sel] for p in loader._parts)
-        batch: Any = parts if len(parts) > 1 else parts[0]
-        plain_list = False
-    elif loader._torch_loader is not None:
-        collate = getattr(loader._torch_loader.collate_fn, "collate_fn", None)
-        if collate is None:
-            from torch.utils.data.dataloader import default_collate
-
-            collate = default_collate
-        batch = collate([loader.dataset[i] for i in idx])
-        plain_list = False
-    else:
-        batch = [loader.dataset[i] for i in idx]
-        plain_list = True
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2 and not plain_list:
-        return (batch[0], ids, batch[1], *batch[2:])
-    if isinstance(batch, (tuple, list)) and len(batch) == 1:
-        return (batch[0], ids, None)
-    return (batch, ids, None)
 
 
 # -- the controller ------------------------------------------------------------------------
@@ -572,7 +401,7 @@ class EvaluationController:
     def _evaluate(self, p: _Pass) -> dict[str, float]:
         ctx = EvalContext(self, p)
         if p.fn is None:
-            out: Any = self._default_evaluator(ctx)
+            out: Any = default_evaluator(ctx, self.loss_fn)
         else:
             out = _call_eval_fn(p.fn, ctx)
         metrics: dict[str, float] = {}
@@ -608,55 +437,7 @@ class EvaluationController:
             "samples": p.samples_done, "batches": p.batches_done, "time": time.time(),
         })
 
-    # -- the default evaluator ----------------------------------------------
-    def _find_loss(self, split: str) -> Callable[..., Any] | None:
-        if self.loss_fn is not None:
-            return self.loss_fn
-        losses: list[Any] = []
-        for attr in ("signals", "watched_signals"):
-            container = getattr(self.experiment, attr, None)
-            if isinstance(container, Mapping):
-                losses.extend(s for s in container.values() if getattr(s, "kind", None) == "loss")
-        for signal in losses:
-            if str(getattr(signal, "name", "")).startswith(split):
-                return getattr(signal, "fn", signal)
-        return getattr(losses[0], "fn", losses[0]) if losses else None
 
-    def _default_evaluator(self, ctx: EvalContext) -> dict[str, float]:
-        torch = torch_or_none()
-        model = ctx.model
-        if torch is None or model is None:
-            raise EvaluationError("the default evaluator needs torch and a watched model")
-        loss_fn = self._find_loss(ctx.split)
-        device = _model_device(model)
-        loss_sum, loss_n, correct, acc_n = 0.0, 0, 0.0, 0
-        model.train(False)  # eval mode
-        with torch.no_grad():
-            for inputs, ids, targets, *_ in ctx.batches:
-                x = _to_device(inputs, device)
-                out = _primary_output(model(x))
-                y = _to_device(targets, device) if targets is not None else None
-                losses = _per_sample_loss(torch, out, y, loss_fn)
-                classification = (is_tensor(out) and out.ndim == 2 and y is not None and is_tensor(y)
-                                  and y.ndim == 1 and not y.is_floating_point() and len(y) == len(out))
-                preds = out.argmax(dim=1) if classification else None
-                if losses is not None:
-                    ctx.record("eval_loss", losses, ids, preds=preds, targets=y)
-                    finite = torch.isfinite(losses)
-                    loss_sum += float(losses[finite].sum())
-                    loss_n += int(finite.sum())
-                if preds is not None and y is not None:
-                    correct += float((preds == y).sum())
-                    acc_n += len(y)
-        metrics: dict[str, float] = {}
-        if loss_n:
-            metrics["eval_loss"] = loss_sum / loss_n
-        if acc_n:
-            metrics["eval_accuracy"] = correct / acc_n
-        return metrics
-
-
-# -- helpers -------------------------------------------------------------------------------
 class _Snapshot:
     """Train/eval mode of every module and the RNG states, restored after the pass."""
 
@@ -695,92 +476,8 @@ def _tag_list(tags: str | Sequence[str] | None) -> list[str]:
     return [t.strip() for t in tags]
 
 
-def _call_eval_fn(fn: Callable[..., Any], ctx: EvalContext) -> Any:
-    try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-    except (TypeError, ValueError):
-        params = []
-    if len(params) >= 2:
-        return fn(ctx.batches, ctx.model)
-    return fn(ctx)
-
-
-def _metric_name(name: str) -> str:
-    return name if name.startswith("eval") else f"eval_{name}"
-
-
-def _as_float(value: Any) -> float | None:
-    if is_tensor(value):
-        value = value.detach().cpu()
-        if value.numel() != 1:
-            return None
-        return float(value.item())
-    if isinstance(value, (bool, np.bool_)):
-        return float(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    return None
-
-
-def _model_device(model: Any) -> Any:
-    for param in model.parameters():
-        return param.device
-    return None
-
-
-def _to_device(value: Any, device: Any) -> Any:
-    torch = torch_or_none()
-    if torch is None:
-        return value
-    if isinstance(value, np.ndarray):
-        value = torch.as_tensor(value)
-    if is_tensor(value):
-        return value.to(device) if device is not None else value
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_device(v, device) for v in value)
-    if isinstance(value, Mapping):
-        return {k: _to_device(v, device) for k, v in value.items()}
-    return value
-
-
-def _primary_output(out: Any) -> Any:
-    if isinstance(out, Mapping):
-        for key in ("logits", "output", "out"):
-            if key in out:
-                return out[key]
-        return next(iter(out.values()))
-    if isinstance(out, (tuple, list)) and out:
-        return out[0]
-    return out
-
-
-def _per_sample_loss(torch: Any, out: Any, y: Any, loss_fn: Callable[..., Any] | None) -> Any:
-    """Per-sample loss: the watched loss when it returns per-sample values, else CE / MSE."""
-    if not is_tensor(out) or y is None or not is_tensor(y) or out.ndim == 0:
-        return None
-    n = out.shape[0]
-    if loss_fn is not None:
-        try:
-            value = loss_fn(out, y)
-        except Exception:
-            log.warning("the watched loss failed on an evaluation batch; using the default loss", exc_info=True)
-            value = None
-        if is_tensor(value) and value.ndim >= 1 and value.shape[0] == n:
-            return value.detach().reshape(n, -1).float().mean(dim=1)
-    if out.ndim == 2 and y.ndim == 1 and not y.is_floating_point() and len(y) == n:
-        return torch.nn.functional.cross_entropy(out.float(), y.long(), reduction="none")
-    if out.shape == y.shape and y.is_floating_point():
-        return ((out.float() - y.float()) ** 2).reshape(n, -1).mean(dim=1)
-    return None
-
-
 def attach(experiment: Experiment, **kwargs: Any) -> EvaluationController:
     """Create the controller and set ``experiment.evaluation`` (used by the API layer)."""
     controller = EvaluationController(experiment, **kwargs)
     experiment.evaluation = controller
     return controller
-
-
-__all__ = ["DEFAULT_EVALUATOR", "EvalBatches", "EvalContext", "EvaluationBusy", "EvaluationController",
-           "EvaluationError", "attach", "compute_timeout", "make_batch"]
