@@ -30,7 +30,7 @@ from weightslab.log import configure_logging, default_root_log_dir
 from weightslab.recorder import BatchRecord, Recorder, SeenRecord, _per_sample
 from weightslab.signals import DerivedSignal, SignalContext
 from weightslab.store import MemorySampleStore, StoredRows, StoredState
-from weightslab.table import SampleTable, UnknownSamples, ids_to_list
+from weightslab.table import SampleTable, UnknownSamples, check_name, check_text, ids_to_list
 
 log = logging.getLogger("weightslab.experiment")
 _NOT_HASHED = frozenset({"checkpoint_every_n_steps", "skip_previous_auto_load"})
@@ -328,6 +328,9 @@ class Experiment:
         Validation happens here (errors reach the caller); the table/history update is queued
         and folded in by the recorder thread, so the training step only pays for a host copy.
         """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"signal name {name!r}: expected non-empty text")
+        check_text(name, "signal name")
         if not self.started:
             self.start()
         cached = self._loader_batch(batch_ids)
@@ -542,6 +545,12 @@ class Experiment:
             raise ValueError(f"action {action!r} needs a tag name")
         if action == "set_category" and (value is None or value == ""):
             raise ValueError("action 'set_category' needs a value")
+        if tag is not None and action not in ("discard", "restore"):
+            # Every transport (SDK, gRPC, CLI, agent) ends here: refuse NUL/control characters
+            # before anything reaches the table or the store.
+            check_name(str(tag), "categorical tag" if "category" in action else "tag")
+        if action == "set_category":
+            check_text(str(value), f"categorical tag {tag!r} value")
         if not self.started:
             self.start()
         if rows is None:
@@ -551,13 +560,14 @@ class Experiment:
             if len(rows) and (rows.min() < 0 or rows.max() >= self.table.n):
                 raise ValueError(f"rows out of range 0..{self.table.n - 1}")
         guard = try_acquire_rlock(self.lock, lock_timeout) if lock_timeout is not None else self.lock
+        max_tags = self.config["experiment"].max_tags
         with guard, self.data_lock:
             if action == "tag":
-                changed = self.table.set_tag(str(tag), rows, True)
+                changed = self.table.set_tag(str(tag), rows, True, max_tags=max_tags)
             elif action == "untag":
                 changed = self.table.set_tag(str(tag), rows, False) if tag in self.table.tags else rows[:0]
             elif action == "set_category":
-                changed = self.table.set_category(str(tag), rows, str(value))
+                changed = self.table.set_category(str(tag), rows, str(value), max_tags=max_tags)
             elif action == "clear_category":
                 changed = self.table.set_category(str(tag), rows, None) if tag in self.table.categories else rows[:0]
             elif action == "discard":

@@ -7,6 +7,7 @@ experiment lock.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -182,6 +183,7 @@ class SampleTable:
 
     def set_signal(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
         if name not in self.signal_names:
+            check_text(name, "signal name")
             self.signal_names.append(name)
         self.set_numeric(name, rows, values)
 
@@ -190,11 +192,22 @@ class SampleTable:
         np.add.at(self.seen_count, rows, 1)
         self.version += 1
 
-    def set_tag(self, name: str, rows: np.ndarray, value: bool) -> np.ndarray:
-        """Set a boolean tag; returns the rows that actually changed."""
-        _check_name(name, "tag")
+    def tag_count(self) -> int:
+        """Tag plus categorical-tag columns (what ``WL_MAX_TAGS`` caps)."""
+        return len(self.tags) + len(self.categories)
+
+    def set_tag(self, name: str, rows: np.ndarray, value: bool, *, max_tags: int = 0) -> np.ndarray:
+        """Set a boolean tag; returns the rows that actually changed.
+
+        No column is created for an empty ``rows`` (an edit that matched nothing) or for
+        clearing a tag that does not exist; a new column beyond ``max_tags`` (0 = no cap) is refused.
+        """
+        check_name(name, "tag")
         col = self.tags.get(name)
         if col is None:
+            if len(rows) == 0 or not value:
+                return rows[:0]
+            self._check_cap(name, max_tags)
             col = np.zeros(self._cap, dtype=bool)
             self.tags[name] = col
         changed = rows[col[rows] != value]
@@ -202,16 +215,27 @@ class SampleTable:
         self.version += 1
         return changed
 
-    def set_category(self, name: str, rows: np.ndarray, value: str | None) -> np.ndarray:
-        _check_name(name, "categorical tag")
+    def set_category(self, name: str, rows: np.ndarray, value: str | None, *, max_tags: int = 0) -> np.ndarray:
+        check_name(name, "categorical tag")
+        if value is not None:
+            check_text(value, f"categorical tag {name!r} value")
         col = self.categories.get(name)
         if col is None:
+            if len(rows) == 0 or value is None:
+                return rows[:0]
+            self._check_cap(name, max_tags)
             col = np.full(self._cap, None, dtype=object)
             self.categories[name] = col
         changed = rows[np.array([col[r] != value for r in rows.tolist()], dtype=bool)] if len(rows) else rows
         col[rows] = value
         self.version += 1
         return changed
+
+    def _check_cap(self, name: str, max_tags: int) -> None:
+        if max_tags and self.tag_count() >= max_tags:
+            raise TooManyTags(f"tag {name!r}: the table already has {self.tag_count()} tag columns, the "
+                              f"maximum (WL_MAX_TAGS / config key max_tags = {max_tags}); untagging does not "
+                              "remove a column, so reuse an existing tag or raise the limit")
 
     def set_discarded(self, rows: np.ndarray, value: bool) -> np.ndarray:
         changed = rows[self.discarded[rows] != value]
@@ -266,6 +290,33 @@ def _scalar_or_list(value: Any) -> Any:
     return value
 
 
-def _check_name(name: str, what: str) -> None:
+class TooManyTags(ValueError):
+    """A tag edit would create more tag columns than ``WL_MAX_TAGS`` allows."""
+
+
+def _bad_char(text: str) -> str | None:
+    """The first control character (NUL, newline, DEL, C1) or lone surrogate in ``text``, if any.
+
+    Such names cannot be stored in HDF5 attributes/datasets (a NUL ends a C string, a surrogate
+    is not UTF-8), so they are refused before they reach any store.
+    """
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            return char
+    return None
+
+
+def check_text(value: str, what: str) -> None:
+    """Refuse text with control characters (column names, categorical values) with a clear error."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} {value!r}: expected text")
+    bad = _bad_char(value)
+    if bad is not None:
+        raise ValueError(f"{what} {value!r}: contains the control character U+{ord(bad):04X}; "
+                         "expected printable text (no NUL, newline, tab or other control characters)")
+
+
+def check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "=,\n"):
         raise ValueError(f"{what} name {name!r}: expected non-empty text without '=', ',' or newlines")
+    check_text(name, f"{what} name")

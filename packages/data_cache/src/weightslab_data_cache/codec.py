@@ -110,3 +110,15 @@ class Codec:
 
     def mark_committed(self, upto: int) -> None:
         self._committed = max(self._committed, upto)
+
+    def rollback(self) -> None:
+        """Forget the uncommitted entries (a write that failed): the next write re-encodes.
+
+        Without this an entry that cannot be stored (text with a NUL) would travel with every
+        later segment and make every later write fail too.
+        """
+        for text in self._strings[self._committed:]:
+            del self._codes[text]
+        del self._strings[self._committed:]
+        if self._dense.size:
+            self._dense[self._dense >= self._committed] = -1

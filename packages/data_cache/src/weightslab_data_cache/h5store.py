@@ -15,13 +15,14 @@ import logging
 import threading
 import time
 import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from weightslab.store import SampleStore, StoredRows, StoredState
 
-from weightslab_data_cache import compact, loader
+from weightslab_data_cache import compact, loader, quarantine
 from weightslab_data_cache.codec import Codec
 from weightslab_data_cache.manifest import Manifest, acquire_lock, release_lock, remove_orphans
 from weightslab_data_cache.pending import Pending, build_segment
@@ -42,6 +43,11 @@ def open_store_at(path: str | Path) -> H5SampleStore | None:
 
 class StoreError(RuntimeError):
     """Writing the store failed (the queued data is kept and retried)."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """File-system failures (disk full, I/O error) may pass; anything else fails again with the same data."""
+    return isinstance(exc, OSError)
 
 
 class H5SampleStore:
@@ -93,6 +99,7 @@ class H5SampleStore:
         self._error: BaseException | None = None
         self._closing = False
         self._closed = False
+        self.quarantined: list[Path] = []  # files of batches that could not be written (see quarantine)
         self._compact_wakeup = threading.Event()
         self._compact_mutex = threading.Lock()  # one merge at a time (thread or compact())
 
@@ -265,7 +272,14 @@ class H5SampleStore:
             batch, target = taken
             try:
                 self._write(batch)
-            except BaseException as exc:  # keep the data, report to flush(), retry later
+            except Exception as exc:
+                if not _retryable(exc):
+                    self._quarantine(batch, exc)
+                    with self._cond:
+                        self._committed = max(self._committed, target)
+                        self._cond.notify_all()
+                    continue
+                # keep the data, report to flush(), retry later
                 log.exception("data cache: writing %s failed; will retry", self.path)
                 with self._cond:
                     batch.extend(self._pending)
@@ -283,22 +297,50 @@ class H5SampleStore:
                 self._cond.notify_all()
             self._compact_wakeup.set()
 
+    def _quarantine(self, batch: Pending, exc: BaseException) -> None:
+        try:
+            path = quarantine.write(self.path, batch, exc)
+        except Exception:
+            log.exception("data cache %s: a batch of %d values cannot be written (%s) nor kept aside; "
+                          "it is dropped so that later writes go on", self.path, batch.values, exc)
+            return
+        self.quarantined.append(path)
+        log.error("data cache %s: a batch of %d values cannot be written (%s: %s); kept aside in %s, "
+                  "later writes go on", self.path, batch.values, type(exc).__name__, exc, path)
+
     def _write(self, batch: Pending) -> None:
-        seg = build_segment(batch, self._names, self._ids)
+        try:
+            seg = build_segment(batch, self._names, self._ids)
+        except BaseException:
+            self._names.rollback()
+            self._ids.rollback()
+            raise
         if seg.is_empty():
             return
         with self._files_lock:
             info = self._manifest.new_segment(level=0)
-        writer = SegmentWriter(self.path / info.file, chunk_size=self.chunk_size, seq=info.seq)
+        segment_path = self.path / info.file
+        writer = SegmentWriter(segment_path, chunk_size=self.chunk_size, seq=info.seq)
         try:
             writer.write(seg, self._names.strings)
             writer.close()
         except BaseException:
             writer.abandon()
+            self._names.rollback()
+            self._ids.rollback()
             raise
         with self._files_lock:
-            self._manifest.segments.append(info)
-            self._manifest.write(self.path)
+            # The segment enters the in-memory manifest only once a manifest listing it is on
+            # disk: after a failed manifest write (disk full) the retry must not list it twice.
+            committed = replace(self._manifest, segments=[*self._manifest.segments, info])
+            try:
+                committed.write(self.path)
+            except BaseException:
+                segment_path.unlink(missing_ok=True)  # an orphan; also removed on the next open
+                self._names.rollback()
+                self._ids.rollback()
+                raise
+            self._manifest.segments = committed.segments
             self._names.mark_committed(seg.names_base + len(seg.names))
             self._ids.mark_committed(seg.ids_base + len(seg.ids))
 
@@ -341,8 +383,13 @@ class H5SampleStore:
             segs = self._manifest.segments
             start = segs.index(inputs[0])
             assert segs[start:start + len(inputs)] == inputs
-            self._manifest.segments = [*segs[:start], out, *segs[start + len(inputs):]]
-            self._manifest.write(self.path)
+            merged = replace(self._manifest, segments=[*segs[:start], out, *segs[start + len(inputs):]])
+            try:
+                merged.write(self.path)
+            except BaseException:
+                (self.path / out.file).unlink(missing_ok=True)  # the inputs stay listed and valid
+                raise
+            self._manifest.segments = merged.segments
             for s in inputs:
                 (self.path / s.file).unlink(missing_ok=True)
         return True

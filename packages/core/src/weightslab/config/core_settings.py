@@ -67,6 +67,10 @@ class ExperimentSettings(SettingsSection):
         "WL_INSTANCE_AGGREGATION", f.choice("mean", "max"),
         "How per-instance values fold into one per-sample value.",
         config_key="instance_aggregation")] = "mean"
+    max_tags: Annotated[int, Setting(
+        "WL_MAX_TAGS", f.non_negative_int,
+        "Max number of tag and categorical-tag columns in the sample table; an edit that would "
+        "create one more is refused. 0 = no cap.", config_key="max_tags")] = 256
 
 
 class TestingSettings(SettingsSection):

@@ -1,0 +1,91 @@
+"""Issue 12 items 2 and 12: a batch that cannot be written is quarantined; a failed manifest write
+never duplicates data; orphan segments are ignored and removed on open. Real HDF5 files throughout."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from weightslab.store import StoredRows
+from weightslab_data_cache.h5store import H5SampleStore, StoreError
+from weightslab_data_cache.manifest import Manifest
+
+
+def _rows(ids: list[str], tags: dict[str, np.ndarray]) -> StoredRows:
+    n = len(ids)
+    return StoredRows(split=np.full(n, "train", dtype=object), sample_id=np.asarray(ids, dtype=object),
+                      label=np.full(n, np.nan), discarded=np.zeros(n, bool), tags=tags)
+
+
+def test_an_unwritable_batch_is_quarantined_and_later_writes_go_on(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    folder = tmp_path / "store"
+    store = H5SampleStore(folder, flush_interval=60)
+    try:
+        store.append_curve("loss", "train", "b", 1, 0.5)
+        store.flush()
+        store.update_rows(_rows(["1", "2"], {"bad\x00name": np.array([True, False])}))
+        with caplog.at_level(logging.ERROR, logger="weightslab.data_cache"):
+            store.flush()  # returns: the batch is kept aside, not re-queued forever
+        assert len(store.quarantined) == 1 and store.quarantined[0].parent == folder / "quarantine"
+        assert any("kept aside" in r.getMessage() for r in caplog.records)
+        kept = json.loads(store.quarantined[0].read_text())
+        assert "NUL" in kept["error"] and kept["rows"][0]["sample_ids"] == ["1", "2"]
+        assert {c["name"]: c["values"] for c in kept["rows"][0]["columns"]}["bad\x00name"] == [True, False]
+        for step in (2, 3):  # everything recorded afterwards is written
+            store.append_curve("loss", "train", "b", step, 0.1 * step)
+            store.flush()
+        assert store.stats["pending_values"] == 0
+    finally:
+        store.close()
+    with H5SampleStore(folder, flush_interval=60) as reopened:
+        curve = reopened.load().curves[("loss", "train", "b")]
+        assert curve.step.tolist() == [1, 2, 3]
+
+
+def test_a_failed_manifest_write_does_not_duplicate_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "store"
+    real_write = Manifest.write
+    failures = {"left": 1}
+
+    def enospc_once(self: Manifest, where: Path) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, where)
+
+    store = H5SampleStore(folder, flush_interval=60)
+    try:
+        store.append_curve("loss", "train", "b", 1, 1.0)
+        store.flush()
+        monkeypatch.setattr(Manifest, "write", enospc_once)
+        store.append_curve("loss", "train", "b", 2, 2.0)
+        with pytest.raises(StoreError, match="No space left"):
+            store.flush()
+        store.flush()  # the retry succeeds
+        assert failures["left"] == 0
+        listed = {s.file for s in Manifest.read(folder).segments}
+        assert {s.file for s in store._manifest.segments} == listed
+        assert sorted(p.name for p in folder.glob("seg-*.h5")) == sorted(listed)  # the failed one is gone
+        assert store.load().curves[("loss", "train", "b")].step.tolist() == [1, 2]
+    finally:
+        store.close()
+    with H5SampleStore(folder, flush_interval=60) as reopened:
+        assert reopened.load().curves[("loss", "train", "b")].step.tolist() == [1, 2]
+
+
+def test_orphan_segment_files_are_ignored_and_removed_on_open(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    with H5SampleStore(folder, flush_interval=60) as store:
+        store.append_curve("loss", "train", "b", 1, 1.0)
+        store.flush()
+        listed = store.segment_files()
+    orphan = folder / "seg-99999999.h5"
+    shutil.copy(listed[0], orphan)  # a real segment holding the same data, not in the manifest
+    with H5SampleStore(folder, flush_interval=60) as reopened:
+        assert not orphan.exists()
+        assert reopened.load().curves[("loss", "train", "b")].step.tolist() == [1]
