@@ -8,6 +8,7 @@ then appends batches as fast as it can, flushing every FLUSH_EVERY batches and p
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -65,6 +66,11 @@ def counts(state) -> dict[str, int]:  # noqa: ANN001
     }
 
 
+def _say(line: str) -> None:
+    """One line in one write (atomic on a pipe): a SIGKILL never leaves half of it."""
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
+
+
 def main(path: str) -> None:
     from weightslab_data_cache.h5store import H5SampleStore
 
@@ -75,7 +81,7 @@ def main(path: str) -> None:
         for op in OPS[1:]:
             if done[op] < start:
                 apply(store, start - 1, op)
-    print("READY", start, flush=True)
+    _say(f"READY {start}")
     b = start
     while True:
         for op in OPS:
@@ -84,7 +90,7 @@ def main(path: str) -> None:
         time.sleep(0.005)  # a training step: leaves the background threads some room
         if b % FLUSH_EVERY == 0:
             store.flush()
-            print("FLUSHED", b, flush=True)
+            _say(f"FLUSHED {b}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,8 @@ kw = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kw)
 
 KILLS = 24
+# Only complete lines count: the writer may die at any byte, so a last unterminated line is ignored.
+FLUSHED = re.compile(r"^FLUSHED (\d+)\n", re.MULTILINE)
 
 
 def _open_plainly(folder: Path) -> None:
@@ -105,7 +108,7 @@ def test_kill9_at_random_points_keeps_a_consistent_prefix(tmp_path: Path) -> Non
                 proc.kill()
                 proc.wait()
         assert proc.returncode == -signal.SIGKILL, f"writer exited on its own ({proc.returncode}):\n{err}"
-        reported = [int(line.split()[1]) for line in out.splitlines() if line.startswith("FLUSHED")]
+        reported = [int(m[1]) for m in FLUSHED.finditer(out)]
         flushed = max([flushed, *reported])
         batches = _verify(folder, flushed)
     assert flushed > 0 and batches >= flushed
@@ -115,3 +118,8 @@ def test_kill9_at_random_points_keeps_a_consistent_prefix(tmp_path: Path) -> Non
     listed = {s.file for s in Manifest.read(folder).segments}
     assert {p.name for p in folder.glob("seg-*.h5")} == listed
     assert time.monotonic() - started < 100
+
+
+def test_a_line_cut_by_the_kill_is_ignored() -> None:
+    assert [int(m[1]) for m in FLUSHED.finditer("READY 0\nFLUSHED 4\nFLUSHED 8\nFLUSHED")] == [4, 8]
+    assert [int(m[1]) for m in FLUSHED.finditer("FLUSHED 4\nFLUSHED 1")] == [4]  # "12" cut after "1"
