@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -105,8 +106,7 @@ def test_restore_at_a_step_reproduces_its_losses_and_starts_a_branch(wl):
     assert again["branch"] != first and branch_hash(again["branch"]) == branch_hash(first)
     # training continues on the new branch and checkpoints there
     wl.resume()
-    assert branch_hash(exp.branch) == branch_hash(again["branch"])  # nothing edited: same experiment hash
-    exp.branch = again["branch"]  # a no-op once Experiment._on_resume keeps restored branches (wiring)
+    assert exp.branch == again["branch"]  # nothing edited: resuming keeps the restored branch and its lineage
     _train(wl, s, 2)
     later = manager.save()
     assert later["branch"] == again["branch"] and later["parent_branch"] == branch_k
@@ -191,3 +191,68 @@ def test_bad_inputs_name_the_field(wl):
     assert all(torch.equal(v, before[k]) for k, v in exp.models["model"].state_dict().items())
     assert exp.step == 3
     assert np.array_equal([e["id"] for e in manager.list()], [entry["id"]])
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def checkpoint_log():
+    logger = logging.getLogger("weightslab.checkpoints")
+    handler = _Records()
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_corrupt_manifest_is_kept_aside_and_rebuilt_not_replaced(wl, checkpoint_log):
+    s = _setup(wl)
+    manager = CheckpointManager(s.exp)
+    _train(wl, s, 2)
+    first = manager.save(note="one")
+    _train(wl, s, 2)
+    second = manager.save()
+    broken = b'{"format": 1, "checkpoints": [{"id": '  # a torn write / bad edit
+    manager.manifest_path.write_bytes(broken)
+
+    fresh = CheckpointManager(s.exp)  # e.g. the next process; then it saves again
+    assert [(e["id"], e["step"], e["branch"]) for e in fresh.list()] == [
+        (first["id"], 2, first["branch"]), (second["id"], 4, second["branch"])]
+    third = fresh.save()
+    assert [e["id"] for e in CheckpointManager(s.exp).list()] == [first["id"], second["id"], third["id"]]
+    aside = list(manager.directory.glob("manifest.json.unreadable-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == broken  # the broken file is kept, untouched
+    assert any("unreadable" in m and aside[0].name in m and "rebuilt 2" in m for m in checkpoint_log.messages)
+    wl.pause()
+    restored = fresh.restore(checkpoint_id=first["id"])
+    assert restored["step"] == 2 and s.exp.step == 2
+
+
+def test_a_failed_auto_load_starts_fresh_and_says_so(wl, checkpoint_log):
+    from weightslab.sdk import reset_experiment
+
+    s = _setup(wl)
+    _train(wl, s, 3)
+    saved = CheckpointManager(s.exp).save()
+    reset_experiment()  # the script restarts with a changed model: the checkpoint does not fit
+
+    torch.manual_seed(5)
+    changed = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    before = {k: v.clone() for k, v in changed.state_dict().items()}
+    s2 = _setup(wl)
+    s2.exp.models["model"] = changed
+    s2.model = changed
+    s2.opt = torch.optim.SGD(changed.parameters(), lr=0.0)
+    s2.exp.optimizers = {"opt": s2.opt}
+    _train(wl, s2, 1)  # the first step boundary runs the auto-load
+    assert s2.exp.step < saved["step"] and "-r" not in s2.exp.branch  # started fresh, did not restore
+    assert all(torch.equal(v, before[k]) for k, v in changed.state_dict().items())
+    assert any(f"auto-load of checkpoint {saved['id']} failed, starting fresh" in m for m in checkpoint_log.messages)

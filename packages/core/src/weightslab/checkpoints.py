@@ -179,13 +179,44 @@ class CheckpointManager:
                     branches = data.get("branches", {})
                     manifest["branches"] = branches if isinstance(branches, dict) else {}
                 except (OSError, ValueError) as exc:
-                    log.warning("%s is unreadable (%s): starting a new manifest", path, exc)
+                    # Never overwrite it: earlier checkpoints would vanish from list/restore.
+                    manifest["checkpoints"] = self._recover_manifest(path, exc)
+                    stamp = None  # the rebuilt manifest is written below
             if self._manifest is not None:  # keep lineage noted here but not written yet
                 for name, info in self._manifest["branches"].items():
                     manifest["branches"].setdefault(name, info)
             self._manifest = manifest
             self._manifest_stamp = stamp
+            if stamp is None and manifest["checkpoints"]:
+                self._write_manifest()
         return self._manifest
+
+    def _recover_manifest(self, path: Path, error: Exception) -> list[dict[str, Any]]:
+        """Keep an unreadable manifest aside and rebuild its entries from the checkpoint files."""
+        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            raise RuntimeError(f"{path} is unreadable ({error}) and could not be kept aside ({exc}): "
+                               "refusing to overwrite it; repair or move it, then retry") from exc
+        entries = []
+        torch = torch_or_none()
+        for file in sorted(path.parent.glob("ckpt-*.pt")):
+            try:
+                if torch is None:
+                    raise RuntimeError("torch is not installed")
+                payload = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+                entries.append({
+                    "id": str(payload["id"]), "step": int(payload["step"]), "branch": str(payload["branch"]),
+                    "parent_branch": None, "path": file.name, "time": float(payload["time"]),
+                    "reason": "recovered", "note": "rebuilt from the checkpoint file",
+                    "models": sorted(payload.get("models", {})), "optimizers": sorted(payload.get("optimizers", {}))})
+            except Exception as exc:  # one bad file must not hide the others
+                log.warning("checkpoint file %s not recovered: %s", file, exc)
+        entries.sort(key=lambda e: (e["time"], e["step"]))
+        log.warning("%s was unreadable (%s): kept it as %s and rebuilt %d checkpoint entries from the "
+                    "checkpoint files (branch lineage is not recovered)", path, error, aside.name, len(entries))
+        return entries
 
     def _write_manifest(self) -> None:
         """Write the in-memory manifest (callers hold ``_mlock`` and mutated what ``_load()`` gave)."""
