@@ -12,3 +12,10 @@ def weightslab_config_sections() -> list[Any]:
     from weightslab_studio.settings import StudioSettings
 
     return [StudioSettings]
+
+
+@hookimpl
+def weightslab_cli_commands() -> list[Any]:
+    from weightslab_studio.cli import studio_command
+
+    return [studio_command]
