@@ -13,7 +13,9 @@ from weightslab.config import fingerprint
 from weightslab.settings import load_config
 from weightslab_auth import plugin
 from weightslab_auth.client import client_channel_credentials, secure_channel, token_metadata
-from weightslab_auth.pki import PKIPaths
+from weightslab_auth.failures import FailureReport
+from weightslab_auth.pki import PKIPaths, load_token
+from weightslab_auth.settings import configured_tokens
 from weightslab_auth.tokens import TokenAuthInterceptor
 
 TIMEOUT = 10
@@ -110,9 +112,9 @@ def token_server(pki: PKIPaths, plugin_manager: Any, tmp_path: Any, serve: Calla
     interceptors = [i for result in plugin_manager.hook.weightslab_grpc_interceptors(
         config=config, experiment=None) for i in result]
     assert [type(i) for i in interceptors] == [TokenAuthInterceptor]
-    failures: list[tuple[str, str, str | None]] = []
-    interceptors[0].add_auth_failure_listener(lambda *args: failures.append(args))
-    return {"target": serve(credentials, interceptors), "failures": failures}
+    failures: list[FailureReport] = []
+    interceptors[0].add_auth_failure_listener(failures.append)
+    return {"target": serve(credentials, interceptors), "failures": failures, "interceptor": interceptors[0]}
 
 
 @pytest.mark.parametrize("metadata", [None, token_metadata("wrong-token-0123456789")], ids=["none", "wrong"])
@@ -124,10 +126,17 @@ def test_unauthenticated_on_unary_and_stream(token_server: dict[str, Any], pki: 
             _stream(channel, metadata)
     assert unary_err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert stream_err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    expected_fp = None if metadata is None else fingerprint("wrong-token-0123456789")
-    assert [(m, fp) for m, _, fp in token_server["failures"]] == [
-        ("/wltest.Echo/Unary", expected_fp), ("/wltest.Echo/Stream", expected_fp)]
-    assert all(peer.startswith("ipv4:127.0.0.1:") for _, peer, _ in token_server["failures"])
+    reason = "no token" if metadata is None else "invalid token"
+    # The first failure of a host is reported at once; the next ones are counted (rate limit)...
+    immediate = token_server["failures"]
+    assert [(r.method, r.reason, r.failures, r.summary) for r in immediate] == [
+        ("/wltest.Echo/Unary", reason, 1, False)]
+    token_server["interceptor"].stop()  # ...and reported as one summary when the interval ends
+    summary = token_server["failures"][1:]
+    assert [(r.reason, r.failures, r.summary, r.methods) for r in summary] == [
+        (reason, 1, True, {"/wltest.Echo/Stream": 1})]
+    assert all(r.peer.startswith("ipv4:127.0.0.1:") and r.host == "ipv4:127.0.0.1"
+               for r in token_server["failures"])
 
 
 @pytest.mark.parametrize("token", [TOKEN_A, TOKEN_B, TOKEN_C])
@@ -181,15 +190,16 @@ def test_tokens_never_logged(token_server: dict[str, Any], pki: PKIPaths, auth_l
             with pytest.raises(grpc.RpcError):
                 _stream(channel, metadata)
     logged = auth_log.text + "".join(capsys.readouterr())
-    assert "unauthenticated call to /wltest.Echo/Stream" in logged
-    assert fingerprint(wrong) in logged and "no token" in logged
+    assert "failed authentication of /wltest.Echo/Stream" in logged and "invalid token" in logged
+    # A rejected token is not even fingerprinted (a fingerprint would confirm guesses offline).
+    assert fingerprint(wrong) not in logged
     for secret in (wrong, TOKEN_A, TOKEN_B, TOKEN_C):
         assert secret not in logged
 
 
 def test_failing_audit_callback_still_rejects(pki: PKIPaths, make_config: Callable[..., Any],
                                               serve: Callable[..., str], auth_log: Any) -> None:
-    def broken(method: str, peer: str, token_fp: str | None) -> None:
+    def broken(report: FailureReport) -> None:
         raise RuntimeError("audit down")
 
     config = make_config(GRPC_TLS_CERT_DIR=str(pki.directory))
@@ -217,3 +227,49 @@ def test_tls_disabled_warns_and_serves_insecure(make_config: Callable[..., Any],
         with pytest.raises(grpc.RpcError) as err:
             _unary(channel)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_health_check_is_public_but_watch_needs_the_token(token_server: dict[str, Any], pki: PKIPaths) -> None:
+    with _mtls_channel(token_server["target"], pki) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        assert _health(channel) == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            next(iter(stub.Watch(health_pb2.HealthCheckRequest(), timeout=TIMEOUT)))
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        watch = stub.Watch(health_pb2.HealthCheckRequest(), timeout=TIMEOUT, metadata=token_metadata(TOKEN_A))
+        try:
+            assert next(iter(watch)).status == health_pb2.HealthCheckResponse.SERVING
+        finally:
+            watch.cancel()
+    assert [r.method for r in token_server["failures"]] == ["/grpc.health.v1.Health/Watch"]
+
+
+def test_repeated_failures_are_aggregated_per_host(token_server: dict[str, Any], pki: PKIPaths) -> None:
+    """330 failures/s from one client used to be 330 fsynced audit records/s: now one + one summary."""
+    attempts = 60
+    with _mtls_channel(token_server["target"], pki) as channel:
+        for i in range(attempts):
+            with pytest.raises(grpc.RpcError):
+                _unary(channel, token_metadata(f"wrong-{i:04d}-0123456789") if i % 2 else None)
+    assert len(token_server["failures"]) == 1
+    token_server["interceptor"].stop()
+    first, summary = token_server["failures"]
+    assert (first.failures, summary.failures, summary.summary) == (1, attempts - 1, True)
+    assert summary.reasons == {"invalid token": attempts // 2, "no token": attempts // 2 - 1}
+
+
+def test_token_file_of_the_cert_dir_is_the_default_token(pki: PKIPaths, make_config: Callable[..., Any],
+                                                          serve: Callable[..., str]) -> None:
+    """After `weightslab certs init`, the gRPC server needs the token without any token variable."""
+    config = make_config(GRPC_TLS_CERT_DIR=str(pki.directory))
+    interceptors = plugin.weightslab_grpc_interceptors(config)
+    assert [type(i) for i in interceptors] == [TokenAuthInterceptor]
+    target = serve(plugin.weightslab_grpc_server_credentials(config), interceptors)
+    with _mtls_channel(target, pki) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            _unary(channel)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert _unary(channel, token_metadata(load_token(pki.directory))) == b"ping"
+    # An explicit token variable replaces the file (rotation is explicit).
+    explicit = make_config(GRPC_TLS_CERT_DIR=str(pki.directory), GRPC_AUTH_TOKEN=TOKEN_A)
+    assert configured_tokens(explicit) == (TOKEN_A,)

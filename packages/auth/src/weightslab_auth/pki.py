@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ObjectIdentifier
 
 from weightslab_auth.certs import CLIENT_AUTH, SERVER_AUTH, cert_pem, issue_certificate, key_pem, make_ca
+from weightslab_auth.settings import TOKEN_FILE_NAME as TOKEN_FILE_NAME  # one name, re-exported
 
-TOKEN_FILE_NAME = ".grpc_auth_token"
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 CA_MIN_DAYS = 3650  # the CA outlives its leaves so that re-signing does not need a new CA

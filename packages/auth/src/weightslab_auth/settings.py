@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Annotated
 
-from weightslab.config import Config, Setting, SettingsSection
+from weightslab.config import Config, ConfigError, Setting, SettingsSection
 from weightslab.config import fields as f
 
 
@@ -36,12 +38,67 @@ class AuthSettings(SettingsSection):
         "GRPC_AUTH_TOKENS", f.csv_list, "Comma-separated accepted tokens (rotation).", secret=True)] = ()
 
 
+TOKEN_FILE_NAME = ".grpc_auth_token"  # written by `weightslab certs init` in the cert dir
+
+
+def token_file_path(config: Config) -> Path:
+    """``<GRPC_TLS_CERT_DIR>/.grpc_auth_token``, whether it exists or not."""
+    return Path(config["auth"].cert_dir) / TOKEN_FILE_NAME
+
+
+def read_token_file(path: Path) -> str | None:
+    """The token in ``path``; ``None`` when there is no such file.
+
+    Raises :class:`ConfigError` when the file exists but must not be trusted (another owner,
+    writable by group/others: anyone who can write it chooses the token) or is empty/unreadable.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"token file {path} (default of GRPC_AUTH_TOKEN in GRPC_TLS_CERT_DIR): "
+                          f"unreadable: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"token file {path} (default of GRPC_AUTH_TOKEN in GRPC_TLS_CERT_DIR): not a regular file")
+    if hasattr(os, "getuid") and st.st_uid not in (os.getuid(), 0):
+        raise ConfigError(f"token file {path} is owned by another user (uid {st.st_uid}): refusing to trust it; "
+                          "run `weightslab certs init` in a directory of your own or set GRPC_AUTH_TOKEN")
+    if st.st_mode & 0o022:
+        raise ConfigError(f"token file {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o}): "
+                          f"refusing to trust it; run `chmod 600 {path}`")
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"token file {path}: unreadable: {exc}") from None
+    if not token:
+        raise ConfigError(f"token file {path} is empty: run `weightslab certs init --force` or delete it")
+    return token
+
+
 def configured_tokens(config: Config) -> tuple[str, ...]:
     """The accepted tokens: union of GRPC_AUTH_TOKEN and GRPC_AUTH_TOKENS, in order, deduplicated.
+
+    When neither variable is set, the token file that `weightslab certs init` wrote in the cert
+    dir (``<GRPC_TLS_CERT_DIR>/.grpc_auth_token``) is the token, for every server alike (gRPC
+    and the CLI server): creating the dev PKI is enough to require a token.
 
     Lives here (not in tokens.py) so start-up validation does not import grpc before
     GRPC_VERBOSITY is applied.
     """
     auth = config["auth"]
     tokens = ([auth.auth_token] if auth.auth_token else []) + list(auth.auth_tokens)
-    return tuple(dict.fromkeys(t for t in tokens if t))
+    explicit = tuple(dict.fromkeys(t for t in tokens if t))
+    if explicit:
+        return explicit
+    from_file = read_token_file(token_file_path(config))
+    return (from_file,) if from_file else ()
+
+
+def token_source(config: Config) -> str:
+    """Where the accepted tokens come from, for messages (never a token)."""
+    auth = config["auth"]
+    if auth.auth_token or auth.auth_tokens:
+        return "GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS"
+    path = token_file_path(config)
+    return f"token file {path}" if path.is_file() else "none"
