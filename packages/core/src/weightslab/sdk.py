@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from weightslab.experiment import Experiment
 from weightslab.lock import LockInterrupt
 from weightslab.lock import try_acquire_rlock as _try_acquire
 from weightslab.log import WATCHDOG
-from weightslab.signals import DerivedSignal, WatchedSignal
+from weightslab.signals import DerivedSignal, WatchedMetric, WatchedSignal, is_stateful_metric
 
 log = logging.getLogger("weightslab")
 
@@ -42,6 +45,11 @@ def get_experiment(**kwargs: Any) -> Experiment:
         return _experiment
 
 
+def clear_all() -> None:
+    """Forget every registered object: the next call starts a fresh experiment in this process."""
+    reset_experiment()
+
+
 def reset_experiment() -> None:
     """Shut down and forget the process-wide experiment (tests, notebooks)."""
     global _experiment
@@ -51,13 +59,20 @@ def reset_experiment() -> None:
         exp.shutdown()
 
 
-def watch_or_edit(obj: Any, flag: str, **kw: Any) -> Any:
+def watch_or_edit(obj: Any, obj_name: str | None = None, flag: str | None = None, **kw: Any) -> Any:
     """Watch a model, optimizer, loss/metric, dataset or hyperparameters.
 
-    Returns the object to use in the training loop: the same model/optimizer/hp object,
-    a :class:`~weightslab.signals.WatchedSignal` for losses/metrics, a
-    :class:`~weightslab.data.WatchedLoader` for data.
+    Returns the object to use in the training loop: the same model/optimizer/hp object
+    (a model also gets ``model.get_age()``), a :class:`~weightslab.signals.WatchedSignal` for
+    losses and per-sample metrics, a :class:`~weightslab.signals.WatchedMetric` for stateful
+    metric objects (``update``/``compute``), a :class:`~weightslab.data.WatchedLoader` for data.
+    ``obj_name`` (established form) names the object, like ``name=``.
     """
+    if obj_name is not None and "name" not in kw and "signal_name" not in kw and "loader_name" not in kw:
+        if FLAGS.get(flag or "") == "data":
+            kw["loader_name"] = obj_name
+        else:
+            kw["name"] = obj_name
     kind = FLAGS.get(flag) if isinstance(flag, str) else None
     if kind is None:
         raise ValueError(f"flag={flag!r} is not a valid flag; valid flags: {', '.join(sorted(FLAGS))}")
@@ -71,9 +86,15 @@ def watch_or_edit(obj: Any, flag: str, **kw: Any) -> Any:
     if kind in ("loss", "metric", "signal"):
         name = kw.pop("name", None) or kw.pop("signal_name", None) or getattr(obj, "__name__", None) \
             or type(obj).__name__.lower()
+        if kind == "metric" and is_stateful_metric(obj):
+            metric = WatchedMetric(experiment, obj, name=name, log_curve=kw.pop("log", True))
+            kw.pop("per_sample", None)  # a stateful metric has one value per compute(), not per sample
+            _no_unknown(kw, kind)
+            experiment.signals[name] = metric
+            return metric
         signal = WatchedSignal(experiment, obj, name=name, kind=kind, log_curve=kw.pop("log", True),
                                per_sample=kw.pop("per_sample", True), per_instance=kw.pop("per_instance", False))
-        _no_unknown(kw, flag)
+        _no_unknown(kw, kind)
         experiment.signals[name] = signal
         return signal
     if kind == "data":
@@ -90,9 +111,18 @@ def _no_unknown(kw: Mapping[str, Any], flag: str) -> None:
         raise TypeError(f"unexpected keyword arguments for flag={flag!r}: {', '.join(sorted(kw))}")
 
 
-def _watch_model(experiment: Experiment, model: Any, name: str = "model", **kw: Any) -> Any:
+def _watch_model(experiment: Experiment, model: Any, name: str = "model", device: Any = None,
+                 **kw: Any) -> Any:
     _no_unknown(kw, "model")
+    if device is not None:
+        to = getattr(model, "to", None)
+        if not callable(to):
+            raise TypeError(f"device={device!r}: the model ({type(model).__name__}) has no .to(device)")
+        model = to(device)
     experiment.models[name] = model
+    if getattr(model, "get_age", None) is None:
+        # An attribute of this instance only (established scripts call model.get_age()); nothing global.
+        object.__setattr__(model, "get_age", lambda: experiment.step)
     return model
 
 
@@ -154,17 +184,13 @@ def serve(serving_grpc: bool = False, serving_cli: bool = False, **kwargs: Any) 
     experiment.start()
     # Fail fast, before any service thread starts, on invalid settings (e.g. TLS files).
     experiment.pm.hook.weightslab_configure(config=experiment.config)
-    started: list[Any] = []
+    # A failing plugin aborts the hook call and its results are lost, so what this call started
+    # is found in ``experiment.services`` (every plugin publishes its handle there).
+    before = dict(experiment.services)
     try:
-        for handle in experiment.pm.hook.weightslab_serve(experiment=experiment, config=experiment.config):
-            if handle is not None:
-                started.append(handle)
+        experiment.pm.hook.weightslab_serve(experiment=experiment, config=experiment.config)
     except BaseException:
-        for handle in started:
-            try:
-                handle.stop()
-            except Exception:
-                log.exception("stopping a service after a failed start")
+        _stop_started_services(experiment, before)
         raise
     if serving_grpc and "grpc" not in experiment.services:
         raise RuntimeError("serving_grpc=True but no gRPC server plugin is installed: "
@@ -174,8 +200,32 @@ def serve(serving_grpc: bool = False, serving_cli: bool = False, **kwargs: Any) 
     return dict(experiment.services)
 
 
-def keep_serving(timeout: float | None = None) -> None:
-    """Block the calling thread while services run (until Ctrl+C or ``timeout``)."""
+def _stop_started_services(experiment: Any, before: Mapping[str, Any]) -> None:
+    """Stop (newest first) and unpublish every service a failed ``serve`` call started."""
+    for name, handle in reversed(list(experiment.services.items())):
+        if before.get(name) is handle:
+            continue
+        experiment.services.pop(name, None)
+        stop = getattr(handle, "stop", None)
+        if callable(stop):
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping service %s after a failed start", name)
+
+
+def keep_serving(timeout: float | None = None, release_gpu: bool = True) -> None:
+    """Block the calling thread while services run (until Ctrl+C or ``timeout``).
+
+    ``release_gpu`` (default): return cached CUDA memory to the device first, so a finished
+    run that keeps serving its data does not hold GPU memory it no longer uses.
+    """
+    if release_gpu:
+        from weightslab._torch import torch_or_none
+
+        torch = torch_or_none()
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
     stop = threading.Event()
     try:
         stop.wait(timeout)
@@ -183,45 +233,123 @@ def keep_serving(timeout: float | None = None) -> None:
         log.info("stopped by the user")
 
 
-def signal(name: str | None = None, *, subscribe_to: str, compute_every_n_steps: int = 1,
-           include_history: bool = False, log: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a derived per-sample signal computed from another signal."""
+def signal(name: str | None = None, subscribe_to: str | None = None, compute_every_n_steps: int = 1, *,
+           include_history: bool = False, log: bool = True, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Register a custom per-sample signal.
+
+    With ``subscribe_to="train_loss"`` it is *derived*: called with a
+    :class:`~weightslab.signals.SignalContext` whenever that signal is recorded (every
+    ``compute_every_n_steps`` steps). Without it, it is *static*: a function of one dataset item,
+    run over a dataset by :func:`weightslab.compute_signals`.
+    """
     if not isinstance(compute_every_n_steps, int) or compute_every_n_steps < 1:
         raise ValueError(f"compute_every_n_steps={compute_every_n_steps!r}: expected a positive integer")
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments for @wl.signal: {', '.join(sorted(kwargs))} "
+                        "(accepted: name, subscribe_to, compute_every_n_steps, include_history, log)")
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        get_experiment().derived.append(DerivedSignal(name or fn.__name__, fn, subscribe_to,
-                                                      compute_every_n_steps, include_history, log))
+        if subscribe_to is None:
+            get_experiment().static_signals[name or fn.__name__] = fn
+        else:
+            get_experiment().derived.append(DerivedSignal(name or fn.__name__, fn, subscribe_to,
+                                                          compute_every_n_steps, include_history, log))
         return fn
 
     return decorator
 
 
-def save_signals(signals: Mapping[str, Any], batch_ids: Any, *, preds: Any = None, targets: Any = None,
-                 split: str | None = None, log: bool = True) -> None:
-    """Record arbitrary per-sample values, e.g. ``wl.save_signals({"iou": ious}, batch_ids=ids)``."""
+def save_signals(signals: Mapping[str, Any], batch_ids: Any, preds_raw: Any = None, targets: Any = None,
+                 preds: Any = None, step: int | None = None, log: bool = False, *,
+                 split: str | None = None) -> None:
+    """Record per-sample values of a batch, e.g. ``wl.save_signals({"iou": ious}, batch_ids=ids)``.
+
+    ``preds_raw``: the model's raw outputs (``preds`` defaults to their argmax for 2-D class
+    scores); ``step``: record at this step instead of the current one; ``log=True`` also adds
+    each signal's batch mean to its curve. ``split`` defaults to the batch's loader split.
+    """
+    if not isinstance(signals, Mapping) or not signals:
+        raise ValueError("signals: expected a non-empty mapping of signal name -> per-sample values")
     experiment = get_experiment()
     experiment.start()
+    if preds is None and preds_raw is not None:
+        preds = _argmax_classes(preds_raw)
     for name, values in signals.items():
-        experiment.record(name, values, batch_ids, split=split, preds=preds, targets=targets, log_curve=log)
+        experiment.record(name, values, batch_ids, split=split, preds=preds, targets=targets, log_curve=log,
+                          step=step)
         preds = targets = None  # recorded once
 
 
-def tag_samples(ids: Any = None, tag: str = "", *, query: Any = None, split: str | None = None,
-                value: str | None = None, remove: bool = False) -> dict[str, Any]:
-    """Tag samples (boolean tag, or categorical ``tag=value``); ``remove=True`` untags."""
-    action = "set_category" if value is not None else ("untag" if remove else "tag")
-    return get_experiment().edit(action, ids=ids, query=query, split=split, tag=tag, value=value)
+def _argmax_classes(preds_raw: Any) -> Any:
+    """Predicted classes of 2-D class scores (``None`` for other shapes)."""
+    shape = getattr(preds_raw, "shape", None)
+    if shape is None or len(shape) != 2:
+        return None
+    if hasattr(preds_raw, "detach"):
+        return preds_raw.argmax(1)
+    return np.asarray(preds_raw).argmax(axis=1)
+
+
+TAG_MODES = ("add", "remove", "set")
+
+
+def tag_samples(sample_ids: Any = None, tag: str = "", mode: str = "add", *, ids: Any = None, query: Any = None,
+                split: str | None = None, value: str | None = None, remove: bool = False) -> dict[str, Any]:
+    """Tag samples by ids (``sample_ids`` or ``ids``) or by ``query``.
+
+    ``mode``: ``"add"`` (default), ``"remove"`` (same as ``remove=True``) or ``"set"`` (the samples
+    keep only this boolean tag: every other boolean tag is removed from them). ``value=`` sets a
+    categorical tag ``tag=value`` instead. Idempotent; returns matched/changed counts.
+    """
+    if mode not in TAG_MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {', '.join(TAG_MODES)}")
+    if sample_ids is not None and ids is not None:
+        raise ValueError("give the ids once: sample_ids or ids, not both")
+    ids = sample_ids if sample_ids is not None else ids
+    experiment = get_experiment()
+    if value is not None:
+        if mode != "add" or remove:
+            raise ValueError("value= sets a categorical tag: mode must be 'add' (use set_categorical_tag(ids, "
+                             "name, None) to clear it)")
+        return experiment.edit("set_category", ids=ids, query=query, split=split, tag=tag, value=value)
+    if mode == "set":
+        return _set_only_tag(experiment, ids, query, split, tag)
+    action = "untag" if remove or mode == "remove" else "tag"
+    return experiment.edit(action, ids=ids, query=query, split=split, tag=tag)
+
+
+def _set_only_tag(experiment: Experiment, ids: Any, query: Any, split: str | None, tag: str) -> dict[str, Any]:
+    if not tag:
+        raise ValueError("mode='set' needs a tag name")
+    if not experiment.started:
+        experiment.start()
+    rows = experiment.resolve_rows(ids, split=split, query=query)  # validates before anything changes
+    with experiment.lock:  # one step boundary sees all of it
+        changed = 0
+        for other in [t for t in experiment.table.tags if t != tag]:
+            changed += experiment.edit("untag", rows=rows, tag=other)["changed"]
+        result = experiment.edit("tag", rows=rows, tag=tag)
+    result["changed"] += changed
+    return result
 
 
 def untag_samples(ids: Any = None, tag: str = "", *, query: Any = None, split: str | None = None) -> dict[str, Any]:
     return get_experiment().edit("untag", ids=ids, query=query, split=split, tag=tag)
 
 
-def discard_samples(ids: Any = None, *, query: Any = None, split: str | None = None,
-                    discard: bool = True) -> dict[str, Any]:
-    """Discard samples: training skips them from the next batch on. ``discard=False`` restores."""
-    return get_experiment().edit("discard" if discard else "restore", ids=ids, query=query, split=split)
+def discard_samples(sample_ids: Any = None, discarded: bool = True, *, ids: Any = None, query: Any = None,
+                    split: str | None = None, discard: bool | None = None) -> dict[str, Any]:
+    """Discard samples: training skips them from the next batch on.
+
+    ``discarded=False`` (established form) or ``discard=False`` restores them.
+    """
+    if sample_ids is not None and ids is not None:
+        raise ValueError("give the ids once: sample_ids or ids, not both")
+    ids = sample_ids if sample_ids is not None else ids
+    flag = discarded if discard is None else discard
+    if not isinstance(flag, bool):
+        raise ValueError(f"discarded={flag!r}: expected True or False")
+    return get_experiment().edit("discard" if flag else "restore", ids=ids, query=query, split=split)
 
 
 def restore_samples(ids: Any = None, *, query: Any = None, split: str | None = None) -> dict[str, Any]:
@@ -234,16 +362,35 @@ def dataframe() -> Any:
     return to_dataframe(get_experiment())
 
 
-def write_dataframe(path: str | Path | None = None, format: str = "csv") -> Path:
+def write_dataframe(path: str | Path | None = None, format: str | None = None, columns: list[str] | None = None,
+                    sample_id: Any = None, instance_id: Any = None) -> Path:
+    """Export the sample table (``csv``, ``json`` or ``parquet``) under ``<root>/exports`` by default.
+
+    ``format`` defaults to the path's suffix when it names one, else CSV.
+
+    ``columns`` keeps those columns (plus ``split`` and ``sample_id``); ``sample_id`` keeps one
+    sample; ``instance_id`` (with ``sample_id``) exports that instance's per-signal values.
+    """
     from weightslab.export import write_dataframe as _write
 
-    return _write(get_experiment(), path, format)
+    return _write(get_experiment(), path, format, columns=columns, sample_id=sample_id, instance_id=instance_id)
 
 
-def write_history(path: str | Path | None = None, format: str = "csv", signals: list[str] | None = None) -> Path:
+def write_history(path: str | Path | None = None, format: str | None = None, signals: list[str] | None = None, *,
+                  type_of_history: str | None = None, graph_name: str | None = None,
+                  experiment_hash: str | None = None, sample_id: Any = None, instance_id: Any = None) -> Path:
+    """Export history under ``<root>/exports`` by default; returns the path.
+
+    ``type_of_history``: ``"sample"`` (per-sample values, default) or ``"curve"`` (per-step means);
+    ``graph_name`` (established) or ``signals`` pick signals; ``experiment_hash`` one branch;
+    ``sample_id`` one sample; ``instance_id`` (with ``sample_id``) one instance's history.
+    """
     from weightslab.export import write_history as _write
 
-    return _write(get_experiment(), path, format, signals)
+    if graph_name is not None:
+        signals = [*(signals or []), graph_name]
+    return _write(get_experiment(), path, format, signals, kind=type_of_history, branch=experiment_hash,
+                  sample_id=sample_id, instance_id=instance_id)
 
 
 def get_age() -> int:
@@ -264,8 +411,22 @@ def resume(steps: int | None = None) -> None:
     get_experiment().control.resume(steps)
 
 
-def start_training() -> None:
-    get_experiment().control.resume()
+def start_training(timeout: float | None = None) -> bool:
+    """Let training run (resumes a paused experiment); returns whether it is running.
+
+    With ``timeout``, waits at most that many seconds for the state to become ``running``
+    (e.g. while an evaluation pass still holds the loop); it never blocks longer.
+    """
+    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0):
+        raise ValueError(f"timeout={timeout!r}: expected seconds >= 0 or None")
+    from weightslab.control import TrainingState
+
+    experiment = get_experiment()
+    experiment.control.resume()
+    deadline = time.monotonic() + (timeout or 0.0)
+    while experiment.control.state is not TrainingState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.01)  # bounded by timeout: the caller asked to wait at most that long
+    return experiment.control.state is TrainingState.RUNNING
 
 
 def eval_fn(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
