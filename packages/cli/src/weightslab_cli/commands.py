@@ -10,6 +10,7 @@ any other exception is reported as an internal error without killing the connect
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -481,16 +482,24 @@ def _agent(experiment: Any) -> Any:
     return agent
 
 
-@command("ask", "ask [--preview] <question in natural language>",
+@command("ask", "ask [--apply [plan_id]] <question in natural language>",
          "Ask the query agent (needs the agent plugin), e.g. ask which samples look mislabelled? "
-         "--preview shows the plan without applying it.", mutating=True)
+         "Tag/discard plans are previewed only; `ask --apply [plan_id]` applies the previewed plan.",
+         mutating=lambda req: "--apply" in (req.args or req.rest.split()))
 def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
     text = (" ".join(req.args) if req.args is not None else req.rest).strip()
     preview = text.startswith("--preview")
-    if preview:
+    if preview:  # the default for actions; kept for older clients
         text = text[len("--preview"):].strip()
-    if not text:
-        raise CommandError("usage: ask [--preview] <question in natural language>")
+    apply = text.startswith("--apply")
+    plan_id = None
+    if apply:
+        text = text[len("--apply"):].strip()
+        first, _, rest = text.partition(" ")
+        if re.fullmatch(r"[0-9a-f]{8}", first):
+            plan_id, text = first, rest.strip()
+    if not text and not apply:
+        raise CommandError("usage: ask [--apply [plan_id]] <question in natural language>")
     experiment = ctx.experiment
     agent = _agent(experiment)
     if agent is None:
@@ -498,9 +507,12 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
     query = getattr(agent, "query", None)
     if not callable(query):
         raise CommandError("the installed query agent does not provide query()")
-    params = {"question": text, "preview": preview}
+    params: dict[str, Any] = {"question": text, "preview": preview}
+    if apply:
+        params.update(apply=True, plan_id=plan_id)
     try:
-        answer = call_accepting(query, text, preview=preview, experiment=experiment)
+        answer = call_accepting(query, text, preview=preview, experiment=experiment, apply=apply or None,
+                                plan_id=plan_id, caller=ctx.session.caller(), drop_none=True)
     except Exception as exc:
         ctx.audit("agent_query", params=params, outcome="error", error=str(exc))
         raise CommandError(f"agent error: {exc}") from None
@@ -523,6 +535,8 @@ def _as_dict(value: Any) -> Any:
         return dataclasses.asdict(value)
     return str(value)
 
+
+from weightslab_cli import agent_commands as _agent_commands  # noqa: E402,F401 - registers `agent`
 
 # -- session -------------------------------------------------------------------------------------
 
