@@ -37,6 +37,25 @@ _EXPORTS: dict[str, str] = {
     "weightslab_rlock": "weightslab.sdk",
     "try_acquire_rlock": "weightslab.sdk",
     "ConfigError": "weightslab.config.errors",
+    # The established SDK's names (see the core README, "Coming from WeightsLab 1.x").
+    "clear_all": "weightslab.sdk",
+    "SignalContext": "weightslab.signals",
+    "register_categorical_tag": "weightslab.sdk_samples",
+    "set_categorical_tag": "weightslab.sdk_samples",
+    "get_samples_by_tag": "weightslab.sdk_samples",
+    "get_discarded_samples": "weightslab.sdk_samples",
+    "query_signal_history": "weightslab.sdk_history",
+    "query_sample_history": "weightslab.sdk_history",
+    "query_instance_history": "weightslab.sdk_history",
+    "get_current_experiment_hash": "weightslab.sdk_history",
+    "save_instance_signals": "weightslab.sdk_signals",
+    "save_group_signals": "weightslab.sdk_signals",
+    "compute_signals": "weightslab.sdk_signals",
+    "run_pending_evaluation": "weightslab.sdk_eval",
+    "trigger_pending_evaluation_async": "weightslab.sdk_eval",
+    "seed_everything": "weightslab.utils",
+    "setup_logging": "weightslab.utils",
+    "set_log_directory": "weightslab.utils",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,9 @@
 """Watched data: a dataset becomes a loader yielding ``(inputs, sample_ids, targets, *rest)``.
 
+Items may carry their own ids (``(input, sample_id, label, ...)`` or dicts): see
+:mod:`weightslab.item_layout` for the rule. ``next(loader)`` never runs dry (a new epoch
+starts), while ``for batch in loader`` ends after one epoch.
+
 Discarded samples are skipped from the next batch on (the sampler checks the table at
 each batch, and a batch prefetched by workers is filtered again in the main process);
 the batch size can change live.
@@ -15,6 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from weightslab._torch import torch_or_none
+from weightslab.item_layout import PLAIN, ItemLayout, detect_layout, item_id, item_label, split_batch
+from weightslab.table import normalize_id
 
 if TYPE_CHECKING:
     from weightslab.experiment import Experiment
@@ -134,7 +140,8 @@ class WatchedLoader:
                  drop_last: bool = False, pin_memory: bool = False, is_training: bool | None = None,
                  compute_hash: bool = False, collate_fn: Any = None, seed: int | None = None,
                  preview_fn: Any = None, enable_h5_persistence: bool = True,
-                 labels: Sequence[Any] | None = None) -> None:
+                 labels: Sequence[Any] | None = None, ids_in_items: bool | None = None,
+                 preload_labels: bool | None = None, preload_metadata: bool | None = None) -> None:
         if not isinstance(loader_name, str) or not loader_name:
             raise ValueError(f"loader_name={loader_name!r}: expected a non-empty name")
         _check_positive("batch_size", batch_size)
@@ -152,7 +159,11 @@ class WatchedLoader:
         self.preview_fn = preview_fn
         self.enable_h5_persistence = enable_h5_persistence
         self._rng = np.random.default_rng(seed)
+        # preload_metadata only tuned the established implementation's caching: accepted, nothing to do.
+        del preload_metadata
+        self._cycle: Iterator[tuple[Any, ...]] | None = None  # next(loader): the epoch in progress
         self._numpy = _is_array_tuple(dataset) or isinstance(dataset, np.ndarray)
+        self.layout: ItemLayout = PLAIN
         if self._numpy:
             parts = (dataset,) if isinstance(dataset, np.ndarray) else tuple(dataset)
             lengths = {len(p) for p in parts}
@@ -166,7 +177,19 @@ class WatchedLoader:
                     f"flag='data' expects a map-style dataset (__getitem__ and __len__) or a tuple of "
                     f"numpy arrays, got {type(dataset).__name__}")
             n = len(dataset)
-        if compute_hash:
+            self.layout = detect_layout(dataset, ids_in_items, loader_name)
+        self._id_ints: np.ndarray | None = None
+        item_labels: list[Any] | None = None
+        if self.layout.own_ids:
+            own, item_labels = self._read_own_ids(n)
+            self.ids = [normalize_id(v) for v in own]
+            if len(set(self.ids)) != n:
+                raise ValueError(f"{loader_name}: the items' own sample ids are not unique "
+                                 f"({n - len(set(self.ids))} repeated); pass ids_in_items=False to number them")
+            if all(isinstance(v, int) for v in own):
+                self._id_ints = np.asarray(own, dtype=np.int64)
+            self._int_ids = False
+        elif compute_hash:
             self.ids = [_content_hash(self._item(i)) for i in range(n)]
             if len(set(self.ids)) != n:
                 log.warning("%s: %d duplicate inputs share a content hash", loader_name, n - len(set(self.ids)))
@@ -182,6 +205,10 @@ class WatchedLoader:
             self._int_ids = True
         if labels is None:
             labels = self._find_labels()
+        if labels is None and item_labels is not None and all(_scalar_label(v) for v in item_labels):
+            labels = [v.item() if hasattr(v, "item") else v for v in item_labels]
+        elif labels is None and preload_labels and not self._numpy:
+            labels = [item_label(self.dataset[i], self.layout) for i in range(n)]  # one pass, on request
         self.rows = experiment.register_samples(self.split, self.ids, labels)
         self._index: dict[str, int] | None = None
         self._torch_loader: Any = None
@@ -218,6 +245,16 @@ class WatchedLoader:
         return self._item(index)
 
     # -- helpers ------------------------------------------------------------
+    def _read_own_ids(self, n: int) -> tuple[list[Any], list[Any]]:
+        """Every item's own id (and label): one pass over the dataset at registration."""
+        ids: list[Any] = []
+        labels: list[Any] = []
+        for i in range(n):
+            item = self.dataset[i]
+            ids.append(item_id(item, self.layout))
+            labels.append(item_label(item, self.layout))
+        return ids, labels
+
     def _item(self, i: int) -> Any:
         if self._numpy:
             return tuple(p[i] for p in self._parts)
@@ -286,6 +323,10 @@ class WatchedLoader:
         return batch, [idx[i] for i in keep]
 
     def _ids_out(self, idx: list[int]) -> Any:
+        if self._id_ints is not None:  # the items' own integer ids
+            torch = torch_or_none()
+            own = self._id_ints[np.asarray(idx, dtype=np.int64)]
+            return torch.as_tensor(own) if torch is not None and not self._numpy else own
         if self._int_ids:
             torch = torch_or_none()
             if torch is not None and not self._numpy:
@@ -303,13 +344,36 @@ class WatchedLoader:
                 continue
             ids = self._ids_out(idx)
             experiment.batch_started(self, self.rows[np.asarray(idx)], ids)
-            if isinstance(batch, (tuple, list)) and len(batch) >= 2 and not (
-                    self._torch_loader is None and not self._numpy):
-                yield (batch[0], ids, batch[1], *batch[2:])
-            elif isinstance(batch, (tuple, list)) and len(batch) == 1:
-                yield (batch[0], ids, None)
-            else:
+            if self._torch_loader is None and not self._numpy:  # plain Python batching: items as they are
                 yield (batch, ids, None)
+                continue
+            inputs, labels, extra = split_batch(batch, self.layout)
+            yield (inputs, ids, labels, *extra)
+
+    def __next__(self) -> tuple[Any, ...]:
+        """``next(loader)`` never runs dry: a new epoch starts when one ends (step-based scripts).
+
+        ``for batch in loader`` still ends after one epoch. Discards, batch-size changes and
+        pause apply as in a ``for`` loop.
+        """
+        for fresh in (False, True):
+            if self._cycle is None:
+                self._cycle = iter(self)
+            try:
+                return next(self._cycle)
+            except StopIteration:
+                self._cycle = None
+                if fresh:
+                    break
+        raise RuntimeError(f"split {self.split!r} has no active sample to yield "
+                           f"(all {len(self.ids)} are discarded, or the dataset is empty)")
+
+
+def _scalar_label(value: Any) -> bool:
+    """Whether a label read from an item can be a table label (class index, number or text)."""
+    if isinstance(value, (int, float, str, np.integer, np.floating)):
+        return True
+    return hasattr(value, "ndim") and getattr(value, "ndim", 1) == 0
 
 
 def _check_positive(name: str, value: Any) -> None:

@@ -23,7 +23,7 @@ from weightslab.checkpoints import CheckpointManager, branch_hash
 from weightslab.config import Config
 from weightslab.control import TrainingControl, TrainingState
 from weightslab.evaluation import EvaluationController
-from weightslab.history import SignalHistory
+from weightslab.history import InstanceHistory, SignalHistory
 from weightslab.hyperparams import HyperParameters
 from weightslab.lock import WeightsLabRLock, try_acquire_rlock
 from weightslab.log import configure_logging, default_root_log_dir
@@ -68,12 +68,16 @@ class Experiment:
         self.loaders: dict[str, Any] = {}
         self.derived: list[DerivedSignal] = []
         self.instance_signals: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
+        self.instance_history = InstanceHistory()
+        self.static_signals: dict[str, Callable[..., Any]] = {}  # @wl.signal without subscribe_to
+        self.categorical_tags: dict[str, list[str]] = {}  # declared value sets (register_categorical_tag)
         self.services: dict[str, Any] = {}
         self.serve_options: dict[str, Any] = {}
         self.store: Any = MemorySampleStore()
         self.step = 0
         self.branch = ""
         self.started = False
+        self.log_override: tuple[str, bool] | None = None  # wl.setup_logging(level, log_to_file)
         self.started_at = time.time()
         self._local = threading.local()
         self._warned: set[str] = set()
@@ -123,8 +127,9 @@ class Experiment:
             return
         self.started = True
         logging_cfg = self.config["logging"]
-        configure_logging(logging_cfg.log_level, log_to_file=logging_cfg.log_to_file,
-                          log_dir=self.root_log_dir)
+        # wl.setup_logging() called before the start wins over the configured level.
+        level, to_file = self.log_override or (logging_cfg.log_level, logging_cfg.log_to_file)
+        configure_logging(level, log_to_file=to_file, log_dir=self.root_log_dir)
         store = self.pm.hook.weightslab_sample_store(experiment=self, config=self.config)
         self.store = store if store is not None else MemorySampleStore()
         self._restore(self.store.load())
@@ -322,7 +327,7 @@ class Experiment:
     def record(self, name: str, values: Any, batch_ids: Any, *, split: str | None = None, preds: Any = None,
                targets: Any = None, logits: Any = None, log_curve: bool = True, per_sample: bool = True,
                per_instance: bool = False, annotation_ids: Any = None, is_loss: bool = False,
-               derived: bool = True) -> None:
+               derived: bool = True, step: int | None = None) -> None:
         """Record per-sample values of signal ``name`` for the samples ``batch_ids``.
 
         Validation happens here (errors reach the caller); the table/history update is queued
@@ -337,6 +342,7 @@ class Experiment:
         if split is None and cached is not None:
             split = cached[1]  # ids straight from a watched loader name their split
         split = split or self.current_split
+        at_step = self.step if step is None else int(step)
         host = to_host_async(values)
         shape = host.shape
         if len(shape) == 0:
@@ -344,13 +350,13 @@ class Experiment:
             self.warn_once(f"reduced:{name}", "signal %r returned a scalar: use reduction='none' to record "
                            "per-sample values; only the curve is recorded", name)
             if log_curve and np.isfinite(vals):
-                self.history.append_curve(name, split, self.branch, self.step, float(vals))
-                self.store.append_curve(name, split, self.branch, self.step, float(vals))
+                self.history.append_curve(name, split, self.branch, at_step, float(vals))
+                self.store.append_curve(name, split, self.branch, at_step, float(vals))
             return
         rows = None
         if per_instance:
             vals = _per_sample(resolve_host(host))
-            ids, vals = self._fold_instances(name, split, ids_to_list(batch_ids), vals, annotation_ids)
+            ids, vals = self._fold_instances(name, split, ids_to_list(batch_ids), vals, annotation_ids, at_step)
             batch_ids, host, shape = ids, vals, vals.shape
             preds = targets = logits = None
         else:
@@ -365,9 +371,22 @@ class Experiment:
         if logits is not None and is_tensor(logits) and logits.ndim == 2 and len(logits) == n_ids:
             logits_host = to_host_async(logits)
         self.recorder.submit(BatchRecord(
-            name, split, self.step, self.branch, host, rows, batch_ids if rows is None else None,
+            name, split, at_step, self.branch, host, rows, batch_ids if rows is None else None,
             preds=_host(preds, n_ids), targets=_host(targets, n_ids), logits=logits_host,
             log_curve=log_curve, is_loss=is_loss, derived=derived))
+
+    def record_curve_point(self, name: str, value: float, *, split: str | None = None,
+                           step: int | None = None) -> None:
+        """Append one point to the curve ``name`` (e.g. a metric's ``compute()``), no per-sample values."""
+        if not self.started:
+            self.start()
+        value = float(value)
+        if not np.isfinite(value):
+            return
+        split = split or self.current_split
+        at = self.step if step is None else int(step)
+        self.history.append_curve(name, split, self.branch, at, value)
+        self.store.append_curve(name, split, self.branch, at, value)
 
     def _loader_batch(self, batch_ids: Any) -> tuple[np.ndarray, str] | None:
         """``(rows, split)`` of a batch a watched loader recently yielded (same ids object), else None."""
@@ -380,7 +399,7 @@ class Experiment:
         return None
 
     def _fold_instances(self, name: str, split: str, ids: list[str], vals: np.ndarray,
-                        annotation_ids: Any) -> tuple[list[str], np.ndarray]:
+                        annotation_ids: Any, step: int | None = None) -> tuple[list[str], np.ndarray]:
         if len(vals) != len(ids):
             raise ValueError(f"per_instance signal {name!r}: {len(ids)} batch_ids (one per instance) but "
                              f"{len(vals)} values")
@@ -403,6 +422,8 @@ class Experiment:
             breakdown = self.instance_signals.setdefault(name, {})
             for sid, aid, value in zip(ids, ann, vals.tolist(), strict=True):
                 breakdown.setdefault((split, sid), {})[aid] = value
+        self.instance_history.append(name, split, ids, ann, self.step if step is None else step, vals.tolist(),
+                                     self.branch)
         return [str(u) for u in unique], folded
 
     def prepare_derived(self, derived: DerivedSignal, record: Any, rows: np.ndarray,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from weightslab.table import normalize_id
+
 if TYPE_CHECKING:
     from weightslab.experiment import Experiment
 
@@ -52,7 +54,21 @@ def _target(experiment: Experiment, path: str | Path | None, stem: str, fmt: str
     if path is None:
         return experiment.root_log_dir / "exports" / f"{stem}.{fmt}"
     target = Path(path)
-    return target / f"{stem}.{fmt}" if target.is_dir() or not target.suffix else target
+    if target.is_dir() or not target.suffix:
+        return target / f"{stem}.{fmt}"
+    suffix = target.suffix.lstrip(".").lower()
+    if suffix in FORMATS and suffix != fmt:  # never CSV bytes in a file named .parquet
+        raise ValueError(f"path {target.name!r} names a .{suffix} file but format={fmt!r}: "
+                         f"pass format={suffix!r} or a matching file name")
+    return target
+
+
+def resolve_format(path: str | Path | None, fmt: str | None) -> str:
+    """An explicit ``format`` wins; else the path's suffix when it names a format; else CSV."""
+    if fmt is not None:
+        return fmt.lower() if isinstance(fmt, str) else fmt
+    suffix = Path(path).suffix.lstrip(".").lower() if path is not None else ""
+    return suffix if suffix in FORMATS else "csv"
 
 
 def _write(df: Any, target: Path, fmt: str) -> Path:
@@ -71,11 +87,49 @@ def _write(df: Any, target: Path, fmt: str) -> Path:
     return target
 
 
-def write_dataframe(experiment: Experiment, path: str | Path | None, fmt: str) -> Path:
+def write_dataframe(experiment: Experiment, path: str | Path | None, fmt: str | None, *,
+                    columns: list[str] | None = None, sample_id: Any = None, instance_id: Any = None) -> Path:
+    fmt = resolve_format(path, fmt)
     df = to_dataframe(experiment)
-    if fmt != "parquet":
+    if sample_id is not None:
+        df = df[df["sample_id"] == normalize_id(sample_id)]
+        if df.empty:
+            raise ValueError(f"sample_id={sample_id!r}: no such sample")
+        if instance_id is not None:
+            df = _instance_frame(df, instance_id)
+    elif instance_id is not None:
+        raise ValueError("instance_id needs sample_id (instances are numbered within a sample)")
+    if columns is not None:
+        unknown = sorted(set(columns) - set(df.columns))
+        if unknown:
+            raise ValueError(f"columns: unknown {', '.join(unknown)}; known: {', '.join(map(str, df.columns))}")
+        df = df[["split", "sample_id", *[c for c in columns if c not in ("split", "sample_id")]]]
+    if fmt != "parquet" and "tags" in df.columns:
         df = df.assign(tags=[",".join(t) for t in df["tags"]])
     return _write(df, _target(experiment, path, "samples", fmt), fmt)
+
+
+def _instance_frame(df: Any, instance_id: Any) -> Any:
+    """One instance's latest per-signal values, from the row's ``_instance_signals`` breakdown."""
+    import pandas as pd
+
+    aid = normalize_id(instance_id)
+    row = df.iloc[0]
+    breakdown = row.get("_instance_signals") if "_instance_signals" in df.columns else None
+    values = {sig: per[aid] for sig, per in (breakdown or {}).items() if aid in per}
+    if not values:
+        raise ValueError(f"instance_id={instance_id!r}: sample {row['sample_id']!r} has no such instance")
+    return pd.DataFrame([{"split": row["split"], "sample_id": row["sample_id"], "instance_id": aid, **values}])
+
+
+def _check_signals(experiment: Experiment, signals: list[str] | None) -> list[str]:
+    known = experiment.history.signals()
+    if signals is None:
+        return known
+    unknown = sorted(set(signals) - set(known))
+    if unknown:
+        raise ValueError(f"signals: unknown {', '.join(unknown)}; recorded: {', '.join(known) or 'none yet'}")
+    return list(signals)
 
 
 def history_dataframe(experiment: Experiment, signals: list[str] | None = None) -> Any:
@@ -96,6 +150,36 @@ def history_dataframe(experiment: Experiment, signals: list[str] | None = None) 
     return pd.concat(parts, ignore_index=True)
 
 
-def write_history(experiment: Experiment, path: str | Path | None, fmt: str,
-                  signals: list[str] | None = None) -> Path:
-    return _write(history_dataframe(experiment, signals), _target(experiment, path, "history", fmt), fmt)
+HISTORY_KINDS = ("sample", "curve", "instance")
+
+
+def curve_dataframe(experiment: Experiment, signals: list[str]) -> Any:
+    import pandas as pd
+
+    rows = [{"signal": s, "split": p.split, "step": p.step, "value": p.value, "branch": p.branch}
+            for s in signals for p in experiment.history.curve(s)]
+    return pd.DataFrame(rows, columns=["signal", "split", "step", "value", "branch"])
+
+
+def write_history(experiment: Experiment, path: str | Path | None, fmt: str | None,
+                  signals: list[str] | None = None, *, kind: str | None = None, branch: str | None = None,
+                  sample_id: Any = None, instance_id: Any = None) -> Path:
+    fmt = resolve_format(path, fmt)
+    kind = kind or ("instance" if instance_id is not None else "sample")
+    if kind not in HISTORY_KINDS:
+        raise ValueError(f"type_of_history={kind!r}: expected one of {', '.join(HISTORY_KINDS)}")
+    names = _check_signals(experiment, signals)
+    if kind == "curve":
+        df = curve_dataframe(experiment, names)
+    elif kind == "instance":
+        if sample_id is None or instance_id is None:
+            raise ValueError("type_of_history='instance' needs sample_id and instance_id")
+        df = experiment.instance_history.frame(normalize_id(sample_id), normalize_id(instance_id),
+                                                signals=signals)
+    else:
+        df = history_dataframe(experiment, names)
+        if sample_id is not None:
+            df = df[df["sample_id"] == normalize_id(sample_id)]
+    if branch is not None:
+        df = df[df["branch"] == branch]
+    return _write(df, _target(experiment, path, "history", fmt), fmt)

@@ -61,6 +61,10 @@ class SignalHistory:
             self._branch_code[branch] = code
         return code
 
+    def code_of(self, branch: str) -> int | None:
+        """The code of a known branch, ``None`` for a branch never recorded."""
+        return self._branch_code.get(branch)
+
     def append(self, signal: str, rows: np.ndarray, step: int | np.ndarray, values: np.ndarray,
                branch: str) -> None:
         code = self.branch_code(branch)
@@ -129,3 +133,52 @@ class SignalHistory:
     @property
     def last_seq(self) -> int:
         return self._seq
+
+
+class InstanceHistory:
+    """Every per-instance value with its step and branch: ``wl.query_instance_history``.
+
+    Appends are O(instances) list extensions (the training thread pays no per-row dict work);
+    reads build arrays on demand.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cols: dict[str, list[object]] = {k: [] for k in ("signal", "split", "sample_id", "instance_id",
+                                                               "step", "value", "branch")}
+
+    def append(self, signal: str, split: str, sample_ids: list[str], instance_ids: list[str], step: int,
+               values: list[float], branch: str) -> None:
+        n = len(sample_ids)
+        with self._lock:
+            c = self._cols
+            c["signal"].extend([signal] * n)
+            c["split"].extend([split] * n)
+            c["sample_id"].extend(sample_ids)
+            c["instance_id"].extend(instance_ids)
+            c["step"].extend([step] * n)
+            c["value"].extend(values)
+            c["branch"].extend([branch] * n)
+
+    def rows(self, sample_id: str, instance_id: str | None = None, *, signal: str | None = None,
+             branch: str | None = None) -> list[tuple[str, str, int, float, str]]:
+        """``(signal, instance_id, step, value, branch)`` of one sample (optionally one instance)."""
+        with self._lock:
+            c = {k: list(v) for k, v in self._cols.items()}
+        out = []
+        for i, sid in enumerate(c["sample_id"]):
+            if sid != sample_id or (instance_id is not None and c["instance_id"][i] != instance_id):
+                continue
+            if (signal is not None and c["signal"][i] != signal) or (branch is not None and c["branch"][i] != branch):
+                continue
+            out.append((str(c["signal"][i]), str(c["instance_id"][i]), int(c["step"][i]),  # type: ignore[call-overload]
+                        float(c["value"][i]), str(c["branch"][i])))  # type: ignore[arg-type]
+        return out
+
+    def frame(self, sample_id: str, instance_id: str, *, signals: list[str] | None = None) -> object:
+        import pandas as pd
+
+        rows = [r for r in self.rows(sample_id, instance_id) if signals is None or r[0] in signals]
+        return pd.DataFrame([{"signal": s, "sample_id": sample_id, "instance_id": a, "step": st, "value": v,
+                              "branch": b} for s, a, st, v, b in rows],
+                            columns=["signal", "sample_id", "instance_id", "step", "value", "branch"])

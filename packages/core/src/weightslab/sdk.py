@@ -182,8 +182,11 @@ def serve(serving_grpc: bool = False, serving_cli: bool = False, **kwargs: Any) 
     experiment.serve_options.update({"grpc": serving_grpc, "cli": serving_cli, **kwargs})
     experiment.reload_config(**kwargs)
     experiment.start()
-    # Fail fast, before any service thread starts, on invalid settings (e.g. TLS files).
-    experiment.pm.hook.weightslab_configure(config=experiment.config)
+    # Fail fast, before any service thread starts, on invalid settings (e.g. TLS files). Without a
+    # network service requested (serve(serving_grpc=False, serving_cli=False)) there is nothing
+    # to secure, so missing certificates are no error.
+    if serving_grpc or serving_cli:
+        experiment.pm.hook.weightslab_configure(config=experiment.config)
     # A failing plugin aborts the hook call and its results are lost, so what this call started
     # is found in ``experiment.services`` (every plugin publishes its handle there).
     before = dict(experiment.services)

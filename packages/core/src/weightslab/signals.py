@@ -79,3 +79,59 @@ class DerivedSignal:
     compute_every_n_steps: int = 1
     include_history: bool = False
     log: bool = True
+
+
+def is_stateful_metric(obj: Any) -> bool:
+    """A torchmetrics-style object: ``update(...)`` accumulates, ``compute()`` returns the value."""
+    return callable(getattr(obj, "update", None)) and callable(getattr(obj, "compute", None))
+
+
+class WatchedMetric:
+    """A stateful metric kept working unchanged; what ``compute()`` returns becomes a curve point.
+
+    ``update``, ``compute``, ``reset`` and calling the object behave exactly as on the wrapped
+    metric (``metric(preds, target)`` is its own forward). With ``log_curve``, every
+    ``compute()`` appends its value (a scalar, or each scalar entry of a dict as
+    ``name/key``) to the curve ``name`` of the current split, at the current step.
+    """
+
+    def __init__(self, experiment: Experiment, metric: Any, *, name: str, log_curve: bool = True) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name={name!r}: expected a non-empty signal name")
+        self.experiment = experiment
+        self.metric = metric
+        self.name = name
+        self.kind = "metric"
+        self.log_curve = log_curve
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.metric, attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.metric(*args, **kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        return self.metric.update(*args, **kwargs)
+
+    def reset(self) -> Any:
+        return self.metric.reset()
+
+    def compute(self) -> Any:
+        value = self.metric.compute()
+        if self.log_curve:
+            self._log(self.name, value)
+        return value
+
+    def _log(self, name: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                self._log(f"{name}/{key}", sub)
+            return
+        from weightslab._torch import to_numpy
+
+        arr = np.asarray(to_numpy(value), dtype=np.float64)
+        if arr.ndim != 0:
+            self.experiment.warn_once(f"metric:{name}", "metric %r computed a %s value; only scalars become "
+                                      "curve points", name, arr.shape)
+            return
+        self.experiment.record_curve_point(name, float(arr))
