@@ -7,8 +7,8 @@ from weightslab.secrets import fingerprint, is_secret_name, masked, redact, scru
 
 SECRET = ["openrouter_api_key", "hf_access_key", "db_passwd", "password", "signingKey", "auth_token",
           "GRPC_AUTH_TOKENS", "apiKey", "AWS_SECRET_ACCESS_KEY", "llm.openrouterApiKey", "credentials.user",
-          "private_key_path", "client_secret", "key", "service-credential", "hmac_key"]
-PLAIN = ["lr", "max_tokens", "num_tokens", "tokenizer", "token_fingerprint", "sort_keys", "keyframe",
+          "private_key_path", "client_secret", "service-credential", "hmac_key"]
+PLAIN = ["key", "lr", "max_tokens", "num_tokens", "tokenizer", "token_fingerprint", "sort_keys", "keyframe",
          "instance_aggregation", "batch_size", "monkey", "", "optimizer.momentum"]
 
 

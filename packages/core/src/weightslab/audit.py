@@ -33,12 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from weightslab.secrets import fingerprint, is_secret_name, scrub
+
 log = logging.getLogger("weightslab.audit")
 
 FORMATS = ("json", "csv", "none")
 FILE_NAMES = {"json": "audit.jsonl", "csv": "audit.csv"}
 CSV_FIELDS = ("ts", "action", "outcome", "error", "params", "result", "caller", "before", "after")
-SECRET_WORDS = ("api_key", "apikey", "token", "password", "secret", "authorization")
 _MAX_TEXT = 4096
 _MAX_ITEMS = 200
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -51,8 +52,8 @@ def _now() -> str:
 
 
 def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return "fingerprint" not in lowered and any(word in lowered for word in SECRET_WORDS)
+    """The one rule of :mod:`weightslab.secrets` (plus ``authorization``, a header carrying a token)."""
+    return is_secret_name(name) or name.lower() == "authorization"
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -77,8 +78,6 @@ def jsonable(value: Any, depth: int = 0) -> Any:
                 break
             key = str(k)
             if _is_secret(key) and v not in (None, ""):
-                from weightslab.config import fingerprint
-
                 out[key] = f"fingerprint {fingerprint(str(v))}"
             else:
                 out[key] = jsonable(v, depth + 1)
@@ -109,6 +108,9 @@ def make_record(action: str, *, params: Mapping[str, Any] | None = None, outcome
     params = dict(params or {})
     key = params.get("key")
     if isinstance(key, str) and _is_secret(key):
+        if error is not None:  # an error text may quote the requested or the current value
+            quoted = {k: v for k, v in params.items() if k in ("value", "values", "requested", "applied")}
+            error = scrub(str(error), {key: [*quoted.values(), before, after, result]})
         params = {k: (_masked(v) if k in ("value", "values", "requested", "applied") else v)
                   for k, v in params.items()}
         before, after, result = _masked(before), _masked(after), _masked(result)
@@ -128,8 +130,6 @@ def make_record(action: str, *, params: Mapping[str, Any] | None = None, outcome
 def _masked(value: Any) -> Any:
     if value is None or value == "":
         return value
-    from weightslab.config import fingerprint
-
     return f"fingerprint {fingerprint(str(value))}"
 
 

@@ -32,7 +32,9 @@ Settings:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -47,6 +49,7 @@ import numpy as np
 
 from weightslab._torch import is_tensor, torch_or_none
 from weightslab.lock import try_acquire_rlock
+from weightslab.secrets import is_secret_name
 
 if TYPE_CHECKING:
     from weightslab.experiment import Experiment
@@ -58,6 +61,26 @@ MANIFEST = "manifest.json"
 BRANCH_SUFFIX = "-r"
 EVERY_N_KEY = "checkpoint_every_n_steps"
 SKIP_AUTO_LOAD_KEY = "skip_previous_auto_load"
+# Hyperparameters that also feed security configuration: a restore never changes them.
+_PROTECTED_PREFIXES = ("grpc_", "cli_", "auth", "audit", "tls")
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def restorable_key(key: str) -> bool:
+    """False for secret-named keys and keys that configure the servers (``grpc_*``, TLS, auth, audit)."""
+    leaf = key.rsplit(".", 1)[-1].lower()
+    return not (is_secret_name(key) or leaf.startswith(_PROTECTED_PREFIXES) or "tls" in leaf.split("_"))
+
+
+def _saved_hyperparameters(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """What a checkpoint stores: everything but secret-named values (never written to a checkpoint)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if is_secret_name(str(key)) or is_secret_name(path):
+            continue
+        out[key] = _saved_hyperparameters(value, path) if isinstance(value, Mapping) else value
+    return out
 
 
 class TrainingNotPaused(RuntimeError):
@@ -303,7 +326,15 @@ class CheckpointManager:
         now = time.time()
         payload.update({"id": cid, "step": step, "branch": branch, "time": now})
         path = self.directory / f"{cid}.pt"
-        _atomic_write(path, lambda fh: torch.save(payload, fh))
+        try:
+            _atomic_write(path, lambda fh: torch.save(payload, fh))
+        except OSError as exc:
+            if exc.errno in _DISK_FULL or "No space left" in str(exc):
+                raise OSError(exc.errno or errno.ENOSPC,
+                              f"checkpoint at step {step} not saved: no space left on the disk holding "
+                              f"{self.relative(self.directory)}; free space or keep fewer checkpoints "
+                              "(WL_CHECKPOINT_KEEP_LAST)") from None
+            raise
         with self._mlock:
             manifest = self._load()
             parent = manifest["branches"].get(branch, {}).get("parent")
@@ -311,10 +342,55 @@ class CheckpointManager:
                      "time": now, "reason": reason, "note": note or "", "models": sorted(exp.models),
                      "optimizers": sorted(exp.optimizers)}
             manifest["checkpoints"].append(entry)
+            dropped = self._prune(manifest, branch)
             self._write_manifest()
+        for old in dropped:  # after the manifest no longer lists them
+            with contextlib.suppress(ValueError):
+                self._file_of(old).unlink(missing_ok=True)
         self._last_saved_step = step
         log.info("checkpoint %s saved at step %d on branch %s (%s)", cid, step, branch, reason)
         return dict(entry)
+
+    def keep_last(self) -> int:
+        """Checkpoints kept per branch (``WL_CHECKPOINT_KEEP_LAST`` / config key; 0 = all)."""
+        try:
+            return int(self.experiment.config["experiment"].checkpoint_keep_last)
+        except (KeyError, AttributeError, TypeError):
+            return 0
+
+    def _prune(self, manifest: dict[str, Any], branch: str) -> builtins.list[dict[str, Any]]:
+        """Drop ``branch``'s oldest entries beyond :meth:`keep_last`; returns them (files not yet deleted)."""
+        keep = self.keep_last()
+        if keep <= 0:
+            return []
+        mine = [e for e in manifest["checkpoints"] if e.get("branch") == branch]
+        if len(mine) <= keep:
+            return []
+        mine.sort(key=lambda e: (float(e.get("time", 0)), int(e.get("step", 0))))
+        dropped = mine[: len(mine) - keep]
+        ids = {id(e) for e in dropped}
+        manifest["checkpoints"] = [e for e in manifest["checkpoints"] if id(e) not in ids]
+        log.info("checkpoints: keeping the last %d of branch %s; removed %s", keep, branch,
+                 ", ".join(str(e.get("id")) for e in dropped))
+        return dropped
+
+    def relative(self, path: Path) -> str:
+        """``path`` for a message: relative to the root log dir (no absolute paths in errors)."""
+        root = self.experiment.root_log_dir
+        try:
+            return str(Path(os.path.abspath(path)).relative_to(os.path.abspath(root)))
+        except ValueError:
+            return path.name
+
+    def _file_of(self, entry: Mapping[str, Any]) -> Path:
+        """The checkpoint file a manifest entry names, refused unless it lies inside the directory."""
+        name = str(entry.get("path", ""))
+        path = self.directory / name
+        if not name or Path(name).name != name or name in (".", "..") or \
+                not os.path.realpath(path).startswith(os.path.realpath(self.directory) + os.sep):
+            raise ValueError(f"checkpoint_id={entry.get('id')!r}: the manifest names {name!r}, which is not a "
+                             "file inside the checkpoint directory; refused")
+        return path
 
     def _payload(self, torch: Any) -> dict[str, Any]:
         exp = self.experiment
@@ -340,7 +416,8 @@ class CheckpointManager:
             "optimizers": {name: _to_cpu(o.state_dict()) for name, o in exp.optimizers.items()},
             "data": data,
             "loader_rng": json.dumps(loader_rng, default=_json_default),
-            "hyperparameters": json.dumps(exp.hp.as_dict() if exp.hp is not None else {}, default=_json_default),
+            "hyperparameters": json.dumps(_saved_hyperparameters(exp.hp.as_dict()) if exp.hp is not None else {},
+                                          default=_json_default),
             "rng": rng,
         }
 
@@ -382,7 +459,7 @@ class CheckpointManager:
                 raise ValueError(f"branch={branch!r}: unknown branch; branches with checkpoints: "
                                  f"{', '.join(known) or 'none'}")
         if not entries:
-            raise ValueError(f"checkpoint_id: no checkpoint saved yet under {self.directory}")
+            raise ValueError(f"checkpoint_id: no checkpoint saved yet under {self.relative(self.directory)}")
         start = branch if branch is not None else str(self.experiment.branch)
         found = _closest_in_lineage(entries, lineage, start, step)
         if found is None and branch is None:  # current branch unknown to the manifest: any branch
@@ -415,13 +492,13 @@ class CheckpointManager:
                 and not exp.control.waiting:
             raise TrainingNotPaused("training is running: pause it (wl.pause() / Pause) before restoring a "
                                     "checkpoint")
-        path = self.directory / str(entry["path"])
+        path = self._file_of(entry)
         if not path.is_file():
-            raise ValueError(f"checkpoint_id={entry['id']!r}: file {path} is missing")
+            raise ValueError(f"checkpoint_id={entry['id']!r}: file {self.relative(path)} is missing")
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError(f"checkpoint_id={entry['id']!r}: {path} is not a WeightsLab checkpoint "
-                             f"(format {FORMAT})")
+            raise ValueError(f"checkpoint_id={entry['id']!r}: {self.relative(path)} is not a WeightsLab "
+                             f"checkpoint (format {FORMAT})")
         self._track_branch()
         with self._locked(lock_timeout):
             self._check_compatible(entry["id"], payload)
@@ -501,6 +578,11 @@ class CheckpointManager:
         saved = flatten(json.loads(payload.get("hyperparameters") or "{}"))
         current = hp.flat()
         changes = {k: v for k, v in saved.items() if k in current and current[k] != v}
+        kept = sorted(k for k in changes if not restorable_key(k))
+        if kept:
+            log.info("checkpoint restore keeps the current value of %s (server, TLS, auth and secret settings "
+                     "are never changed by a restore)", ", ".join(kept))
+        changes = {k: v for k, v in changes.items() if restorable_key(k)}
         if not changes:
             return
         try:

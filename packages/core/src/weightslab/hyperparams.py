@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -12,11 +14,109 @@ from typing import Any
 
 import yaml
 
+from weightslab.secrets import is_secret_name, masked, redact, scrub
+
 log = logging.getLogger("weightslab.hyperparameters")
+
+MAX_VALUE_CHARS = 65536  # a value given as text (hp set, gRPC, the agent)
+MAX_VALUE_DEPTH = 16  # nesting of lists/mappings
+MAX_VALUE_ITEMS = 10000  # list items + mapping entries in one value
+MAX_FILE_BYTES = 1 << 20  # hyperparameters.yaml
+_INT = re.compile(r"[+-]?\d+(_\d+)*")
+_BASED_INT = re.compile(r"[+-]?0([xX][0-9a-fA-F_]+|[oO][0-7_]+|[bB][01_]+)")
+_FLOAT = re.compile(r"[+-]?(\d+(_\d+)*\.?\d*(_\d+)*|\.\d+(_\d+)*)([eE][+-]?\d+)?")
+_SPECIAL_FLOATS = {"inf": float("inf"), "+inf": float("inf"), "-inf": float("-inf"), ".inf": float("inf"),
+                   "+.inf": float("inf"), "-.inf": float("-inf"), "nan": float("nan"), ".nan": float("nan")}
 
 
 class HyperParameterError(ValueError):
     pass
+
+
+def shown(key: str, value: Any) -> str:
+    """``repr`` of ``value`` for a message: a fingerprint when ``key`` names a secret."""
+    return str(masked(value)) if is_secret_name(key) else repr(value)
+
+
+def parse_value(key: str, text: str) -> Any:
+    """A value typed as text: a number in any common notation, JSON, or YAML without anchors/aliases.
+
+    ``1e-3``, ``1E3``, ``.5``, ``1_000``, ``0x10`` are numbers; ``[1, 2]``, ``{"a": 1}``, ``null``,
+    ``true`` are JSON; ``[a, b]``, ``~``, ``yes`` are plain YAML. Anchors and aliases (``&a``/``*a``:
+    a few hundred bytes can expand to gigabytes) are refused, as are values over
+    ``MAX_VALUE_CHARS`` characters or nested deeper than ``MAX_VALUE_DEPTH``.
+    """
+    if len(text) > MAX_VALUE_CHARS:
+        raise HyperParameterError(f"{key}: value of {len(text)} characters; at most {MAX_VALUE_CHARS} accepted")
+    stripped = text.strip()
+    number = _number(stripped)
+    if number is not None:
+        return number
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):
+        value = _safe_yaml(key, stripped)
+    check_shape(key, value)
+    return value
+
+
+def _number(text: str) -> int | float | None:
+    if _INT.fullmatch(text):
+        return int(text)
+    if _BASED_INT.fullmatch(text):
+        return int(text, 0)
+    if _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+        return float(text)
+    return _SPECIAL_FLOATS.get(text.lower())
+
+
+def _safe_yaml(key: str, text: str) -> Any:
+    depth = 0
+    try:
+        # Look at the events first: refuse anchors/aliases and deep nesting before building anything.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise HyperParameterError(f"{key}: YAML anchors and aliases (&name, *name) are not accepted; "
+                                          "write the value out in full (JSON or plain YAML)")
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_VALUE_DEPTH:
+                    raise HyperParameterError(f"{key}: value nested deeper than {MAX_VALUE_DEPTH} levels")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise HyperParameterError(f"{key}: not a valid value ({_yaml_problem(exc)}); expected a number, "
+                                  "JSON or plain YAML") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What and where, without the snippet of the input a YAML error quotes (it may hold a secret)."""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(problem)
+
+
+def check_shape(key: str, value: Any) -> None:
+    """Bound a structured value: depth, item count, text length."""
+    items = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, tuple, dict)):
+            if depth >= MAX_VALUE_DEPTH:
+                raise HyperParameterError(f"{key}: value nested deeper than {MAX_VALUE_DEPTH} levels")
+            children = list(node.items()) if isinstance(node, dict) else list(node)
+            items += len(children)
+            if items > MAX_VALUE_ITEMS:
+                raise HyperParameterError(f"{key}: value with more than {MAX_VALUE_ITEMS} items")
+            for child in children:
+                if isinstance(node, dict):
+                    stack.extend(((child[0], depth + 1), (child[1], depth + 1)))
+                else:
+                    stack.append((child, depth + 1))
+        elif isinstance(node, str) and len(node) > MAX_VALUE_CHARS:
+            raise HyperParameterError(f"{key}: text of {len(node)} characters; at most {MAX_VALUE_CHARS} accepted")
 
 
 def _walk(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -47,36 +147,39 @@ def flatten(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _coerce(key: str, old: Any, new: Any) -> Any:
-    """Validate ``new`` against the type of the current value ``old``."""
+    """Validate ``new`` against the type of the current value ``old``.
+
+    Messages never quote the value of a secret-named key (current or requested): fingerprints.
+    """
     if isinstance(new, str) and not isinstance(old, str):
-        try:
-            new = yaml.safe_load(new)
-        except yaml.YAMLError:
-            raise HyperParameterError(f"{key}={new!r}: not a valid value") from None
+        new = parse_value(key, new)
+    else:
+        check_shape(key, new)
     if old is None or new is None:
         return new
+    req, cur = shown(key, new), shown(key, old)
     if isinstance(old, bool):
         if not isinstance(new, bool):
-            raise HyperParameterError(f"{key}={new!r}: expected a boolean (current {old!r})")
+            raise HyperParameterError(f"{key}={req}: expected a boolean (current {cur})")
         return new
     if isinstance(old, int):
         if isinstance(new, bool) or not isinstance(new, (int, float)) or (
                 isinstance(new, float) and not new.is_integer()):
-            raise HyperParameterError(f"{key}={new!r}: expected an integer (current {old!r})")
+            raise HyperParameterError(f"{key}={req}: expected an integer (current {cur})")
         return int(new)
     if isinstance(old, float):
         if isinstance(new, bool) or not isinstance(new, (int, float)):
-            raise HyperParameterError(f"{key}={new!r}: expected a number (current {old!r})")
+            raise HyperParameterError(f"{key}={req}: expected a number (current {cur})")
         if new != new:
-            raise HyperParameterError(f"{key}={new!r}: NaN is not accepted")
+            raise HyperParameterError(f"{key}={req}: NaN is not accepted")
         return float(new)
     if isinstance(old, str):
         if not isinstance(new, str):
-            raise HyperParameterError(f"{key}={new!r}: expected text (current {old!r})")
+            raise HyperParameterError(f"{key}={req}: expected text (current {cur})")
         return new
     if isinstance(old, list):
         if not isinstance(new, list):
-            raise HyperParameterError(f"{key}={new!r}: expected a list (current {old!r})")
+            raise HyperParameterError(f"{key}={req}: expected a list (current {cur})")
         return new
     return new
 
@@ -184,7 +287,7 @@ class HyperParameters:
                 applier(key, value)
         for listener in self._listeners:
             listener(changes)
-        log.info("applied hyperparameters: %s", changes)
+        log.info("applied hyperparameters: %s", redact(changes))
         return changes
 
     # -- YAML file ----------------------------------------------------------
@@ -196,7 +299,11 @@ class HyperParameters:
             return  # edited since we last read it: never overwrite a person's edit; the poller reads it
         self.yaml_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.yaml_path.with_suffix(self.yaml_path.suffix + ".tmp")
-        tmp.write_text(yaml.safe_dump(self.as_dict(), sort_keys=False))
+        # 0600: the file may hold secret-named values (API keys) in clear.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o600)  # an existing .tmp keeps its old mode otherwise
+            fh.write(yaml.safe_dump(self.as_dict(), sort_keys=False))
         os.replace(tmp, self.yaml_path)
         self._mtime = self.yaml_path.stat().st_mtime_ns
 
@@ -210,6 +317,9 @@ class HyperParameters:
             return {}
         self._mtime = mtime
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise HyperParameterError(f"{path}: {size} bytes; at most {MAX_FILE_BYTES} accepted")
             data = yaml.safe_load(path.read_text()) or {}
             if not isinstance(data, Mapping):
                 raise HyperParameterError(f"{path}: expected a mapping at the top level")
@@ -221,8 +331,12 @@ class HyperParameters:
             queued = self.request_many(changed) if changed else {}
             self.last_error = None
             return queued
-        except (yaml.YAMLError, HyperParameterError) as exc:
-            self.last_error = f"{path}: {exc}"
+        except yaml.YAMLError as exc:
+            self.last_error = f"{path}: not valid YAML ({_yaml_problem(exc)})"
+            log.warning("hyperparameter file edit rejected, keeping the applied values: %s", self.last_error)
+            return {}
+        except HyperParameterError as exc:
+            self.last_error = scrub(f"{path}: {exc}", self.as_dict())
             log.warning("hyperparameter file edit rejected, keeping the applied values: %s", self.last_error)
             return {}
 

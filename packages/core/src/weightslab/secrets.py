@@ -2,8 +2,8 @@
 
 A name is secret when one of its words (split at ``_ - . /``, spaces and camelCase) is
 ``token``/``tokens``, ``secret``/``secrets``, ``password``/``passwd``/``pwd``, ``credential(s)``,
-``private``, ``apikey``/``api`` ``key``, ``access`` ``key``, or when its last word is ``key``
-(``openrouter_api_key``, ``hf_access_key``, ``db_passwd``, ``signingKey``). Counting names such as
+``private``, ``authorization``, ``apikey``/``api`` ``key``, ``access`` ``key``, or when its last word
+(not the only one) is ``key`` (``openrouter_api_key``, ``hf_access_key``, ``db_passwd``, ``signingKey``). Counting names such as
 ``max_tokens`` or ``num_tokens`` are not secret, and neither is a name with the word ``fingerprint``.
 
 Secret values are shown as a fingerprint: a keyed hash (HMAC-SHA256 with a random key made once
@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 SECRET_WORDS = frozenset({"token", "tokens", "secret", "secrets", "password", "passwords", "passwd", "pwd",
-                          "credential", "credentials", "private", "apikey", "apikeys", "accesskey"})
+                          "credential", "credentials", "private", "apikey", "apikeys", "accesskey",
+                          "authorization"})
 _KEY_PAIRS = frozenset({("api", "key"), ("api", "keys"), ("access", "key"), ("access", "keys")})
 _SUFFIX_WORDS = frozenset({"key"})
 _COUNT_WORDS = frozenset({"max", "min", "num", "n", "number", "total", "count", "nb"})
@@ -64,7 +65,8 @@ def is_secret_name(name: object) -> bool:
             if i > 0 and (ws[i - 1], word) in _KEY_PAIRS:
                 return True
     last = parts[-1]
-    return bool(last) and last[-1] in _SUFFIX_WORDS
+    # ``key`` alone names a key path or a dict key (the audit's ``params["key"]``), not a secret.
+    return len(last) > 1 and last[-1] in _SUFFIX_WORDS
 
 
 def _key() -> bytes:
@@ -129,6 +131,7 @@ def _secret_values(values: Mapping[Any, Any], prefix: str = "") -> list[Any]:
         path = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, Mapping):
             found.extend(_secret_values(value, path))
-        elif value not in (None, "") and (is_secret_name(str(key)) or is_secret_name(path)):
-            found.append(value)
+        elif is_secret_name(str(key)) or is_secret_name(path):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            found.extend(v for v in items if v is not None and v != "")
     return found
