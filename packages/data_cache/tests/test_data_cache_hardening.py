@@ -89,3 +89,18 @@ def test_orphan_segment_files_are_ignored_and_removed_on_open(tmp_path: Path) ->
     with H5SampleStore(folder, flush_interval=60) as reopened:
         assert not orphan.exists()
         assert reopened.load().curves[("loss", "train", "b")].step.tolist() == [1]
+
+
+def test_manifest_entries_outside_the_folder_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    with H5SampleStore(folder, flush_interval=60) as store:
+        store.append_curve("loss", "train", "b", 1, 1.0)
+        store.flush()
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    outside = tmp_path / "seg-00000000.h5"
+    shutil.copy(folder / manifest["segments"][0]["file"], outside)
+    manifest["segments"][0]["file"] = "../seg-00000000.h5"
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"'\.\./seg-00000000\.h5' is not a segment file name"):
+        H5SampleStore(folder, flush_interval=60)
+    assert outside.exists()

@@ -43,7 +43,13 @@ class Manifest:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
-        return cls([SegmentInfo(**s) for s in raw["segments"]], int(raw["next_seq"]), int(raw.get("format", 1)))
+        segments = [SegmentInfo(**s) for s in raw["segments"]]
+        for info in segments:
+            # Joined to the folder later: only a plain segment name, never a path out of the folder.
+            if not isinstance(info.file, str) or not _SEGMENT.match(info.file):
+                raise ValueError(f"{path.name}: segment entry {info.file!r} is not a segment file name "
+                                 "(seg-<n>.h5 inside the store folder); refusing to open the store")
+        return cls(segments, int(raw["next_seq"]), int(raw.get("format", 1)))
 
     def write(self, folder: Path) -> None:
         """Atomically replace the folder's manifest (durable when this returns)."""
