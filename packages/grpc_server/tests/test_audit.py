@@ -66,6 +66,9 @@ def test_audit_csv(make_env) -> None:
     env = make_env(AUDIT_LOG_FORMAT="csv")
     _script(env)
     _script(env)  # appended, header only once
+    # The second auth failure of the same host within the interval is counted, then written as
+    # one summary record when the server stops (rate limit).
+    env.handle.stop()
     root = env.experiment.root_log_dir
     assert not (root / "audit.jsonl").exists()
     text = (root / "audit.csv").read_text()

@@ -4,6 +4,7 @@ as seen through GetHyperParameters."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_testutil import TIMEOUT, make_pm, pb
+from weightslab.config import ConfigError
 from weightslab.experiment import Experiment
 from weightslab_grpc_server.server import GrpcServerHandle
 
@@ -90,12 +92,63 @@ def test_backend_host_and_port_from_the_environment_decide_the_bind(
     assert refused("127.0.0.1", other)
 
 
-def test_backend_host_default_binds_every_interface(serve_from_env: Callable[..., GrpcServerHandle]) -> None:
+def test_backend_host_default_is_loopback_only(serve_from_env: Callable[..., GrpcServerHandle]) -> None:
     port = free_port()
-    # GRPC_BACKEND_HOST unset: 0.0.0.0 (a token, so nothing but the public health check is open)
-    handle = serve_from_env(GRPC_BACKEND_PORT=port, GRPC_AUTH_TOKEN="wildcard-bind-token-0123456789")
-    assert handle.host == "0.0.0.0" and handle.port == port
-    assert serving("127.0.0.1", port) and serving(OTHER_LOOPBACK, port)
+    handle = serve_from_env(GRPC_BACKEND_PORT=port)  # GRPC_BACKEND_HOST unset
+    assert handle.host == "127.0.0.1" and handle.port == port
+    assert serving("127.0.0.1", port)
+    assert refused(OTHER_LOOPBACK, port)
+
+
+@pytest.mark.parametrize("tls", ["0", "1"])
+def test_non_loopback_bind_without_authentication_is_refused(
+        serve_from_env: Callable[..., GrpcServerHandle], tmp_path: Path, tls: str) -> None:
+    """Neither TLS with client certificates nor a token: start-up refuses and names every fix."""
+    env = {"GRPC_BACKEND_HOST": "0.0.0.0", "GRPC_BACKEND_PORT": free_port(), "GRPC_TLS_ENABLED": tls,
+           "GRPC_TLS_REQUIRE_CLIENT_AUTH": "0", "GRPC_TLS_CERT_DIR": str(_certs_without_token(tmp_path))}
+    with pytest.raises(ConfigError) as err:
+        serve_from_env(**env)
+    message = str(err.value)
+    for name in ("GRPC_BACKEND_HOST='0.0.0.0'", "GRPC_TLS_ENABLED", "GRPC_TLS_REQUIRE_CLIENT_AUTH",
+                 "GRPC_AUTH_TOKEN", "GRPC_AUTH_TOKENS", "GRPC_ALLOW_UNAUTHENTICATED_REMOTE"):
+        assert name in message
+    assert refused("127.0.0.1", env["GRPC_BACKEND_PORT"])  # nothing listens
+
+
+def _certs_without_token(tmp_path: Path) -> Path:
+    from weightslab_auth.pki import create_dev_pki
+
+    paths = create_dev_pki(tmp_path / "certs")
+    paths.token.unlink()
+    return paths.directory
+
+
+def _composed(tmp_path: Path, **env: Any) -> GrpcServerHandle:
+    """Compose (credentials, interceptors, exposure check) without binding any interface."""
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    environ = {"GRPC_TLS_ENABLED": "0", "WEIGHTSLAB_LOG_LEVEL": "ERROR", "WEIGHTSLAB_ENV_FILE": str(empty_env),
+               "GRPC_TLS_CERT_DIR": str(tmp_path / "no-certs"), **{k: str(v) for k, v in env.items()}}
+    exp = Experiment(kwargs={"root_log_dir": tmp_path / "root"}, environ=environ, pm=make_pm())
+    handle = GrpcServerHandle(exp, exp.config)
+    handle._compose()
+    return handle
+
+
+def test_non_loopback_bind_is_allowed_with_a_token_or_the_dangerous_opt_in(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _composed(tmp_path, GRPC_BACKEND_HOST="0.0.0.0", GRPC_AUTH_TOKEN="remote-token-0123456789")
+    with pytest.raises(ConfigError):
+        _composed(tmp_path, GRPC_BACKEND_HOST="0.0.0.0")
+    logger = logging.getLogger("weightslab")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.WARNING, logger="weightslab")
+    try:
+        _composed(tmp_path, GRPC_BACKEND_HOST="0.0.0.0", GRPC_ALLOW_UNAUTHENTICATED_REMOTE="1")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert any(r.levelno == logging.WARNING and "GRPC_ALLOW_UNAUTHENTICATED_REMOTE=1" in r.getMessage()
+               for r in caplog.records)
 
 
 VERBOSITY_SCRIPT = textwrap.dedent("""

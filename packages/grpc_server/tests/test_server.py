@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -193,12 +194,17 @@ def test_token_required_and_failures_audited(make_env, pki) -> None:
     # mTLS: no client certificate, no connection
     err = rpc_error(env.stub(cert=False).GetStatus, pb.GetStatusRequest())
     assert err.code() == grpc.StatusCode.UNAVAILABLE
+    env.handle.stop()  # reports the failures still being counted
     records = [json.loads(line) for line in (env.experiment.root_log_dir / "audit.jsonl").read_text().splitlines()]
     denied = [r for r in records if r["action"] == "auth_failure"]
-    assert [r["outcome"] for r in denied] == ["denied", "denied"]
+    # The first failure of the host at once, the next ones as one summary per interval.
+    assert [(r["outcome"], r["params"]["failures"]) for r in denied] == [("denied", 1), ("denied", 1)]
     assert denied[0]["params"]["method"] == "/weightslab.v1.ExperimentService/GetStatus"
-    assert denied[0]["caller"]["token_fingerprint"] is None
-    assert denied[1]["caller"]["token_fingerprint"] and "wrong-token" not in json.dumps(records)
+    assert denied[0]["error"] == "no token" and denied[1]["error"] == "invalid token"
+    assert denied[1]["params"]["methods"] == {"/weightslab.v1.ExperimentService/Pause": 1}
+    # Rejected tokens are never fingerprinted.
+    assert all(r["caller"]["token_fingerprint"] is None for r in denied)
+    assert "wrong-token" not in json.dumps(records)
 
 
 class Denier(grpc.ServerInterceptor):
@@ -213,8 +219,18 @@ class Denier(grpc.ServerInterceptor):
         return continuation(details)
 
 
-def test_denials_of_other_interceptors_are_audited(make_env) -> None:
-    env = make_env(populate_data=False, start=False, GRPC_AUTH_TOKEN="")
+def certs_without_token(pki: Any, tmp_path: Any) -> Any:
+    """A copy of the dev PKI without its token file: the server then authenticates by mTLS only."""
+    directory = tmp_path / "certs-no-token"
+    shutil.copytree(pki.directory, directory)
+    (directory / ".grpc_auth_token").unlink()
+    return directory
+
+
+def test_denials_of_other_interceptors_are_audited(make_env, pki, tmp_path) -> None:
+    # mTLS only: a cert dir without the token file of `weightslab certs init`
+    env = make_env(populate_data=False, start=False, GRPC_AUTH_TOKEN="",
+                   GRPC_TLS_CERT_DIR=str(certs_without_token(pki, tmp_path)))
     env.plugin.interceptors = [Denier()]
     env.serve()
     stub = env.stub(token=None)

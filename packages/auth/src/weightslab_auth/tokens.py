@@ -23,7 +23,7 @@ from weightslab.security import TokenSet as TokenSet
 from weightslab.security import caller_identity as caller_identity
 from weightslab.security import presented_tokens as presented_tokens
 
-from weightslab_auth.failures import AuthFailureAggregator, FailureReport
+from weightslab_auth.failures import DEFAULT_INTERVAL_SECONDS, AuthFailureAggregator, FailureReport
 from weightslab_auth.settings import configured_tokens as configured_tokens  # re-exported
 
 log = logging.getLogger("weightslab.auth")
@@ -50,8 +50,9 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             raise ValueError("TokenAuthInterceptor needs at least one non-empty token")
         self._public = frozenset(public_methods)
         self._listeners: list[AuthFailureCallback] = [on_auth_failure] if on_auth_failure else []
-        options = {} if failure_interval is None else {"interval": failure_interval}
-        self.failures = AuthFailureAggregator(self._report, transport="grpc", **options)
+        self.failures = AuthFailureAggregator(
+            self._report, transport="grpc",
+            interval=DEFAULT_INTERVAL_SECONDS if failure_interval is None else failure_interval)
 
     def add_auth_failure_listener(self, callback: AuthFailureCallback) -> None:
         """Also call ``callback(report)`` for each (rate-limited) failure report (audit)."""

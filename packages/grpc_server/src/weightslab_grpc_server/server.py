@@ -18,8 +18,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from weightslab.audit import get_audit_log
+from weightslab.config import ConfigError
+from weightslab.config.fields import is_loopback_host
 
-from weightslab_grpc_server.interceptors import AuthOutcomeAuditInterceptor
+from weightslab_grpc_server.interceptors import AuthOutcomeAuditInterceptor, StreamLimitInterceptor
 from weightslab_grpc_server.servicer import SERVICE_NAME, ExperimentServicer
 
 log = logging.getLogger("weightslab.grpc")
@@ -28,6 +30,7 @@ DEFAULT_WORKERS = 16
 MAX_WORKERS = 64
 RESTART_BIND_TIMEOUT = 10.0
 STOP_GRACE_SECONDS = 1.0
+HANDSHAKE_TIMEOUT_MS = 10_000  # a connection that has not finished TLS/HTTP2 set-up by then is dropped
 
 
 class GrpcBindError(RuntimeError):
@@ -81,6 +84,7 @@ class GrpcServerHandle:
         self._pool: ThreadPoolExecutor | None = None
         self._credentials: Any = None
         self._interceptors: list[Any] | None = None
+        self.stream_limit: StreamLimitInterceptor | None = None
 
     # -- introspection -------------------------------------------------------------
     @property
@@ -96,6 +100,9 @@ class GrpcServerHandle:
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.so_reuseport", 0),  # a port in use must fail, not be silently shared
+            # pre-authentication deadline: a client cannot hold a connection open by never
+            # completing the handshake (calls themselves are authenticated one by one)
+            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
         ]
 
     def __repr__(self) -> str:
@@ -110,17 +117,59 @@ class GrpcServerHandle:
         credentials = hook.weightslab_grpc_server_credentials(config=self.config) if hook else None
         interceptors = _flatten(hook.weightslab_grpc_interceptors(config=self.config, experiment=self.experiment)
                                 if hook else [])
+        self._check_exposure(credentials is not None)
         listeners = [i for i in interceptors if callable(getattr(i, "add_auth_failure_listener", None))]
         for interceptor in listeners:
-            interceptor.add_auth_failure_listener(self.audit.auth_failure)
+            interceptor.add_auth_failure_listener(self._audit_auth_failure)
         if not listeners:
             interceptors.insert(0, AuthOutcomeAuditInterceptor(self.audit))
+        # After authentication (an unauthenticated stream is refused before it counts) and before
+        # the watchdog's tracking (a refused stream never looks in flight).
+        auth_end = max((i + 1 for i, x in enumerate(interceptors)
+                        if x in listeners or isinstance(x, AuthOutcomeAuditInterceptor)), default=0)
+        self.stream_limit = StreamLimitInterceptor.for_concurrency(self.max_concurrent_rpcs)
+        interceptors.insert(auth_end, self.stream_limit)
         self._credentials = credentials
         self._interceptors = interceptors
         if credentials is None:
             log.warning("!!! the gRPC server on %s serves WITHOUT TLS (no credentials from any plugin: "
                         "install weightslab[auth] and keep GRPC_TLS_ENABLED=1). Anyone who can reach the "
                         "port can read and change the experiment. !!!", format_address(self.host, self.port))
+
+    def _audit_auth_failure(self, report: Any) -> None:
+        from weightslab_auth.failures import audit_fields
+
+        self.audit.record("auth_failure", **audit_fields(report))
+
+    def _check_exposure(self, tls: bool) -> None:
+        """Refuse a non-loopback bind that authenticates nobody (no token and no mTLS)."""
+        if is_loopback_host(self.host):
+            return
+        tokens: tuple[str, ...] = ()
+        mtls = False
+        if "auth" in self.config:
+            from weightslab_auth.settings import configured_tokens
+
+            tokens = configured_tokens(self.config)
+            mtls = tls and bool(self.config["auth"].require_client_auth)
+        if tokens or mtls:
+            if not tls:
+                log.warning("!!! the gRPC server on non-loopback GRPC_BACKEND_HOST=%r has GRPC_TLS_ENABLED=0: "
+                            "the token and all data travel in clear text on the network !!!", self.host)
+            return
+        if self.config["grpc"].allow_unauthenticated_remote:
+            log.warning("!!! GRPC_ALLOW_UNAUTHENTICATED_REMOTE=1: the gRPC server on non-loopback "
+                        "GRPC_BACKEND_HOST=%r authenticates nobody (no token, no mTLS%s). Anyone who reaches "
+                        "the port can read and change the experiment. !!!", self.host,
+                        "" if tls else ", no TLS")
+            return
+        raise ConfigError(
+            f"refusing to serve gRPC on non-loopback GRPC_BACKEND_HOST={self.host!r} without authentication: "
+            f"{'TLS is off (GRPC_TLS_ENABLED=0 or weightslab-auth disabled)' if not tls else 'TLS without client certificates (GRPC_TLS_REQUIRE_CLIENT_AUTH=0)'} "
+            "and no token (GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset and no token file from `weightslab certs init` "
+            "in GRPC_TLS_CERT_DIR). Fix one of: GRPC_BACKEND_HOST=127.0.0.1; GRPC_TLS_ENABLED=1 with "
+            "GRPC_TLS_REQUIRE_CLIENT_AUTH=1; GRPC_AUTH_TOKEN=<token>; or, only on a network where every host "
+            "is trusted, GRPC_ALLOW_UNAUTHENTICATED_REMOTE=1 (dangerous).")
 
     def _build(self) -> tuple[grpc.Server, ThreadPoolExecutor]:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="weightslab-grpc")
@@ -192,6 +241,10 @@ class GrpcServerHandle:
                 self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
             self._server = self._pool = None
             server.stop(grace).wait((grace or 0) + 5)
+            for interceptor in self._interceptors or []:
+                stop_failures = getattr(getattr(interceptor, "failures", None), "stop", None)
+                if callable(stop_failures):
+                    stop_failures()  # report the failures still being counted
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)  # stuck threads must not block us
             log.info("gRPC server on %s stopped", self.address)

@@ -12,8 +12,11 @@ class GrpcServerSettings(SettingsSection):
     section = "grpc"
     owner = "weightslab-grpc-server"
 
-    host: Annotated[str, Setting("GRPC_BACKEND_HOST", f.host, "Host the gRPC server binds to.",
-                                 kwarg="grpc_host")] = "0.0.0.0"
+    host: Annotated[str, Setting(
+        "GRPC_BACKEND_HOST", f.host,
+        "Host the gRPC server binds to. Loopback by default; a non-loopback host needs TLS with client "
+        "certificates (mTLS) or a token, else start-up is refused (see GRPC_ALLOW_UNAUTHENTICATED_REMOTE).",
+        kwarg="grpc_host")] = "127.0.0.1"
     port: Annotated[int, Setting("GRPC_BACKEND_PORT", f.port_or_zero, "Port the gRPC server listens on.",
                                  kwarg="grpc_port")] = 50051
     max_message_bytes: Annotated[int, Setting(
@@ -24,3 +27,8 @@ class GrpcServerSettings(SettingsSection):
     verbosity: Annotated[str | None, Setting(
         "GRPC_VERBOSITY", f.choice("DEBUG", "INFO", "ERROR"),
         "gRPC C-core verbosity, applied before grpc is imported.")] = None
+    allow_unauthenticated_remote: Annotated[bool, Setting(
+        "GRPC_ALLOW_UNAUTHENTICATED_REMOTE", f.boolean,
+        "DANGEROUS: `1` lets the gRPC server listen on a non-loopback GRPC_BACKEND_HOST with no way to "
+        "authenticate callers (no token and no mTLS): anyone who reaches the port can read and change the "
+        "experiment. Only for a network where every host is trusted; a loud WARNING is logged.")] = False

@@ -12,6 +12,14 @@ A unary handler whose client already gave up (deadline, cancellation) stays trac
 the handler itself returns: it still occupies a worker thread, which is what the watchdog
 must see. The cost per call is one dict insert and one dict pop under a lock.
 
+Only time spent *working* can be stuck. A streaming call is *busy* while the server produces
+its next response (inside ``next()``) and *waiting* while gRPC sends that response to a slow
+or idle reader, or while the handler waits for the client's next request message: waiting on
+a client is never stuck (:meth:`InflightCall.busy_for`). Handlers marked
+``experimental_non_blocking`` (the health service's ``Watch``) keep that flag and receive the
+``send_response_callback``: they hold no worker thread once they return, so they are tracked
+only while they run.
+
 When the lock monitor interrupts a handler thread (:class:`_WatchdogInterrupt`), the
 interceptor turns the interrupt into ``ABORTED`` for the client; without that, gRPC (which
 only catches ``Exception``) would never send a status and the client would hang.
@@ -24,7 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import grpc
@@ -42,13 +50,22 @@ class InflightCall:
     peer: str
     kind: str  # unary_unary | unary_stream | stream_unary | stream_stream
     thread_name: str
+    busy_since: float | None = None  # start of the current piece of server work; None = waiting on the client
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.started
 
+    def busy_for(self, now: float | None = None) -> float:
+        """Seconds of server work without a break; 0 while the call waits on its client."""
+        if self.busy_since is None:
+            return 0.0
+        return (time.monotonic() if now is None else now) - self.busy_since
+
     def describe(self, now: float | None = None) -> str:
+        state = (f"busy {self.busy_for(now):.1f}s" if self.busy_since is not None
+                 else "waiting on the client")
         return (f"{self.method} ({self.kind}) from {self.peer or '?'} running {self.age(now):.1f}s "
-                f"on thread {self.thread_name!r}")
+                f"({state}) on thread {self.thread_name!r}")
 
 
 def _abort_interrupted(context: grpc.ServicerContext) -> NoReturn:
@@ -77,8 +94,11 @@ class _TrackedResponses:
         if self._done:
             raise StopIteration
         self._busy = True
+        self._tracker.busy(self._token)
         try:
-            return next(self._it)
+            item = next(self._it)
+            self._tracker.waiting(self._token)  # gRPC now sends it: the reader's pace, not ours
+            return item
         except StopIteration:
             self._finish()
             raise
@@ -130,12 +150,28 @@ class InflightTracker(grpc.ServerInterceptor):
 
     # -- table -------------------------------------------------------------------------
     def begin(self, method: str, peer: str = "", kind: str = "unary_unary") -> int:
-        """Record a call that starts now; returns the token for :meth:`end`."""
+        """Record a call that starts now (busy); returns the token for :meth:`end`."""
         token = next(self._tokens)
-        call = InflightCall(token, method, time.monotonic(), peer, kind, threading.current_thread().name)
+        now = time.monotonic()
+        call = InflightCall(token, method, now, peer, kind, threading.current_thread().name, now)
         with self._lock:
             self._calls[token] = call
         return token
+
+    def busy(self, token: int) -> None:
+        """The call's server work (re)starts now, on the current thread."""
+        with self._lock:
+            call = self._calls.get(token)
+            if call is not None:
+                self._calls[token] = replace(call, busy_since=time.monotonic(),
+                                             thread_name=threading.current_thread().name)
+
+    def waiting(self, token: int) -> None:
+        """The call waits on its client (a slow reader, the next request message): never stuck."""
+        with self._lock:
+            call = self._calls.get(token)
+            if call is not None and call.busy_since is not None:
+                self._calls[token] = replace(call, busy_since=None)
 
     def end(self, token: int) -> None:
         """Forget a call (idempotent; unknown tokens, e.g. after :meth:`reset`, are ignored)."""
@@ -184,26 +220,34 @@ class InflightTracker(grpc.ServerInterceptor):
         method = handler_call_details.method
         if isinstance(method, bytes):  # pragma: no cover - older grpc versions
             method = method.decode("utf-8", "replace")
-        options = {"request_deserializer": handler.request_deserializer,
-                   "response_serializer": handler.response_serializer}
         if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(
-                self._track_stream_response(handler.stream_stream, method, "stream_stream"), **options)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(
-                self._track_unary_response(handler.stream_unary, method, "stream_unary"), **options)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(
-                self._track_stream_response(handler.unary_stream, method, "unary_stream"), **options)
-        return grpc.unary_unary_rpc_method_handler(
-            self._track_unary_response(handler.unary_unary, method, "unary_unary"), **options)
+            kind, attr = "stream_stream", "stream_stream"
+        elif handler.request_streaming:
+            kind, attr = "stream_unary", "stream_unary"
+        elif handler.response_streaming:
+            kind, attr = "unary_stream", "unary_stream"
+        else:
+            kind, attr = "unary_unary", "unary_unary"
+        behavior = getattr(handler, attr)
+        if behavior is None:  # pragma: no cover - a handler always has the behavior of its shape
+            return handler
+        if getattr(behavior, "experimental_non_blocking", False):
+            wrapped = self._track_non_blocking(behavior, method, kind)
+        elif handler.response_streaming:
+            wrapped = self._track_stream_response(behavior, method, kind)
+        else:
+            wrapped = self._track_unary_response(behavior, method, kind)
+        return handler._replace(**{attr: _same_semantics(wrapped, behavior)})
 
-    def _track_unary_response(self, behavior: Callable[[Any, grpc.ServicerContext], Any],
-                              method: str, kind: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def _requests(self, request: Any, kind: str, token: int) -> Any:
+        return _WaitingRequests(request, self, token) if kind.startswith("stream_") else request
+
+    def _track_unary_response(self, behavior: Callable[..., Any],
+                              method: str, kind: str) -> Callable[..., Any]:
         def tracked(request: Any, context: grpc.ServicerContext) -> Any:
             token = self.begin(method, context.peer(), kind)
             try:
-                return behavior(request, context)
+                return behavior(self._requests(request, kind, token), context)
             except _WatchdogInterrupt:
                 _abort_interrupted(context)
             finally:
@@ -211,19 +255,67 @@ class InflightTracker(grpc.ServerInterceptor):
 
         return tracked
 
-    def _track_stream_response(self, behavior: Callable[[Any, grpc.ServicerContext], Any],
-                               method: str, kind: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def _track_non_blocking(self, behavior: Callable[..., Any], method: str,
+                            kind: str) -> Callable[..., Any]:
+        """A non-blocking handler returns at once and answers later through the callback."""
+        def tracked(request: Any, context: grpc.ServicerContext, *callback: Any) -> Any:
+            token = self.begin(method, context.peer(), kind)
+            try:
+                return behavior(request, context, *callback)
+            except _WatchdogInterrupt:
+                _abort_interrupted(context)
+            finally:
+                self.end(token)
+
+        return tracked
+
+    def _track_stream_response(self, behavior: Callable[..., Any],
+                               method: str, kind: str) -> Callable[..., Any]:
         def tracked(request: Any, context: grpc.ServicerContext) -> Any:
             token = self.begin(method, context.peer(), kind)
             try:
-                responses = _TrackedResponses(behavior(request, context), self, token, context)
+                responses = _TrackedResponses(behavior(self._requests(request, kind, token), context),
+                                              self, token, context)
             except _WatchdogInterrupt:
                 self.end(token)
                 _abort_interrupted(context)
             except BaseException:
                 self.end(token)
                 raise
+            self.waiting(token)  # until gRPC asks for the first response
             context.add_callback(_terminated_callback(weakref.ref(responses)))
             return responses
 
         return tracked
+
+
+class _WaitingRequests:
+    """A request iterator: the call waits on its client while the handler reads the next message."""
+
+    __slots__ = ("_it", "_token", "_tracker")
+
+    def __init__(self, requests: Any, tracker: InflightTracker, token: int) -> None:
+        self._it: Iterator[Any] = iter(requests)
+        self._tracker = tracker
+        self._token = token
+
+    def __iter__(self) -> _WaitingRequests:
+        return self
+
+    def __next__(self) -> Any:
+        self._tracker.waiting(self._token)
+        try:
+            return next(self._it)
+        finally:
+            self._tracker.busy(self._token)
+
+
+_HANDLER_FLAGS = ("experimental_non_blocking", "experimental_thread_pool")
+
+
+def _same_semantics(wrapper: Callable[..., Any], behavior: Callable[..., Any]) -> Callable[..., Any]:
+    """Copy the flags gRPC reads from a behavior (non-blocking, own thread pool) onto its wrapper."""
+    for flag in _HANDLER_FLAGS:
+        if hasattr(behavior, flag):
+            setattr(wrapper, flag, getattr(behavior, flag))
+    return wrapper

@@ -1,6 +1,8 @@
 """Stuck-RPC policy: restart the gRPC server (or exit) after N consecutive unhealthy polls.
 
-A poll is *unhealthy* when the oldest in-flight RPC has run for more than ``stuck_seconds``.
+A poll is *unhealthy* when an in-flight RPC has been doing server work for more than
+``stuck_seconds`` without a break (:meth:`InflightCall.busy_for`): a stream waiting on a slow or
+idle client (a health ``Watch``, a slow reader of ``StreamSample``) is never stuck.
 After ``restart_threshold`` consecutive unhealthy polls the monitor calls
 ``experiment.services["grpc"].restart()`` — the same server object restarts on the same
 address with the same servicer, so the experiment's state is untouched — and drops the
@@ -91,7 +93,8 @@ class RpcMonitor:
     def poll_once(self) -> RpcCheck:
         now = time.monotonic()
         calls = self.tracker.snapshot()
-        stuck = tuple(call for call in calls if now - call.started > self.stuck_seconds)
+        stuck = tuple(sorted((call for call in calls if call.busy_for(now) > self.stuck_seconds),
+                             key=lambda call: -call.busy_for(now)))
         if not stuck:
             if self._unhealthy:
                 log.info("in-flight RPCs healthy again after %d unhealthy poll(s)", self._unhealthy)
@@ -99,8 +102,8 @@ class RpcMonitor:
             return RpcCheck(True, len(calls))
         self._unhealthy += 1
         log.log(WATCHDOG, "unhealthy poll %d/%d: %d in-flight RPC(s) running longer than %gs "
-                "(oldest %s for %.1fs), %d in flight:\n%s", self._unhealthy, self.restart_threshold,
-                len(stuck), self.stuck_seconds, stuck[0].method, stuck[0].age(now), len(calls),
+                "(longest %s busy for %.1fs), %d in flight:\n%s", self._unhealthy, self.restart_threshold,
+                len(stuck), self.stuck_seconds, stuck[0].method, stuck[0].busy_for(now), len(calls),
                 details(calls, self.details_limit, now))
         if self._unhealthy < self.restart_threshold:
             return RpcCheck(False, len(calls), stuck, self._unhealthy)

@@ -149,6 +149,32 @@ def _host(raw: Any) -> str:
 
 host = Parser("a host name or IP address", _host)
 
+BIND_ALL_HOSTS = frozenset({"", "0.0.0.0", "::", "*", "[::]"})
+
+
+def is_loopback_host(value: str) -> bool:
+    """True when every address ``value`` names is a loopback address (bind-all is not).
+
+    A host name is resolved (``localhost``); one that does not resolve counts as not loopback,
+    so a mistake can only make a check stricter.
+    """
+    import ipaddress
+    import socket
+
+    value = value.strip()
+    if value in BIND_ALL_HOSTS:
+        return False
+    try:
+        return ipaddress.ip_address(value.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    addrs = {str(info[4][0]).split("%")[0] for info in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a).is_loopback for a in addrs)
+
 
 def expand_path(raw: str) -> Path:
     return Path(os.path.expanduser(os.path.expandvars(raw)))
