@@ -360,24 +360,45 @@ def default_demo_root(now: datetime | None = None) -> Path:
     return Path("~").expanduser() / ".weightslab" / "demo" / f"run-{stamp}-{os.getpid()}"
 
 
-def _launch_studio(summary: dict[str, Any]) -> str | None:
-    """Start the Studio when the installed weightslab-studio offers a launcher; its URL or ``None``."""
+@dataclass
+class StudioStart:
+    """The Studio the demo started (``url``, ``handle``) or why it did not start (``problem``)."""
+
+    url: str | None = None
+    handle: Any = None
+    problem: str | None = None
+
+
+def start_studio(host: str, grpc_port: int | None) -> StudioStart:
+    """Start ``weightslab studio`` in front of the demo's gRPC server; never raises: the reason
+    it could not start (exactly what is missing) is in ``problem``."""
     try:
-        launcher = importlib.import_module("weightslab_studio.launcher")
-    except ImportError:
-        return None
-    launch = getattr(launcher, "launch", None)
-    if not callable(launch):
-        return None
-    result = launch(grpc_port=summary.get("grpc_port"))
-    return str(getattr(result, "url", result)) if result is not None else None
+        from weightslab_studio.errors import StudioError
+        from weightslab_studio.launcher import launch
+    except ImportError as exc:
+        return StudioStart(problem=f"weightslab-studio is not installed ({exc.name} is missing): "
+                                   "pip install 'weightslab[studio]'")
+    if not grpc_port:
+        return StudioStart(problem="the gRPC server is not running (--no-grpc, or weightslab-grpc-server "
+                                   "is not installed): the Studio talks to it")
+    try:
+        handle = launch(backend_host=host, backend_port=grpc_port)
+    except StudioError as exc:
+        return StudioStart(problem=str(exc))
+    except ImportError as exc:
+        return StudioStart(problem=f"the Studio needs {exc.name}, which is not installed")
+    return StudioStart(url=handle.url, handle=handle)
 
 
 def _install_sigterm() -> None:
+    """Ctrl+C (SIGINT) and SIGTERM stop the demo cleanly with exit status 130, always: SIGINT is
+    reset to Python's handler because a parent may have left it ignored (a background job), and
+    an ignored SIGINT is inherited."""
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread
         pass
@@ -450,7 +471,10 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
             task = tasks[epoch] = progress_bar.add_task("train", total=batches, epoch=epoch + 1, epochs=total_epochs)
         progress_bar.update(task, completed=batch, epochs=total_epochs)
 
+    studio = StudioStart(problem="--headless")
+
     def on_served(served: dict[str, Any]) -> None:
+        nonlocal studio
         parts = []
         if served.get("grpc_port"):
             parts.append(f"gRPC on {host}:{served['grpc_port']}" + (" (TLS + mTLS + token)" if security.tls else ""))
@@ -458,6 +482,14 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
             parts.append(f"CLI server on {host}:{served['cli_port']} — try `weightslab cli status`")
         for part in parts:
             out.print(f"[bold]serving:[/bold] {part}")
+        if not headless:  # while training runs, so the grid fills live
+            studio = start_studio(host, served.get("grpc_port"))
+            if studio.handle is not None:  # stopped with the experiment's services, on every exit path
+                wl.get_experiment().services["studio"] = studio.handle
+                out.print(f"[bold]Studio:[/bold] {escape(studio.url or '')}", soft_wrap=True)
+            else:
+                out.print(f"[yellow]Studio not started:[/yellow] {escape(studio.problem or '')}; "
+                          "use `weightslab cli`, or --headless to skip the Studio", soft_wrap=True)
 
     from weightslab.config import ConfigError
 
@@ -479,16 +511,10 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
         raise
     summary = result.summary
     if not headless:
-        try:
-            url = _launch_studio(summary)
-        except Exception as exc:  # the Studio is optional: report, keep serving
-            url = None
-            out.print(f"[yellow]Studio could not start:[/yellow] {escape(str(exc))}")
-        summary["studio_url"] = url
-        if url:
-            out.print(f"[bold]Studio:[/bold] {url}")
-        else:
-            out.print(escape("Studio: not installed (pip install 'weightslab[studio]'); use `weightslab cli`."))
+        summary["studio_url"] = studio.url
+        summary["studio_problem"] = studio.problem
+        if studio.url:
+            out.print(f"[bold]Studio:[/bold] {escape(studio.url)}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps(summary))
     else:
