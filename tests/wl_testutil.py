@@ -71,6 +71,7 @@ SAMPLES: dict[str, Sample] = {
     "GRPC_MAX_MESSAGE_BYTES": _s("1048576", 1048576, "lots", "grpc-server"),
     "GRPC_MAX_CONCURRENT_RPCS": _s("16", 16, "0", "grpc-server"),
     "GRPC_VERBOSITY": _s("debug", "DEBUG", "TRACE", "grpc-server"),
+    "GRPC_ALLOW_UNAUTHENTICATED_REMOTE": _s("yes", True, "maybe", "grpc-server"),
     # TLS / auth — auth
     "GRPC_TLS_ENABLED": _s("0", False, "disabled", "auth"),
     "GRPC_TLS_CERT_DIR": _s("/srv/certs", "/srv/certs", "", "auth"),
