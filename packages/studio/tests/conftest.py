@@ -78,3 +78,18 @@ def start_studio(environ: dict[str, str], envoy_path: Path) -> Iterator[Callable
     yield start
     for handle in handles:
         handle.stop()
+
+
+@pytest.fixture(scope="session")
+def built_ui() -> Path:
+    """The front end built into the package (`npm ci && npm run build` in packages/studio/frontend;
+    the nox `studio` session does it first). Missing: a failure in CI, a skip elsewhere."""
+    from studio_testutil import IN_CI
+    from weightslab_studio.launcher import BUILD_HINT, STATIC_DIR
+
+    if not (STATIC_DIR / "index.html").is_file():
+        message = f"the Studio front end is not built in {STATIC_DIR}: {BUILD_HINT}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return STATIC_DIR

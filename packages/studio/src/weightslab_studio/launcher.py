@@ -339,8 +339,8 @@ def launch(plan: StudioPlan | None = None, *, envoy_binary: Path | None = None, 
            ready_timeout: float = READY_TIMEOUT, concurrency: int = 2, **overrides: Any) -> StudioHandle:
     """Check, start and verify the Studio; ``overrides`` go to :func:`make_plan` (e.g. ``backend_port``)."""
     plan = plan or make_plan(**overrides)
-    check_static_dir(plan.static_dir)
     binary = envoy_binary or find_envoy()
+    check_static_dir(plan.static_dir)
     check_certificates(plan)
     check_port_free(plan.listen_address, plan.envoy_port, "ENVOY_PORT")
     check_port_free("127.0.0.1", plan.admin_port, "ENVOY_ADMIN_PORT")
