@@ -17,3 +17,9 @@ class AgentSettings(SettingsSection):
         "OPENROUTER_API_KEY", f.text, "OpenRouter API key.", secret=True)] = None
     agent_config_path: Annotated[Path | None, Setting(
         "AGENT_CONFIG_PATH", f.path, "Directory override for agent_config.yaml.")] = None
+
+    def notes(self) -> list[str]:
+        """Which ``agent_config.yaml`` wins the lookup (shown by ``weightslab config show``)."""
+        from weightslab_agent.agent_config import find_config_file, training_script_dir
+
+        return [find_config_file(self.agent_config_path, script_dir=training_script_dir()).describe()]

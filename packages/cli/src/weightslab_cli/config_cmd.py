@@ -44,6 +44,9 @@ def show(as_json: bool) -> None:
     console = Console()
     console.print(table)
     console.print(f".env file: {config.env_file or 'none found'}")
+    for name in dict.fromkeys(entry.section for entry in config.entries.values()):
+        for line in config[name].notes():  # e.g. which agent_config.yaml won the lookup
+            console.print(line, markup=False, highlight=False)
 
 
 @config_group.command("check", help="Exit non-zero with the error when the configuration is invalid.")

@@ -50,6 +50,11 @@ class SettingsSection(BaseSettings):
         for name, value in super().__repr_args__():
             yield name, ("<secret>" if name in secrets and value else value)
 
+    def notes(self) -> list[str]:
+        """Extra lines ``weightslab config show`` prints for this section, e.g. which file a
+        plugin read its own settings from (``agent_config.yaml``). None by default."""
+        return []
+
     @classmethod
     def default_of(cls, name: str) -> Any:
         return cls.model_fields[name].get_default(call_default_factory=True)
