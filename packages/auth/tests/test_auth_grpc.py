@@ -9,11 +9,11 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from weightslab.auth_failures import FailureReport
 from weightslab.config import fingerprint
 from weightslab.settings import load_config
 from weightslab_auth import plugin
 from weightslab_auth.client import client_channel_credentials, secure_channel, token_metadata
-from weightslab_auth.failures import FailureReport
 from weightslab_auth.pki import PKIPaths, load_token
 from weightslab_auth.settings import configured_tokens
 from weightslab_auth.tokens import TokenAuthInterceptor

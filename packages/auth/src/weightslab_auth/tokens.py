@@ -2,7 +2,7 @@
 
 Tokens are compared in constant time and never logged. A rejected token is not even
 fingerprinted: failures are reported as ``no token``/``invalid token`` only, through the
-rate-limited :class:`~weightslab_auth.failures.AuthFailureAggregator`.
+rate-limited :class:`~weightslab.auth_failures.AuthFailureAggregator`.
 
 Public method: only ``/grpc.health.v1.Health/Check`` is callable without a token, so that
 probes (Envoy, load balancers, orchestrators) work; it reveals only a serving status, holds no
@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
+from weightslab.auth_failures import DEFAULT_INTERVAL_SECONDS, AuthFailureAggregator, FailureReport
 from weightslab.security import TOKEN_HEADERS as TOKEN_HEADERS  # re-exported: one implementation, in core
 from weightslab.security import TokenSet as TokenSet
 from weightslab.security import caller_identity as caller_identity
 from weightslab.security import presented_tokens as presented_tokens
 
-from weightslab_auth.failures import DEFAULT_INTERVAL_SECONDS, AuthFailureAggregator, FailureReport
 from weightslab_auth.settings import configured_tokens as configured_tokens  # re-exported
 
 log = logging.getLogger("weightslab.auth")

@@ -137,7 +137,7 @@ class GrpcServerHandle:
                         "port can read and change the experiment. !!!", format_address(self.host, self.port))
 
     def _audit_auth_failure(self, report: Any) -> None:
-        from weightslab_auth.failures import audit_fields
+        from weightslab.auth_failures import audit_fields
 
         self.audit.record("auth_failure", **audit_fields(report))
 

@@ -10,7 +10,7 @@ A client that retries a wrong token hundreds of times a second must not turn the
 
 So each host produces at most two reports per interval, whatever it sends. Rejected tokens are
 never hashed or fingerprinted here: a reason says only ``no token`` or ``invalid token``.
-No grpc import: the CLI server uses this without the gRPC C core.
+Lives in the core (no grpc import): the gRPC token interceptor and the CLI server share it.
 """
 
 from __future__ import annotations
