@@ -142,3 +142,23 @@ def test_agent_results_are_checked_against_their_typed_dicts() -> None:
     answer.validate_python(_GoodAgent().query("why?"))
     with pytest.raises(ValidationError, match="matched"):
         answer.validate_python({"plan": None, "matched": "many"})
+
+
+def test_conformance_checks_named_methods_of_a_concrete_class() -> None:
+    from weightslab.evaluation import EvaluationController
+
+    class Double:
+        def start(self, split: str | None = None, *, tags: Any = None, max_steps: int | None = None,
+                  resume_after: bool | None = None, eval_fn: str | None = None, include_discarded: bool = False,
+                  batch_size: int | None = None, model: str | None = None) -> dict[str, Any]:
+            return {}
+
+        def status(self) -> dict[str, Any]:
+            return {}
+
+    assert conformance(Double(), EvaluationController, only=("start", "status")) == []
+    assert conformance(Double(), EvaluationController, only=("start", "cancel")) == ["missing cancel"]
+    with pytest.raises(ValueError, match="not a Protocol"):
+        conformance(Double(), EvaluationController)
+    with pytest.raises(ValueError, match="no nope"):
+        conformance(Double(), EvaluationController, only=("nope",))

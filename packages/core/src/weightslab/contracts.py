@@ -10,7 +10,7 @@ server-security result in :mod:`weightslab.security`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from typing_extensions import TypedDict  # pydantic validates these TypedDicts on Python 3.11 too
@@ -155,13 +155,26 @@ def _signature_problems(name: str, expected: Callable[..., Any], actual: Any) ->
     return problems
 
 
-def conformance(obj: Any, protocol: type) -> list[str]:
-    """What keeps ``obj`` from implementing ``protocol``: missing attributes or methods, and
-    parameters that are missing, renamed, required where the Protocol has a default, or passed
-    differently (by keyword / by position). Empty when it conforms. Return values are not
-    checked here (TypedDict results can be validated with ``pydantic.TypeAdapter``)."""
+def conformance(obj: Any, spec: type, *, only: Iterable[str] | None = None) -> list[str]:
+    """What keeps ``obj`` from implementing ``spec``: missing attributes or methods, and
+    parameters that are missing, renamed, required where ``spec`` has a default, or passed
+    differently (by keyword / by position). Empty when it conforms.
+
+    ``spec`` is a Protocol (every member is checked) or a concrete class whose methods named in
+    ``only`` are checked (a test double standing in for part of a real class). Return values are
+    not checked here (TypedDict results can be validated with ``pydantic.TypeAdapter``).
+    """
+    if getattr(spec, "_is_protocol", False) and only is None:
+        members = _protocol_members(spec)
+    elif only is not None:
+        members = {name: getattr(spec, name, None) for name in only}
+        missing = [name for name, value in members.items() if value is None]
+        if missing:
+            raise ValueError(f"only: {spec.__name__} has no {', '.join(missing)}")
+    else:
+        raise ValueError(f"spec: {spec.__name__} is not a Protocol; name the methods to check with only=")
     problems = []
-    for name, expected in _protocol_members(protocol).items():
+    for name, expected in members.items():
         if not hasattr(obj, name):
             problems.append(f"missing {name}")
             continue
