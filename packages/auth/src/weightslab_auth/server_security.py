@@ -8,13 +8,11 @@ alike and no other plugin needs to import this one. No grpc import here.
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 
 from weightslab.config import Config
 from weightslab.security import ServerSecurity, TokenSet
 
-from weightslab_auth.pki import TOKEN_FILE_NAME
-from weightslab_auth.settings import configured_tokens
+from weightslab_auth.settings import configured_tokens, token_file_path
 from weightslab_auth.tls import load_tls, resolve_tls_paths
 
 
@@ -26,15 +24,18 @@ def server_security(config: Config) -> ServerSecurity:
     """
     auth = config["auth"]
     tokens = TokenSet(configured_tokens(config))
+    # Advertised to local clients (discovery) only when it holds the accepted token, i.e. when
+    # no token variable replaces it.
+    token_file = None if (auth.auth_token or auth.auth_tokens) else token_file_path(config)
+    if token_file is not None and not token_file.is_file():
+        token_file = None
     if not auth.tls_enabled:
-        return ServerSecurity(None, tokens)
+        return ServerSecurity(None, tokens, token_file=token_file)
     material = load_tls(config)
     assert material is not None  # TLS is enabled, so load_tls either returns material or raises
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(material.cert_file), str(material.key_file))
     ca = resolve_tls_paths(config).ca.path
-    token_file = Path(auth.cert_dir) / TOKEN_FILE_NAME
     return ServerSecurity(context, tokens, cert_file=material.cert_file, ca_file=ca if ca.is_file() else None,
-                          token_file=token_file if token_file.is_file() else None,
-                          require_client_auth=bool(auth.require_client_auth))
+                          token_file=token_file, require_client_auth=bool(auth.require_client_auth))
