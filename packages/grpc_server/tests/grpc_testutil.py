@@ -76,7 +76,7 @@ class FakeAgent:
         return self.health()
 
     def models(self) -> dict[str, Any]:
-        return {"current": self.model, "models": ["tiny-model", {"id": "big-model", "description": "big"}]}
+        return {"current": self.model, "models": [{"id": "tiny-model"}, {"id": "big-model", "description": "big"}]}
 
     def change_model(self, model: str) -> dict[str, Any]:
         self.model = model
