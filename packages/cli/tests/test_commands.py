@@ -267,7 +267,7 @@ def test_lock_timeout_gives_an_error_not_a_hang(experiment: Experiment, serve: C
 
     thread = threading.Thread(target=hold)
     thread.start()
-    held.wait(5)
+    assert held.wait(5), "the holder never took the lock"
     try:
         from weightslab_cli import commands
 

@@ -92,7 +92,7 @@ def test_tensor_ids_from_an_unwatched_loader_never_block_on_the_data_lock(wl):
             release.wait(20)
 
     threading.Thread(target=reader, daemon=True).start()
-    held.wait(5)
+    assert held.wait(5), "the reader never took data_lock: the test would not test anything"
 
     def step():
         for ids in loader:
@@ -143,10 +143,11 @@ def test_derived_signal_may_edit_the_experiment_without_deadlock(wl):
     def train():
         for x, ids, _ in loader:
             with wl.guard_training_context:
+                started.clear()  # before recording: the recorder may fold the batch at once
                 loss_fn(x[:, 0], torch.zeros(len(x)), batch_ids=ids)
-                started.clear()
                 exp.recorder._wake.set()  # the recorder thread folds the batch while this step runs
-                started.wait(5)
+                # the interleaving this test is about: the signal runs while the step holds the lock
+                assert started.wait(5), "the derived signal did not run during the training step"
                 wl.dataframe()  # a read inside the step (drains)
 
     done, errors = _run_in_thread(train)

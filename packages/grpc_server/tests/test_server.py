@@ -129,6 +129,24 @@ def test_bind_failure_names_the_port(make_env) -> None:
             third.serve()
 
 
+def _wait_for_a_server_thread_blocked_on_a_lock(timeout: float = 5.0) -> None:
+    """Poll the threads' stacks until a gRPC worker waits in ``weightslab/lock.py`` (the call is
+    really stuck in the server, not still on its way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in sys._current_frames().values():
+            files = []
+            while frame is not None:
+                files.append(frame.f_code.co_filename.replace(os.sep, "/"))
+                frame = frame.f_back
+            if files and files[0].endswith(("weightslab/lock.py", "threading.py")) \
+                    and any(f.endswith("weightslab/lock.py") for f in files) \
+                    and any("/grpc/" in f for f in files):
+                return
+        threading.Event().wait(0.01)
+    raise AssertionError("no gRPC worker thread is blocked on a lock")
+
+
 def test_restart_keeps_state_and_port(make_env) -> None:
     env = make_env(GRPC_WATCHDOG_STUCK_SECONDS=10)
     handle = env.handle
@@ -149,14 +167,15 @@ def test_restart_keeps_state_and_port(make_env) -> None:
 
     caller = threading.Thread(target=stuck_call)
     caller.start()
-    time.sleep(0.2)
+    _wait_for_a_server_thread_blocked_on_a_lock()
     started = time.monotonic()
     handle.restart()
     assert time.monotonic() - started < 5
     release.set()
     holder.join(5)
     caller.join(TIMEOUT)
-    assert outcome
+    # the stuck call is dropped by the restart with a retryable error (not left hanging, not served late)
+    assert outcome == [grpc.StatusCode.UNAVAILABLE]
     assert handle.port == port and handle.restarts == 1 and env.experiment.services["grpc"] is handle
     assert _health(env.channel()) == health_pb2.HealthCheckResponse.SERVING
     fresh = env.stub()
