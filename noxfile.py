@@ -27,8 +27,21 @@ PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "agent": (),
     "cli": ("packages/grpc_server", "packages/auth", "packages/watchdog", "packages/data_cache",
             "torch", "scikit-learn", "pandas"),
-    "studio": (),
+    "studio": ("packages/auth", "packages/grpc_server", "packages/data_cache", "packages/cli", "torch",
+               "scikit-learn", "pandas", "playwright", "hatchling"),
 }
+
+
+def _build_studio_ui(session: nox.Session) -> None:
+    """The Studio's browser tests and benchmarks serve the built front end (never `playwright install`:
+    they drive the system Chromium, which .ci/run installs)."""
+    with session.chdir("packages/studio/frontend"):
+        session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+        session.run("npm", "run", "build", external=True)
+
+
+# Run before a package's tests.
+BEFORE_TESTS = {"studio": _build_studio_ui}
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
@@ -46,6 +59,8 @@ def _package_session(name: str) -> None:
                 local += ["-e", need]
         remote = [need for need in needs if not need.startswith("packages/")]
         session.install(*CONSTRAINTS, *local, *remote, *TEST_DEPS)
+        if name in BEFORE_TESTS:
+            BEFORE_TESTS[name](session)
         _pytest(session, f"packages/{name}/tests")
 
 
@@ -75,7 +90,9 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks; results (ratios against a baseline of the same run) go to bench-results/."""
-    session.install(*CONSTRAINTS, *[f"-e{p}" for p in _all_packages()], "torch", "pandas")
+    session.install(*CONSTRAINTS, *[f"-e{p}" for p in _all_packages()], "torch", "pandas", "scikit-learn",
+                    "playwright")
+    _build_studio_ui(session)  # the Studio benchmarks run in the browser
     session.run("python", "benchmarks/run.py", "--out", "bench-results", *session.posargs)
 
 
