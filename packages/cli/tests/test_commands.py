@@ -209,13 +209,42 @@ def test_ask_without_agent(client: LineClient) -> None:
 
 
 class FakeAgent:
+    """A :class:`weightslab.contracts.QueryAgent` (checked below) that records its calls."""
+
     def __init__(self) -> None:
         self.calls = 0
 
-    def query(self, question: str, preview: bool = False, experiment: Any = None) -> dict[str, Any]:
+    def query(self, question: str, *, preview: bool = False, experiment: Any = None) -> dict[str, Any]:
         self.calls += 1
-        return {"plan": "loss > 3", "question": question, "has_experiment": experiment is not None,
+        return {"plan": {"filter": "loss > 3"}, "question": question, "has_experiment": experiment is not None,
                 "applied": not preview, "calls": self.calls}
+
+    def health(self) -> dict[str, Any]:
+        return {"available": True, "initialized": True, "provider": "fake", "model": "m"}
+
+    def init(self, provider: str | None = None, api_key: str | None = None, model: str | None = None) -> dict:
+        return self.health()
+
+    def models(self) -> dict[str, Any]:
+        return {"current": "m", "models": [{"id": "m"}]}
+
+    def change_model(self, model: str) -> dict[str, Any]:
+        return self.health()
+
+    def reset(self) -> dict[str, Any]:
+        return self.health()
+
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        return []
+
+
+def test_fake_agent_implements_the_query_agent_protocol() -> None:
+    from pydantic import TypeAdapter
+    from weightslab.contracts import AgentAnswer, QueryAgent, conformance
+
+    agent = FakeAgent()
+    assert conformance(agent, QueryAgent) == []
+    TypeAdapter(AgentAnswer).validate_python(agent.query("q", preview=True))
 
 
 class AgentPlugin:
@@ -234,7 +263,7 @@ def test_ask_with_an_agent_plugin(tmp_path: Path, serve: Callable[..., CliServer
     try:
         client = connect(serve(exp).port)
         reply = client.cmd("ask what is noisy?")
-        assert reply["ok"] and reply["answer"] == {"plan": "loss > 3", "question": "what is noisy?",
+        assert reply["ok"] and reply["answer"] == {"plan": {"filter": "loss > 3"}, "question": "what is noisy?",
                                                    "has_experiment": True, "applied": True, "calls": 1}
         preview = client.cmd("ask --preview what is noisy?")
         assert preview["preview"] is True and preview["answer"]["applied"] is False
@@ -242,7 +271,7 @@ def test_ask_with_an_agent_plugin(tmp_path: Path, serve: Callable[..., CliServer
         audit = read_audit(tmp_path / "run")
         assert [r["action"] for r in audit] == ["agent_query", "agent_query"]
         assert audit[0]["params"] == {"question": "what is noisy?", "preview": False}
-        assert audit[0]["result"] == {"applied": True, "plan": "loss > 3"}
+        assert audit[0]["result"] == {"applied": True, "plan": {"filter": "loss > 3"}}
     finally:
         exp.shutdown()
 
