@@ -129,7 +129,10 @@ class FakeEvaluation:
     def __init__(self) -> None:
         self.state = "idle"
 
-    def start(self, split: str | None = None, eval_fn: str | None = None) -> dict[str, Any]:
+    def start(self, split: str | None = None, *, tags: Any = None, max_steps: int | None = None,
+              resume_after: bool | None = None, eval_fn: str | None = None, include_discarded: bool = False,
+              batch_size: int | None = None, model: str | None = None) -> dict[str, Any]:
+        """Same signature as ``EvaluationController.start``."""
         if split == "nope":
             raise ValueError(f"split={split!r}: no such evaluation loader")
         self.state = "running"
@@ -151,14 +154,18 @@ class FakeCheckpoints:
     def list(self, branch: str | None = None) -> list[dict[str, Any]]:
         return [c for c in self.items if branch is None or c["branch"] == branch]
 
-    def save(self, note: str | None = None) -> dict[str, Any]:
+    def save(self, reason: str = "manual", note: str | None = None, *,
+             lock_timeout: float | None = None) -> dict[str, Any]:
+        """Same signature and entry keys as ``CheckpointManager.save``."""
         item = {"id": f"ckpt-{len(self.items)}", "step": self.experiment.step, "branch": self.experiment.branch,
-                "created_at": time.time(), "note": note or ""}
+                "time": time.time(), "note": note or "", "reason": reason}
         self.items.append(item)
         return item
 
-    def restore(self, checkpoint_id: str | None = None, step: int | None = None,
-                branch: str | None = None) -> dict[str, Any]:
+    def restore(self, step: int | None = None, branch: str | None = None, checkpoint_id: str | None = None, *,
+                force: bool = False, restore_hyperparameters: bool = True, lock_timeout: float | None = None,
+                reason: str = "restore") -> dict[str, Any]:
+        """Same signature as ``CheckpointManager.restore``."""
         for item in self.items:
             if item["id"] == checkpoint_id or (step is not None and item["step"] == step):
                 return item

@@ -10,6 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_testutil import TIMEOUT, Env, FakeCheckpoints, FakeEvaluation, pb, rpc_error
+from weightslab.operations._frames import frame_cache
+from weightslab.operations.agent import forget_agent
 from weightslab_grpc_server.servicer import SERVICE_DESCRIPTOR, SERVICE_NAME
 
 
@@ -365,7 +367,7 @@ def test_agent(make_env) -> None:
     bad = rpc_error(stub.AgentQuery, pb.AgentQueryRequest(question="bad"))
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and "question" in bad.details()
     env.plugin.agent = None
-    env.handle.servicer._agent = None
+    forget_agent(env.experiment)
     for call, request in ((stub.AgentHealth, pb.AgentHealthRequest()), (stub.AgentReset, pb.AgentResetRequest())):
         err = rpc_error(call, request)
         assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "agent plugin not installed" in err.details()
@@ -397,14 +399,16 @@ def test_every_method_is_implemented() -> None:
 def test_status_matches_core_status(make_env) -> None:
     env = make_env()
     exp = env.experiment
-    servicer = env.handle.servicer
+    stub = env.stub()
     for _ in range(2):
-        mine, core = servicer.status(), exp.status()
-        assert mine == core
+        mine, core = stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT), exp.status()
+        assert (mine.samples, mine.active, mine.discarded, dict(mine.splits), mine.step, mine.branch) == (
+            core["samples"], core["active"], core["discarded"], core["splits"], core["step"], core["branch"])
+        assert dict(mine.signals) == pytest.approx(core["signals"])
         exp.register_samples("val", [f"v{i}" for i in range(7)])  # rows appended: counted incrementally
         exp.edit("discard", ids=["1", "2", "v3"])
-    assert servicer.status()["splits"] == {"train": 100, "test": 20, "val": 7}
-    assert servicer.status()["discarded"] == 3
+    status = stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)
+    assert dict(status.splits) == {"train": 100, "test": 20, "val": 7} and status.discarded == 3
 
 
 def test_paging_is_consistent_and_follows_edits(make_env) -> None:
@@ -426,4 +430,4 @@ def test_paging_is_consistent_and_follows_edits(make_env) -> None:
     env.experiment.edit("tag", ids=["5"], tag="fresh")  # a new table version: caches refresh
     after = stub.QuerySamples(pb.QuerySamplesRequest(query=pb.SampleQuery(text="has:fresh")), timeout=TIMEOUT)
     assert [r.sample_id for r in after.rows] == ["5"] and "fresh" in after.rows[0].tags
-    assert len(env.handle.servicer._order_cache) == 1  # stale snapshots are not kept alive
+    assert len(frame_cache(env.experiment)._orders) == 1  # stale snapshots are not kept alive

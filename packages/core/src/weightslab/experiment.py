@@ -484,11 +484,14 @@ class Experiment:
             frame.columns.update(self._mislabel_columns)
         return frame
 
-    def status(self) -> dict[str, Any]:
+    def status(self, *, lock_timeout: float | None = None) -> dict[str, Any]:
+        """The one status computation (every front end reads it through ``operations.status``);
+        ``lock_timeout``: wait at most that long for the table lock (``LockTimeout``)."""
         self.recorder.drain()
-        with self.data_lock:
+        guard = try_acquire_rlock(self.data_lock, lock_timeout) if lock_timeout is not None else self.data_lock
+        with guard:
             n = self.table.n
-            discarded = int(self.table.discarded[:n].sum())
+            discarded = int(np.count_nonzero(self.table.discarded[:n]))
             splits = self.table.splits()
         latest = {}
         for signal in self.history.signals():

@@ -33,3 +33,39 @@ def exception_text(exc: BaseException) -> str:
         first: Any = exc.args[0]
         return str(first)
     return str(exc) or type(exc).__name__
+
+
+# -- the one mapping from exceptions to gRPC status codes ------------------------------------
+
+_PRECONDITION_ERRORS: tuple[type[BaseException], ...] | None = None
+
+
+def _precondition_errors() -> tuple[type[BaseException], ...]:
+    """The core's "not now / not here" errors (no plugin, a pass already running, not paused)."""
+    global _PRECONDITION_ERRORS
+    if _PRECONDITION_ERRORS is None:
+        from weightslab.checkpoints import TrainingNotPaused
+        from weightslab.evaluation import EvaluationBusy, EvaluationError
+        from weightslab.operations import Unavailable
+
+        _PRECONDITION_ERRORS = (Unavailable, EvaluationBusy, EvaluationError, TrainingNotPaused)
+    return _PRECONDITION_ERRORS
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """``(grpc.StatusCode name, message)`` of an exception; ``INTERNAL`` carries no details."""
+    from weightslab.lock import LockTimeout
+
+    if isinstance(exc, RpcError):
+        return exc.code, exc.message
+    if isinstance(exc, LockTimeout):
+        return "RESOURCE_EXHAUSTED", f"experiment busy: {exc}; retry later"
+    if isinstance(exc, _precondition_errors()):
+        return "FAILED_PRECONDITION", exception_text(exc)
+    if isinstance(exc, (ValueError, KeyError)):
+        return "INVALID_ARGUMENT", exception_text(exc)
+    if isinstance(exc, ConnectionError):
+        return "UNAVAILABLE", exception_text(exc)
+    if isinstance(exc, NotImplementedError):
+        return "UNIMPLEMENTED", exception_text(exc)
+    return "INTERNAL", f"internal error ({type(exc).__name__}); see the server log"

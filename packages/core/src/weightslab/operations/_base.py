@@ -25,6 +25,14 @@ class InvalidRequest(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
 
+    @classmethod
+    def of(cls, field: str, value: Any, expected: str) -> InvalidRequest:
+        """``field=value: expected`` (text values quoted)."""
+        shown = repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+        error = cls("", f"{field}={shown}: {expected}")
+        error.field = field
+        return error
+
 
 class Unavailable(RuntimeError):
     """The capability is absent (no plugin, no loader) or not possible now (a pass running)."""

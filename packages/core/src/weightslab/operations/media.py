@@ -50,7 +50,7 @@ def default_thumbnail_size(experiment: Any) -> int:
 
 def thumbnail_size(experiment: Any, size: int, field: str = "size") -> int:
     if not 0 <= size <= MAX_THUMBNAIL:
-        raise InvalidRequest(field, f"{size}: expected 0 (default) or 1..{MAX_THUMBNAIL}")
+        raise InvalidRequest.of(field, size, f"expected 0 (default) or 1..{MAX_THUMBNAIL}")
     return size or default_thumbnail_size(experiment)
 
 
@@ -118,3 +118,16 @@ def thumbnails(experiment: Any, request: ThumbnailsRequest) -> ThumbnailsResult:
             continue
         out.append(ThumbnailResult(sid, splits[0], data=data, mime_type=mime))
     return ThumbnailsResult(size=size, thumbnails=tuple(out))
+
+
+def sample_item(experiment: Any, sample_id: str, split: str = "") -> Any:
+    """The dataset item of one sample of a watched loader (loaded outside every lock)."""
+    from weightslab.operations.curves import row_of
+
+    _, split = row_of(experiment, sample_id, split)
+    if split not in (getattr(experiment, "loaders", None) or {}):
+        raise Unavailable(f"split {split!r} has no watched data loader in this process: no media to show")
+    try:
+        return experiment.load_sample(split, sample_id)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise Unavailable(f"sample {sample_id!r} of split {split!r} cannot be loaded: {exc}") from None

@@ -1,0 +1,219 @@
+"""Sample queries: filter + top-k + sort + page (or group), over a cached snapshot.
+
+Queries arrive as text (the query box syntax), a JSON spec, a mapping or a
+:class:`~weightslab.query.Query`; :func:`parse_query` turns each into a ``Query`` and names the
+field on error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from weightslab.operations._base import InvalidRequest, names, text
+from weightslab.operations._frames import frame_cache, snapshot
+
+MAX_QUERY_TEXT = 100_000
+MAX_COLUMNS = 1000
+MAX_PAGE_OFFSET = 10**12
+
+QueryLike = Any  # Query | Mapping | str (text or JSON) | None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: str
+    descending: bool = False
+
+
+def parse_query(query: QueryLike, field: str = "query") -> Any:
+    """A :class:`~weightslab.query.Query` (``None``/blank = every row) or :class:`InvalidRequest`."""
+    from weightslab.query import Query, QueryError, as_query
+
+    if query is None:
+        return Query()
+    if isinstance(query, str):
+        text(query, field, max_len=MAX_QUERY_TEXT)
+        if not query.strip():
+            return Query()
+    try:
+        return as_query(query)
+    except QueryError as exc:
+        raise InvalidRequest(field, str(exc)) from None
+    except RecursionError:
+        raise InvalidRequest(field, "nested too deeply") from None
+
+
+def with_changes(query: Any, **changes: Any) -> Any:
+    from weightslab.query import Query
+
+    data = {"filter": query.filter, "sort": query.sort, "page": query.page, "top_k": query.top_k,
+            "group": query.group}
+    data.update(changes)
+    return Query(**data)
+
+
+def sort_keys(keys: tuple[SortKey, ...], field: str = "sort") -> tuple[Any, ...]:
+    from weightslab.query import SortKey as QuerySortKey
+    from weightslab.query.spec import MAX_SORT_KEYS
+
+    if len(keys) > MAX_SORT_KEYS:
+        raise InvalidRequest(field, f"{len(keys)} keys (at most {MAX_SORT_KEYS})")
+    out = []
+    for i, key in enumerate(keys):
+        text(key.column, f"{field}[{i}].column", required=True)
+        out.append(QuerySortKey(column=key.column, descending=key.descending))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class QuerySamplesRequest:
+    query: QueryLike = None
+    sort: tuple[SortKey, ...] = ()  # overrides the query's own sort when given
+    offset: int | None = None  # None: the query's page (default 0, 100)
+    limit: int | None = None
+    columns: tuple[str, ...] = ()  # empty = every data column
+    allow_groups: bool = True
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # numeric | string | bool
+
+
+@dataclass(frozen=True)
+class SamplesPage:
+    """One page of rows; ``values[j]`` holds column ``columns[j]`` for every row of the page."""
+
+    total: int  # rows matching (after filter and top-k, before paging)
+    offset: int
+    limit: int
+    columns: tuple[Column, ...]
+    sample_ids: tuple[str, ...]
+    splits: tuple[str, ...]
+    discarded: tuple[bool, ...]
+    values: tuple[tuple[Any, ...], ...]
+    tags: tuple[tuple[str, ...], ...]  # boolean tags set on each row
+    categories: tuple[dict[str, str], ...]  # categorical tag -> value, per row
+    groups: tuple[dict[str, Any], ...] | None = None  # grouped query: the page of groups
+    total_groups: int | None = None
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per row: id, split, discarded, every column, ``tags`` (``name`` / ``name=value``)."""
+        out = []
+        for i, sid in enumerate(self.sample_ids):
+            row: dict[str, Any] = {"sample_id": sid, "split": self.splits[i], "discarded": self.discarded[i]}
+            for col, values in zip(self.columns, self.values, strict=True):
+                row[col.name] = values[i]
+            row["tags"] = sorted(list(self.tags[i]) + [f"{k}={v}" for k, v in self.categories[i].items()])
+            out.append(row)
+        return out
+
+
+def _columns(frame: Any, requested: tuple[str, ...]) -> list[str]:
+    if not requested:
+        data = sorted(frame.columns)
+        first = [c for c in ("label", "prediction") if c in frame.columns]
+        return first + [c for c in data if c not in first]
+    known = set(frame.column_names())
+    seen: set[str] = set()
+    for i, name in enumerate(requested):
+        if name in seen:  # repeats would multiply the response (cells = rows x columns)
+            raise InvalidRequest(f"columns[{i}]", f"{name!r} is listed twice")
+        seen.add(name)
+        if name not in known:
+            from weightslab.query import UnknownColumnError
+
+            raise InvalidRequest("", str(UnknownColumnError(name, frame.column_names(), field=f"columns[{i}]")))
+    return list(requested)
+
+
+def _cells(column: np.ndarray, kind: str) -> tuple[Any, ...]:
+    values = column.tolist()
+    if kind == "numeric":
+        return tuple(None if v != v else v for v in values)  # NaN = missing
+    if kind == "bool":
+        return tuple(bool(v) for v in values)
+    return tuple(values)
+
+
+def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
+    from weightslab.query import Page, run_query
+    from weightslab.query.frame import string_nulls
+    from weightslab.query.spec import MAX_LIMIT
+
+    query = parse_query(request.query)
+    requested = names(request.columns, "columns", max_items=MAX_COLUMNS)
+    changes: dict[str, Any] = {}
+    if request.sort:
+        changes["sort"] = sort_keys(request.sort)
+    if request.offset is not None or request.limit is not None:
+        offset = query.page.offset if request.offset is None else request.offset
+        limit = query.page.limit if request.limit is None else request.limit
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest.of("page.limit", limit, f"expected 1..{MAX_LIMIT}")
+        if not 0 <= offset <= MAX_PAGE_OFFSET:
+            raise InvalidRequest.of("page.offset", offset, f"expected 0..{MAX_PAGE_OFFSET}")
+        changes["page"] = Page(offset=offset, limit=limit)
+    if changes:
+        query = with_changes(query, **changes)
+    frame = snapshot(experiment)
+    offset, limit = int(query.page.offset), int(query.page.limit)
+    if query.group is not None:
+        if not request.allow_groups:
+            raise InvalidRequest("query", "grouped queries (group by / aggregate) are not supported here")
+        result = run_query(frame, query)
+        return SamplesPage(total=result.total, offset=offset, limit=limit, columns=(), sample_ids=(), splits=(),
+                           discarded=(), values=(), tags=(), categories=(),
+                           groups=tuple(g.to_dict() for g in result.groups or ()), total_groups=result.total_groups)
+    columns = _columns(frame, requested)
+    total, order = frame_cache(experiment).ordered(frame, query, offset + limit)
+    idx = np.ascontiguousarray(order[offset : offset + limit], dtype=np.int64)
+    kinds = [frame.kind(name) for name in columns]
+    tags: list[list[str]] = [[] for _ in range(len(idx))]
+    cats: list[dict[str, str]] = [{} for _ in range(len(idx))]
+    for tag, col in sorted(frame.tags.items()):
+        for j in np.flatnonzero(col[idx]).tolist():
+            tags[j].append(tag)
+    for cat, col in sorted(frame.categories.items()):
+        sub = col[idx]
+        for j in np.flatnonzero(~string_nulls(sub)).tolist():
+            cats[j][cat] = str(sub[j])
+    return SamplesPage(
+        total=int(total), offset=offset, limit=limit,
+        columns=tuple(Column(n, k) for n, k in zip(columns, kinds, strict=True)),
+        sample_ids=tuple(str(s) for s in frame.sample_id[idx].tolist()),
+        splits=tuple(str(s) for s in frame.split[idx].tolist()),
+        discarded=tuple(bool(d) for d in frame.discarded[idx].tolist()),
+        values=tuple(_cells(frame.column(n)[idx], k) for n, k in zip(columns, kinds, strict=True)),
+        tags=tuple(tuple(t) for t in tags), categories=tuple(cats), rows=idx)
+
+
+def query_key(query: Any) -> str:
+    """A stable text of a query (audit records, caches)."""
+    return json.dumps(query.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    name: str
+    samples: int
+    active: int
+    discarded: int
+
+
+def list_splits(experiment: Any) -> tuple[SplitInfo, ...]:
+    frame = snapshot(experiment)
+    split_names, codes = frame.split_codes()
+    if not len(split_names):
+        return ()
+    valid = codes >= 0
+    totals = np.bincount(codes[valid], minlength=len(split_names))
+    gone = np.bincount(codes[valid & frame.discarded], minlength=len(split_names))
+    return tuple(SplitInfo(name=str(name), samples=int(totals[i]), active=int(totals[i] - gone[i]),
+                           discarded=int(gone[i])) for i, name in enumerate(split_names))

@@ -1,0 +1,1 @@
+"""The servicer's handlers, one module per area; each only translates protobuf <-> core operations."""

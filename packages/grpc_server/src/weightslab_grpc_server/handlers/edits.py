@@ -1,0 +1,44 @@
+"""Sample edits by ids or by query (tag/untag/categorical/discard/restore)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import grpc
+from weightslab.operations import edits
+
+from weightslab_grpc_server._generated import experiment_pb2 as pb
+from weightslab_grpc_server.convert import parse_json
+from weightslab_grpc_server.errors import invalid
+from weightslab_grpc_server.handlers._base import HandlerBase
+
+_ACTIONS = {pb.EDIT_ACTION_TAG: "tag", pb.EDIT_ACTION_UNTAG: "untag", pb.EDIT_ACTION_SET_CATEGORY: "set_category",
+            pb.EDIT_ACTION_CLEAR_CATEGORY: "clear_category", pb.EDIT_ACTION_DISCARD: "discard",
+            pb.EDIT_ACTION_RESTORE: "restore"}
+
+
+class EditsHandlers(HandlerBase):
+    def EditSamples(self, request: pb.EditSamplesRequest, context: grpc.ServicerContext) -> pb.EditSamplesResponse:
+        target = request.WhichOneof("target")
+        action = _ACTIONS.get(request.action, "")
+        ids = tuple(request.ids.ids) if target == "ids" else None
+        query: Any = None
+        field = "query"
+        if target == "query":
+            kind = request.query.WhichOneof("kind")
+            query, field = (request.query.text, "query.text") if kind != "spec_json" else \
+                (request.query.spec_json, "query.spec_json")
+        edit = edits.EditRequest(action=action or str(request.action), ids=ids, query=query, split=request.split,
+                                 tag=request.tag, value=request.value, query_field=field, ids_field="ids.ids")
+        with self.rejecting(context, "edit_samples", edit.audit_params()):
+            if not action:
+                raise invalid(f"action={request.action}: expected one of " + ", ".join(
+                    pb.EditAction.Name(k) for k in _ACTIONS))
+            if field == "query.spec_json":
+                data = parse_json(query, field)
+                if not isinstance(data, dict):
+                    raise invalid(f"{field}: expected a JSON object (the query spec)")
+                edit = dataclasses.replace(edit, query=data)
+        result = edits.edit_samples(self.experiment, edit, self.caller(context))
+        return pb.EditSamplesResponse(matched=result.matched, changed=result.changed, sample_ids=result.sample_ids)
