@@ -20,6 +20,7 @@ import numpy as np
 from weightslab.experiment import Experiment
 
 HANG_SECONDS = 30.0
+KEY = "sk-or-v1-agenttestkey0123456789abcdef"  # a made-up key: must never show up anywhere
 
 
 @dataclass

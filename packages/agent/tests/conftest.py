@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_testutil import LLMServer, make_experiment, ollama_server, openrouter_server
+from agent_testutil import KEY, LLMServer, make_experiment, ollama_server, openrouter_server
 from weightslab.experiment import Experiment
 
 # WL_TEST_TIMEOUT: applied by the repository's conftest.py (environment, then .env, then 30 s).
-KEY = "sk-or-v1-agenttestkey0123456789abcdef"
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from agent_testutil import N_TRAIN, LLMServer, Reply, plan_reply
-from conftest import KEY
+from agent_testutil import KEY, N_TRAIN, LLMServer, Reply, plan_reply
 from weightslab.experiment import Experiment
 from weightslab_agent.agent import AgentNotReady, PlanError, QueryAgent, parse_plan
 from weightslab_agent.agent_config import AgentConfig
@@ -80,8 +79,11 @@ def test_tag_top_percent_previews_then_applies_exactly_the_previewed_rows(ollama
     after = experiment.frame()
     assert set(after.sample_id[after.tags["review"]]) == top
     record = [r for r in audit(experiment) if r["action"] == "edit_samples"][-1]
-    assert record["params"]["question"] == "tag the top 5% by suspected_mislabel as review"
-    assert record["params"]["source"] == "agent" and record["params"]["tag"] == "review"
+    # the core edit operation's record, as for any edit; the caller is the agent, with the question
+    assert record["params"]["action"] == "tag" and record["params"]["tag"] == "review"
+    assert sorted(record["params"]["ids"]) == sorted(top) and record["params"]["split"] == "train"
+    assert record["caller"]["transport"] == "agent" and record["caller"]["plan_id"] == preview["plan_id"]
+    assert record["caller"]["question"] == "tag the top 5% by suspected_mislabel as review"
     assert record["result"] == {"matched": k, "changed": k} and record["outcome"] == "ok"
     with pytest.raises(ValueError, match="no previewed plan"):  # a preview is applied once
         agent.query("", experiment=experiment, apply=True, plan_id=preview["plan_id"])

@@ -85,9 +85,9 @@ def test_repository_root_is_found_from_the_training_script(tmp_path: Path) -> No
 
 def test_agent_config_path_through_the_settings(tmp_path: Path) -> None:
     """AGENT_CONFIG_PATH (resolved by the settings system) picks the file the agent reads."""
+    from weightslab.config import resolve
     from weightslab_agent.plugin import weightslab_query_agent
     from weightslab_agent.settings import AgentSettings
-    from weightslab.config import resolve
 
     write_agent_config(tmp_path / "conf", ollama_model="custom:1b", ollama_port=12345)
     config = resolve([AgentSettings], environ={"AGENT_CONFIG_PATH": str(tmp_path / "conf")}, env_file=None)

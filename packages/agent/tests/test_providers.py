@@ -6,8 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from agent_testutil import LLMServer, Reply
-from conftest import KEY
+from agent_testutil import KEY, LLMServer, Reply
 from weightslab_agent.plan import plan_json_schema
 from weightslab_agent.providers import OllamaProvider, OpenRouterProvider, ProviderError
 

@@ -404,8 +404,7 @@ class QueryAgent:
         if pending.experiment_id != id(experiment):
             raise ValueError(f"plan_id={key!r} was previewed on another experiment")
         result = apply_edit(experiment, action=pending.action, tag=pending.tag, value=pending.value,
-                            rows=pending.rows, question=pending.question, plan=pending.plan.to_json_dict(),
-                            caller=caller)
+                            rows=pending.rows, question=pending.question, plan_id=key, caller=caller)
         verb = _verb(pending.action, pending.tag, pending.value, past=True)
         text = f"Applied: {verb} {result['matched']} sample(s), {result['changed']} changed."
         self._history.add("applied", text, question=pending.question, plan_id=key, action=pending.action,
