@@ -34,6 +34,27 @@ class BlockingAgent:
         self.release.wait(30)
         return {"plan": {}, "plan_text": "", "answer": "late", "matched": 0, "sample_ids": [], "applied": False}
 
+    def init(self, provider=None, api_key=None, model=None):
+        return self.health()
+
+    def models(self):
+        return {"current": "m", "models": [{"id": "m"}]}
+
+    def change_model(self, model):
+        return self.health()
+
+    def reset(self):
+        return self.health()
+
+    def history(self, limit=100):
+        return []
+
+
+def test_the_blocking_agent_implements_the_query_agent_protocol():
+    from weightslab.contracts import QueryAgent, conformance
+
+    assert conformance(BlockingAgent(), QueryAgent) == []
+
 
 class AgentPlugin:
     def __init__(self, agent: BlockingAgent) -> None:
