@@ -77,6 +77,8 @@ class LLMServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")  # no keep-alive: a stopped server is really gone
+                self.close_connection = True
                 self.end_headers()
                 self.wfile.write(data)
 
