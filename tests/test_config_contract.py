@@ -352,9 +352,13 @@ def _expected(source: str) -> dict[str, dict[str, Any]]:
 
 
 def _in_process_twin(environ: dict[str, str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What the console script prints: the resolved config as `config show` displays it
+    (derived TLS file paths, ``unset`` secrets)."""
+    from weightslab_cli.config_cmd import displayed
+
     monkeypatch.chdir(cwd)
     fresh = create_plugin_manager(environ=environ)
-    return load_config(environ=environ, cwd=cwd, pm=fresh, validate=False).as_json()
+    return displayed(load_config(environ=environ, cwd=cwd, pm=fresh, validate=False))
 
 
 def test_console_script_every_variable_by_env(cwd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -384,8 +388,13 @@ def test_console_script_every_variable_by_dotenv(cwd: Path, monkeypatch: pytest.
 
 def test_console_script_defaults_match_in_process(cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = weightslab("config", "show", "--json", env=base_env(), cwd=cwd).json
-    assert {row["source"] for row in data.values()} == {"default"}
+    assert {row["source"] for row in data.values()} == {"default", "derived from GRPC_TLS_CERT_DIR"}
     assert data == _in_process_twin({}, cwd, monkeypatch)
+    cert_dir = Path(data["GRPC_TLS_CERT_DIR"]["value"])
+    assert data["GRPC_TLS_KEY_FILE"] == {"value": str(cert_dir / "backend-server.key"),
+                                         "source": "derived from GRPC_TLS_CERT_DIR", "owner": "weightslab-auth"}
+    assert None not in {data[variable]["value"] for variable in SECRETS}  # an unset secret shows as unset
+    assert {data[variable]["value"] for variable in SECRETS} == {"unset"}
 
 
 def test_config_check_fails_on_a_bad_value_naming_it(cwd: Path) -> None:

@@ -86,3 +86,30 @@ def test_config_check_rejects_a_bad_value_naming_it(cwd: Path) -> None:
     done = weightslab("config", "check", cwd=cwd, CLI_PORT="70000")
     assert done.returncode != 0
     assert "CLI_PORT='70000': expected a TCP port number 0..65535" in done.stderr
+
+
+def test_config_show_prints_each_configuration_warning_once(cwd: Path) -> None:
+    done = weightslab("config", "show", cwd=cwd, WL_PREVIEW_CACHE_WARMUP_WAIT_MS="5000")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("WL_PREVIEW_CACHE_WARMUP_WAIT_MS='5000' is outside 0..1000") == 1
+    bad = weightslab("config", "check", cwd=cwd, GRPC_BACKEND_PORT="99999")  # read by two packages
+    assert bad.returncode != 0 and bad.stderr.count("GRPC_BACKEND_PORT='99999'") == 1
+
+
+def test_config_show_names_the_derived_tls_files(cwd: Path, tmp_path: Path) -> None:
+    pytest.importorskip("weightslab_auth")
+    certs = tmp_path / "certs"
+    done = weightslab("config", "show", "--json", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs))
+    data = json.loads(done.stdout)
+    for variable, name in (("GRPC_TLS_KEY_FILE", "backend-server.key"), ("GRPC_TLS_CERT_FILE", "backend-server.crt"),
+                           ("GRPC_TLS_CA_FILE", "ca.crt")):
+        assert data[variable]["value"] == str(certs / name)
+        assert data[variable]["source"] == "derived from GRPC_TLS_CERT_DIR"
+    assert data["GRPC_AUTH_TOKEN"]["value"] == "unset" and data["GRPC_AUTH_TOKENS"]["value"] == "unset"
+    explicit = weightslab("config", "show", "--json", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs),
+                          GRPC_TLS_KEY_FILE=str(tmp_path / "k.key"))
+    assert json.loads(explicit.stdout)["GRPC_TLS_KEY_FILE"] == {"value": str(tmp_path / "k.key"), "source": "env",
+                                                                "owner": "weightslab-auth"}
+    table = weightslab("config", "show", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs))
+    row = next(line for line in table.stdout.splitlines() if "GRPC_TLS_CA_FILE" in line)
+    assert "derived from" in row and "unset" not in row

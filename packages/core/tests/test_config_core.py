@@ -36,6 +36,8 @@ CORE_SAMPLES: dict[str, tuple[str, Any, str | None]] = {
     "WEIGHTSLAB_EVAL_TIMEOUT_SECONDS": ("12.5", 12.5, "soon"),
     "WL_ENABLE_HP_SYNC": ("off", False, "sometimes"),
     "WL_INSTANCE_AGGREGATION": ("MAX", "max", "median"),
+    "WL_MAX_TAGS": ("64", 64, "-1"),
+    "WL_CHECKPOINT_KEEP_LAST": ("0", 0, "many"),
     "WL_TEST_TIMEOUT": ("45", 45.0, "inf"),
 }
 SPECIAL = {"WEIGHTSLAB_ENV_FILE"}  # names the .env file itself: tested on its own below

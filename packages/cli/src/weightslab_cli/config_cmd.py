@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,12 +27,12 @@ def show(as_json: bool) -> None:
         # configuration must work on a machine that cannot start the services yet.
         config = load_config(validate=False)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_once(str(exc))) from None
     try:
         get_plugin_manager().hook.weightslab_configure(config=config)
     except ConfigError as exc:
-        click.echo(f"Warning: `weightslab config check` fails: {exc}", err=True)
-    data = config.as_json()
+        click.echo(f"Warning: `weightslab config check` fails: {_once(str(exc))}", err=True)
+    data = displayed(config)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -57,5 +59,39 @@ def check() -> None:
     try:
         load_config()
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_once(str(exc))) from None
     click.echo("configuration OK")
+
+
+def _once(message: str) -> str:
+    """Each line once (a variable read by two packages is reported by both)."""
+    return "\n".join(dict.fromkeys(message.splitlines()))
+
+
+def displayed(config: Any) -> dict[str, dict[str, Any]]:
+    """``config.as_json()`` as the user needs it: effective derived paths, and ``unset`` (not null) secrets."""
+    data: dict[str, dict[str, Any]] = config.as_json()
+    for name, entry in config.entries.items():
+        if entry.setting.secret and data[name]["value"] is None:
+            data[name]["value"] = "unset"
+    for name, (value, source) in _derived_tls_files(config).items():
+        data[name] = {**data[name], "value": value, "source": source}
+    return data
+
+
+def _derived_tls_files(config: Any) -> dict[str, tuple[str, str]]:
+    """TLS file variables left at their default: the file actually used, ``<cert dir>/<default name>``."""
+    try:
+        from weightslab_auth.tls import CERT_DIR_VARIABLE, DEFAULT_FILE_NAMES
+    except ImportError:  # weightslab[auth] not installed: no TLS files to derive
+        return {}
+    entries = config.entries
+    if CERT_DIR_VARIABLE not in entries:
+        return {}
+    cert_dir = Path(entries[CERT_DIR_VARIABLE].value)
+    derived = {}
+    for variable, file_name in DEFAULT_FILE_NAMES.items():
+        entry = entries.get(variable)
+        if entry is not None and entry.source == "default" and entry.value is None:
+            derived[variable] = (str(cert_dir / file_name), f"derived from {CERT_DIR_VARIABLE}")
+    return derived

@@ -83,6 +83,7 @@ class Experiment:
         self._warned: set[str] = set()
         self._step_times: list[float] = []
         self._last_step_end: float | None = None
+        self._step_thread: threading.Thread | None = None  # the thread that ran the last step
         from weightslab.mislabel import MislabelTracker
 
         self.mislabel = MislabelTracker()
@@ -111,7 +112,9 @@ class Experiment:
 
     def set_root_log_dir(self, path: str | Path) -> None:
         """Choose the root log dir; allowed until the experiment has started writing there."""
-        new = Path(path).expanduser()
+        from weightslab.config.fields import expand_path
+
+        new = expand_path(str(path))  # ~ and $VARS, exactly as the setting WEIGHTSLAB_ROOT_LOG_DIR
         if new == self.root_log_dir:
             return
         if self.started:
@@ -220,11 +223,35 @@ class Experiment:
     def register_hyperparameters(self, hp: HyperParameters) -> None:
         self.hp = hp
         hp.add_applier(self._apply_hyperparameter)
+        hp.add_validator(self._validate_config_key)
+        hp.add_listener(self._reload_config_keys)
         self.config = self._load_config()
         if self.config["experiment"].enable_hp_sync:
             hp.start_watching()
         elif hp.yaml_path is not None and not hp.yaml_path.exists():
             hp._write_yaml()
+
+    def _config_keys(self) -> set[str]:
+        return {entry.setting.config_key for entry in self.config.entries.values() if entry.setting.config_key}
+
+    def _validate_config_key(self, key: str, value: Any) -> None:
+        """A hyperparameter that is also a setting (``instance_aggregation``...) must be a valid setting."""
+        if key not in self._config_keys() or self.hp is None:
+            return
+        from weightslab.config import ConfigError
+        from weightslab.hyperparams import HyperParameterError
+        from weightslab.settings import load_config
+
+        try:
+            load_config(kwargs=self._kwargs, config={**self.hp.flat(), key: value}, environ=self._environ,
+                        pm=self.pm, validate=False)
+        except ConfigError as exc:
+            raise HyperParameterError(str(exc)) from None
+
+    def _reload_config_keys(self, changes: dict[str, Any]) -> None:
+        """Applied edits of setting keys take effect now (e.g. folding uses the new instance_aggregation)."""
+        if any(key in self._config_keys() for key in changes):
+            self.config = self._load_config()
 
     def _apply_hyperparameter(self, key: str, value: Any) -> None:
         leaf = key.rsplit(".", 1)[-1]
@@ -284,6 +311,7 @@ class Experiment:
             self._step_times.append(now - self._last_step_end)
             del self._step_times[:-100]
         self._last_step_end = now
+        self._step_thread = threading.current_thread()
         self.step += 1
         self.control.step_done()
         self.checkpoints.on_step_end(self.step)
@@ -293,6 +321,22 @@ class Experiment:
         if not self._step_times:
             return 0.0
         return 1.0 / max(float(np.median(self._step_times)), 1e-9)
+
+    def activity(self) -> tuple[str, float | None]:
+        """``(state, seconds since the last step)``: the control state, or ``finished`` (the thread
+        that ran the steps has exited) / ``idle`` (no step for a while: 5 s or 10 typical steps)."""
+        state = self.control.state.value
+        last = self._last_step_end
+        age = None if last is None else max(0.0, time.monotonic() - last)
+        if state != "running":
+            return state, age
+        thread = self._step_thread
+        if thread is not None and not thread.is_alive():
+            return "finished", age
+        typical = float(np.median(self._step_times)) if self._step_times else 0.0
+        if age is None or age > max(5.0, 10.0 * typical):
+            return "idle", age
+        return "running", age
 
     def _on_resume(self) -> None:
         new = self.compute_hash()
@@ -498,10 +542,13 @@ class Experiment:
             point = self.history.last_point(signal)
             if point is not None:
                 latest[signal] = point.value
+        state, age = self.activity()
         return {
-            "name": self.name, "state": self.control.state.value, "step": self.step, "branch": self.branch,
+            "name": self.name, "state": state, "step": self.step, "branch": self.branch,
             "samples": n, "active": n - discarded, "discarded": discarded,
-            "splits": splits, "signals": latest, "steps_per_second": self.steps_per_second(),
+            "splits": splits, "signals": latest,
+            "steps_per_second": self.steps_per_second() if state == "running" else 0.0,
+            "seconds_since_last_step": None if age is None else round(age, 1),
             "steps_left": self.control.steps_left, "root_log_dir": str(self.root_log_dir),
             "waiting": self.control.waiting,
         }

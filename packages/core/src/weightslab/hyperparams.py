@@ -204,6 +204,7 @@ class HyperParameters:
         self.poll_interval = poll_interval
         self._appliers: list[Callable[[str, Any], None]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._validators: list[Callable[[str, Any], None]] = []
         self._mtime: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -247,6 +248,8 @@ class HyperParameters:
             known = ", ".join(sorted(flat)) or "none"
             raise HyperParameterError(f"unknown hyperparameter {key!r}; known: {known}")
         coerced = _coerce(key, flat[key], value)
+        for validate in self._validators:
+            validate(key, coerced)
         with self._lock:
             self._pending[key] = coerced
         self.new_pending.set()
@@ -260,6 +263,8 @@ class HyperParameters:
             if key not in flat:
                 raise HyperParameterError(f"unknown hyperparameter {key!r}; known: {', '.join(sorted(flat))}")
             coerced[key] = _coerce(key, flat[key], value)
+            for validate in self._validators:
+                validate(key, coerced[key])
         with self._lock:
             self._pending.update(coerced)
         self.new_pending.set()
@@ -270,6 +275,10 @@ class HyperParameters:
 
     def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
         self._listeners.append(fn)
+
+    def add_validator(self, fn: Callable[[str, Any], None]) -> None:
+        """``fn(key, value)`` raises :class:`HyperParameterError` to refuse an edit before it is queued."""
+        self._validators.append(fn)
 
     def apply_pending(self) -> dict[str, Any]:
         """Apply queued edits (called at a step boundary). Returns what changed."""

@@ -29,6 +29,32 @@ def _ours(handler: logging.Handler) -> bool:
     return bool(getattr(handler, _HANDLER_MARK, False))
 
 
+class ConfigWarningsOnce(logging.Filter):
+    """Let each configuration warning through once per process.
+
+    The configuration is resolved several times (the CLI, the experiment, each service's
+    start-up check), and each resolution would repeat the same warning (a clamped value, an
+    ignored .env entry).
+    """
+
+    _seen: dict[str, set[str]] = {}  # per destination ("console", "file"): survives reconfiguration
+    _MAX = 1000  # bounded: distinct config warnings are few
+
+    def __init__(self, destination: str) -> None:
+        super().__init__()
+        self._messages = self._seen.setdefault(destination, set())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("weightslab.config") or record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self._messages:
+            return False
+        if len(self._messages) < self._MAX:
+            self._messages.add(message)
+        return True
+
+
 def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
                       log_dir: Path | None = None, max_bytes: int = 10 * 2**20,
                       backup_count: int = 5, stream: TextIO | None = None) -> logging.Logger:
@@ -50,6 +76,7 @@ def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
             handler.close()
     console = logging.StreamHandler(stream if stream is not None else sys.stdout)
     console.setFormatter(logging.Formatter(_FORMAT))
+    console.addFilter(ConfigWarningsOnce("console"))
     setattr(console, _HANDLER_MARK, True)
     logger.addHandler(console)
     if log_to_file:
@@ -60,6 +87,7 @@ def configure_logging(level: str = "INFO", *, log_to_file: bool = False,
             log_dir / "logs" / "weightslab.log", maxBytes=max_bytes, backupCount=backup_count,
             encoding="utf-8")
         rotating.setFormatter(logging.Formatter(_FORMAT))
+        rotating.addFilter(ConfigWarningsOnce("file"))
         setattr(rotating, _HANDLER_MARK, True)
         logger.addHandler(rotating)
     logger.propagate = False

@@ -234,7 +234,7 @@ class SampleTable:
     def _check_cap(self, name: str, max_tags: int) -> None:
         if max_tags and self.tag_count() >= max_tags:
             raise TooManyTags(f"tag {name!r}: the table already has {self.tag_count()} tag columns, the "
-                              f"maximum (WL_MAX_TAGS / config key max_tags = {max_tags}); untagging does not "
+                              f"maximum (WL_MAX_TAGS={max_tags}); untagging does not "
                               "remove a column, so reuse an existing tag or raise the limit")
 
     def set_discarded(self, rows: np.ndarray, value: bool) -> np.ndarray:

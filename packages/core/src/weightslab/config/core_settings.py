@@ -75,11 +75,10 @@ class ExperimentSettings(SettingsSection):
     max_tags: Annotated[int, Setting(
         "WL_MAX_TAGS", f.non_negative_int,
         "Max number of tag and categorical-tag columns in the sample table; an edit that would "
-        "create one more is refused. 0 = no cap.", config_key="max_tags")] = 256
+        "create one more is refused. 0 = no cap.")] = 256
     checkpoint_keep_last: Annotated[int, Setting(
         "WL_CHECKPOINT_KEEP_LAST", f.non_negative_int,
-        "Checkpoints kept per branch: saving one more deletes that branch's oldest. 0 = keep all.",
-        config_key="checkpoint_keep_last")] = 20
+        "Checkpoints kept per branch: saving one more deletes that branch's oldest. 0 = keep all.")] = 20
 
 
 class TestingSettings(SettingsSection):
