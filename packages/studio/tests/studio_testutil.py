@@ -133,3 +133,83 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(")") + 2:].split()[0] != "Z"
+
+
+# -- the browser (system Chromium driven by Playwright; never `playwright install`) --------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def spki_pin(cert_file: Path) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)) of a certificate: Chromium trusts exactly that key
+    (--ignore-certificate-errors-spki-list), not every certificate."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def launch_chromium(playwright: Any, user_data_dir: Path, server_cert: Path, **options: Any) -> Any:
+    """A persistent context (a fresh --user-data-dir) of the system Chromium, headless."""
+    return playwright.chromium.launch_persistent_context(
+        str(user_data_dir), executable_path=str(CHROMIUM), headless=True,
+        args=[*CHROMIUM_FLAGS, f"--ignore-certificate-errors-spki-list={spki_pin(server_cert)}"],
+        viewport={"width": 1600, "height": 1000}, **options)
+
+
+def require_browser() -> None:
+    import pytest
+
+    missing = []
+    if not CHROMIUM.is_file():
+        missing.append(f"{CHROMIUM} (apt-get install chromium; .ci/run does it)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("the playwright Python package (pip install -c constraints.txt playwright)")
+    if missing:
+        message = "browser tests need " + " and ".join(missing)
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def query_request(text: str = "", sort: tuple[str, bool] | None = None, limit: int = 1) -> bytes:
+    from weightslab_grpc_server._generated import experiment_pb2 as pb
+
+    request = pb.QuerySamplesRequest(page=pb.Page(limit=limit))
+    if text:
+        request.query.text = text
+    if sort is not None:
+        request.sort.add(column=sort[0], descending=sort[1])
+    return request.SerializeToString()
+
+
+def query(handle: StudioHandle, text: str = "", sort: tuple[str, bool] | None = None, limit: int = 1) -> Any:
+    from weightslab_grpc_server._generated import experiment_pb2 as pb
+
+    reply = call(handle, "QuerySamples", query_request(text, sort, limit))
+    assert reply.status == grpcweb.OK, reply
+    return pb.QuerySamplesResponse.FromString(reply.messages[0])
+
+
+def backend_status(handle: StudioHandle) -> Any:
+    from weightslab_grpc_server._generated import experiment_pb2 as pb
+
+    reply = call(handle, "GetStatus")
+    assert reply.status == grpcweb.OK, reply
+    return pb.GetStatusResponse.FromString(reply.messages[0])
+
+
+def edit(handle: StudioHandle, action: str, ids: list[str]) -> Any:
+    from weightslab_grpc_server._generated import experiment_pb2 as pb
+
+    request = pb.EditSamplesRequest(action=getattr(pb, f"EDIT_ACTION_{action.upper()}"), ids=pb.SampleIds(ids=ids))
+    return call(handle, "EditSamples", request.SerializeToString())
