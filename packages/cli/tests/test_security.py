@@ -86,10 +86,14 @@ def test_unauthenticated_commands_are_audited_and_capped(token_experiment: Exper
         assert reply == {"ok": False, "error": "authentication required: send 'auth <token>' first"}
     assert client.closed()  # probing without a token is not unlimited
     assert token_experiment.control.state.value == "running"
+    # Rate-limited: the first failure at once, the other ones counted into one summary record.
     failures = [r for r in read_audit(tmp_path / "run") if r["action"] == "auth_failure"]
-    assert len(failures) == MAX_AUTH_FAILURES
+    assert len(failures) == 1 and failures[0]["params"]["failures"] == 1
     assert failures[0]["outcome"] == "denied" and failures[0]["params"]["method"] == "pause"
     assert failures[0]["caller"]["transport"] == "cli"
+    token_experiment.services["cli"].stop()
+    failures = [r for r in read_audit(tmp_path / "run") if r["action"] == "auth_failure"]
+    assert [r["params"]["failures"] for r in failures] == [1, MAX_AUTH_FAILURES - 1]
 
 
 def test_internal_errors_do_not_leak_details(experiment: Experiment, serve: Callable[..., CliServer],
@@ -129,9 +133,12 @@ def _tls_env(pki: Any, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A dev PKI without its token file: TLS, but no token at all (the token file would be one)."""
     from weightslab_auth.pki import create_dev_pki
 
-    return create_dev_pki(tmp_path_factory.mktemp("pki"))
+    paths = create_dev_pki(tmp_path_factory.mktemp("pki"))
+    paths.token.unlink()
+    return paths
 
 
 def _tls_client(host: str, port: int, pki: Any, *, cert: bool, source: str | None = None) -> dict[str, Any]:
@@ -165,11 +172,13 @@ def test_non_loopback_tls_without_token_requires_client_certificates(tmp_path: P
     try:
         server = start_cli_server(exp, discovery_file=False)
         assert _tls_client(remote, server.port, pki, cert=True, source=remote)["greeting"] == "weightslab-cli"
-        assert _tls_client("127.0.0.1", server.port, pki, cert=False)["greeting"] == "weightslab-cli"  # local
         refused = _tls_client(remote, server.port, pki, cert=False, source=remote)
         assert refused["ok"] is False and "client certificate" in refused["error"]
         failures = [r for r in read_audit(tmp_path / "run") if r["action"] == "auth_failure"]
         assert failures and failures[-1]["caller"]["peer"].startswith(remote)
+        # Without a token a loopback peer is not trusted either (another local user is one).
+        local = _tls_client("127.0.0.1", server.port, pki, cert=False)
+        assert local["ok"] is False and "client certificate" in local["error"]
     finally:
         exp.shutdown()
 
@@ -186,13 +195,11 @@ def test_non_loopback_tls_without_token_or_client_auth_is_refused(tmp_path: Path
         exp.shutdown()
 
 
-def test_cli_client_presents_a_client_certificate(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_client_presents_a_client_certificate(tmp_path: Path, pki: Any) -> None:
     """`weightslab cli --cert/--key` reaches a server that requires client certificates."""
-    from weightslab_cli import server as server_module
     from weightslab_cli.client import CliClient, ClientError
     from weightslab_cli.server import start_cli_server
 
-    monkeypatch.setattr(server_module, "is_loopback", lambda host: False)  # every peer counts as remote
     exp = make_experiment(tmp_path / "run", _tls_env(pki))
     try:
         server = start_cli_server(exp, discovery_file=False)

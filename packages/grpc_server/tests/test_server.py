@@ -220,7 +220,7 @@ def test_token_required_and_failures_audited(make_env, pki) -> None:
     assert [(r["outcome"], r["params"]["failures"]) for r in denied] == [("denied", 1), ("denied", 1)]
     assert denied[0]["params"]["method"] == "/weightslab.v1.ExperimentService/GetStatus"
     assert denied[0]["error"] == "no token" and denied[1]["error"] == "invalid token"
-    assert denied[1]["params"]["methods"] == {"/weightslab.v1.ExperimentService/Pause": 1}
+    assert denied[1]["params"]["methods"] == [{"method": "/weightslab.v1.ExperimentService/Pause", "count": 1}]
     # Rejected tokens are never fingerprinted.
     assert all(r["caller"]["token_fingerprint"] is None for r in denied)
     assert "wrong-token" not in json.dumps(records)

@@ -80,6 +80,8 @@ class CliClient:
                 self.close()
                 raise ClientError(f"authentication failed: {reply.get('error')} (check GRPC_AUTH_TOKEN)")
             self.authenticated = True
+            # The server names the experiment and its version only after authentication.
+            self.greeting.update({k: reply[k] for k in ("experiment", "version") if k in reply})
 
     def _read(self) -> dict[str, Any]:
         line = self.reader.readline(16 * MAX_LINE_BYTES)
@@ -235,6 +237,31 @@ def _add_row(table: Any, *cells: str) -> None:
     table.add_row(*(Text(c) for c in cells))
 
 
+def _render_answer(answer: dict[str, Any], console: Any) -> None:
+    """The query agent's answer: its text, the plan, then the rows or groups it found."""
+    from rich.table import Table
+
+    console.print(str(answer.get("answer", "")), markup=False, highlight=False)
+    console.print(f"plan: {answer.get('plan_text', '')}", markup=False, highlight=False)
+    rows, groups = answer.get("rows") or [], answer.get("groups") or []
+    if rows:
+        columns = _row_columns(rows, [c for c in rows[0] if c not in PREFERRED_COLUMNS])
+        table = Table(*columns)
+        for row in rows:
+            _add_row(table, *[_fmt(row.get(c)) for c in columns])
+        console.print(table)
+    elif groups:
+        keys, values = list(groups[0]["key"]), list(groups[0]["values"])
+        table = Table(*keys, "count", *values)
+        for g in groups:
+            _add_row(table, *[_fmt(g["key"][k]) for k in keys], str(g["count"]), *[_fmt(g["values"][v]) for v in values])
+        console.print(table)
+    elif answer.get("sample_ids"):
+        ids = [str(i) for i in answer["sample_ids"]]
+        more = f" ... ({len(ids) - 20} more)" if len(ids) > 20 else ""
+        console.print("samples: " + ", ".join(ids[:20]) + more, markup=False, highlight=False)
+
+
 def render(reply: dict[str, Any], command: str, console: Any) -> None:
     """Human-readable rendering of a reply (``--json`` prints the reply itself)."""
     from rich.table import Table
@@ -263,6 +290,8 @@ def render(reply: dict[str, Any], command: str, console: Any) -> None:
         for key in sorted(set(hps.get("applied", {})) | set(hps.get("pending", {}))):
             _add_row(table, key, _fmt(hps["applied"].get(key)), _fmt(hps.get("pending", {}).get(key)))
         console.print(table)
+    elif isinstance(body.get("answer"), dict) and "plan_text" in body["answer"]:
+        _render_answer(body["answer"], console)
     elif "groups" in body:
         groups = body["groups"]
         keys = list(groups[0]["key"]) if groups else []

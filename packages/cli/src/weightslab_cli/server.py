@@ -8,15 +8,20 @@ the commands.
 Security (same inputs as the gRPC backend):
 
 * TLS with the backend's certificate (``GRPC_TLS_*`` resolution of weightslab-auth) when
-  ``GRPC_TLS_ENABLED``; the client verifies it with the CA. Client certificates are not
-  requested: clients authenticate with the token.
-* When ``GRPC_AUTH_TOKEN``/``GRPC_AUTH_TOKENS`` are set, the first command must be
-  ``auth <token>`` (constant-time comparison; tokens are never logged, only fingerprints).
+  ``GRPC_TLS_ENABLED``; the client verifies it with the CA.
+* Tokens: ``GRPC_AUTH_TOKEN``/``GRPC_AUTH_TOKENS``, else the token file that
+  ``weightslab certs init`` wrote in the cert dir, exactly as for gRPC. With a token the first
+  command must be ``auth <token>`` (constant-time comparison; tokens are never logged).
+* TLS on but no token at all: every peer, loopback included, must present a client
+  certificate signed by the CA (``GRPC_TLS_REQUIRE_CLIENT_AUTH``, as for gRPC). With client auth
+  off a loopback bind trusts local peers (as with TLS off) and a non-loopback one is refused.
 * A non-loopback ``CLI_HOST`` is refused when neither TLS nor a token protects the server.
-  With TLS but no token, non-loopback peers must present a client certificate signed by the
-  CA (``GRPC_TLS_REQUIRE_CLIENT_AUTH``, as for gRPC); with client auth off it is refused too.
-* Unauthenticated commands are refused, audited (``auth_failure``) and count toward
-  ``MAX_AUTH_FAILURES``.
+* Before authentication a connection has an absolute deadline (:data:`PREAUTH_DEADLINE`, TLS
+  handshake included: dripping one byte now and then does not extend it), at most
+  :data:`MAX_CONNECTIONS_PER_PEER` connections per peer host are accepted, and the greeting
+  names neither the experiment nor the version (the ``auth`` reply does).
+* Unauthenticated commands are refused and count toward ``MAX_AUTH_FAILURES``; failures are
+  audited rate-limited per peer host (:mod:`weightslab.auth_failures`).
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ import os
 import socket
 import ssl
 import threading
+import time
 import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from weightslab.auth_failures import AuthFailureAggregator, FailureReport, audit_fields
+from weightslab.config.fields import is_loopback_host
 from weightslab.security import ServerSecurity, TokenSet
 
 from weightslab_cli import __version__
@@ -54,8 +62,10 @@ log = logging.getLogger("weightslab.cli.server")
 
 SERVICE_KEY = "cli"
 HANDSHAKE_TIMEOUT = 10.0
-AUTH_TIMEOUT = 60.0  # an unauthenticated connection that stays silent this long is closed
+PREAUTH_DEADLINE = 10.0  # seconds from accept to a successful auth (TLS handshake included)
 MAX_CONNECTIONS = 64
+MAX_CONNECTIONS_PER_PEER = 16
+ACCEPT_POLL = 0.25  # the accept loop wakes this often to notice stop() and expired deadlines
 MAX_AUTH_FAILURES = 5
 PORT_SEARCH = 100
 DISCOVERY_KWARG = "cli_discovery_file"
@@ -76,7 +86,7 @@ class Security:
     ca_file: Path | None = None
     token_file: Path | None = None
     require_client_auth: bool = False  # GRPC_TLS_REQUIRE_CLIENT_AUTH
-    remote_client_cert: bool = False  # non-loopback peers must present a CA-signed certificate
+    client_cert_required: bool = False  # every peer must present a CA-signed certificate (no token)
 
 
 def resolve_security(config: Any, pm: Any = None) -> Security:
@@ -94,19 +104,8 @@ def resolve_security(config: Any, pm: Any = None) -> Security:
 
 
 def is_loopback(host: str) -> bool:
-    """True when every address ``host`` names is a loopback address."""
-    if host in ("", "0.0.0.0", "::", "*"):
-        return False
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False
-    addrs = {info[4][0] for info in infos}
-    return bool(addrs) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addrs)
+    """True when every address ``host`` names is a loopback address (one rule with gRPC)."""
+    return is_loopback_host(host)
 
 
 def connect_host(bind_host: str) -> str:
@@ -134,8 +133,11 @@ class CliServer:
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self._per_peer: dict[str, int] = {}
+        self._preauth: dict[socket.socket, float] = {}  # raw socket -> monotonic deadline
+        self.failures = AuthFailureAggregator(self._audit_failure, transport="cli")
         self._sock = self._bind(host, port, avoid_port)
-        self._sock.settimeout(1.0)  # accept() wakes up to notice stop()
+        self._sock.settimeout(ACCEPT_POLL)  # accept() wakes up to notice stop() and expired deadlines
         self.port: int = self._sock.getsockname()[1]
         self.host = connect_host(host)
         self.discovery_file = discovery_file
@@ -234,6 +236,7 @@ class CliServer:
         for conn in conns:
             _close(conn)
         self._thread.join(timeout=5)
+        self.failures.stop()
         self._remove_discovery()
         log.info("CLI server on port %d stopped", self.port)
 
@@ -243,6 +246,7 @@ class CliServer:
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
+            self._expire_preauth()
             try:
                 conn, addr = self._sock.accept()
             except TimeoutError:
@@ -252,19 +256,46 @@ class CliServer:
                     return
                 continue
             conn.settimeout(None)
+            host = str(addr[0])
             with self._conns_lock:
-                too_many = len(self._conns) >= MAX_CONNECTIONS
-                if not too_many:
+                if len(self._conns) >= MAX_CONNECTIONS:
+                    refused = f"too many connections (max {MAX_CONNECTIONS})"
+                elif self._per_peer.get(host, 0) >= MAX_CONNECTIONS_PER_PEER:
+                    refused = f"too many connections from {host} (max {MAX_CONNECTIONS_PER_PEER} per peer)"
+                else:
+                    refused = ""
                     self._conns.add(conn)
-            if too_many:
+                    self._per_peer[host] = self._per_peer.get(host, 0) + 1
+                    self._preauth[conn] = time.monotonic() + PREAUTH_DEADLINE
+            if refused:
+                log.warning("CLI connection from %s:%s refused: %s", host, addr[1], refused)
                 try:
-                    conn.sendall(encode({"ok": False, "error": f"too many connections (max {MAX_CONNECTIONS})"}))
+                    conn.settimeout(1.0)
+                    conn.sendall(encode({"ok": False, "error": refused}))
                 except OSError:
                     pass
                 _close(conn)
                 continue
             threading.Thread(target=self._serve_connection, args=(conn, addr), daemon=True,
                              name=f"weightslab-cli-conn-{addr[1]}").start()
+
+    def _expire_preauth(self) -> None:
+        """Cut connections still unauthenticated at their deadline (a blocked read wakes up)."""
+        now = time.monotonic()
+        with self._conns_lock:
+            expired = [raw for raw, deadline in self._preauth.items() if deadline <= now]
+            for raw in expired:
+                del self._preauth[raw]
+        for raw in expired:
+            log.warning("CLI connection %s: not authenticated within %gs, closing", _peer_of(raw), PREAUTH_DEADLINE)
+            try:
+                raw.shutdown(socket.SHUT_RDWR)  # the connection thread's read returns; it closes
+            except OSError:
+                pass
+
+    def _authenticated(self, raw: socket.socket) -> None:
+        with self._conns_lock:
+            self._preauth.pop(raw, None)
 
     # -- one connection -----------------------------------------------------------------
     def _serve_connection(self, raw: socket.socket, addr: Any) -> None:
@@ -282,37 +313,48 @@ class CliServer:
                 with self._conns_lock:
                     self._conns.discard(raw)
                     self._conns.add(conn)
-                if self.security.remote_client_cert and not conn.getpeercert() and not is_loopback(str(addr[0])):
-                    log.warning("CLI connection from %s refused: no client certificate", peer)
-                    audit_event(self.experiment, "auth_failure", params={"method": "connect"}, outcome="denied",
-                                error="no client certificate",
-                                caller={"transport": "cli", "peer": peer, "token_fingerprint": None})
+                if self.security.client_cert_required and not conn.getpeercert():
+                    self.failures.failure("connect", peer, "no client certificate")
                     conn.sendall(encode({"ok": False, "error": "a client certificate signed by the server's CA "
                                                                "is required"}))
                     return
-            self._session(conn, peer)
+                if self.security.client_cert_required:
+                    self._authenticated(raw)  # the certificate is the authentication
+            self._session(conn, raw, peer)
         except OSError:
-            pass  # the client went away
+            pass  # the client went away (or the pre-auth deadline cut the connection)
         except Exception:
             log.exception("CLI connection from %s failed", peer)
         finally:
             with self._conns_lock:
                 self._conns.discard(raw)
                 self._conns.discard(conn)
+                self._preauth.pop(raw, None)
+                host = str(addr[0])
+                left = self._per_peer.get(host, 0) - 1
+                if left > 0:
+                    self._per_peer[host] = left
+                else:
+                    self._per_peer.pop(host, None)
             _close(conn)
 
-    def _session(self, conn: socket.socket, peer: str) -> None:
+    def identity(self) -> dict[str, Any]:
+        """What the server tells an authenticated client about itself (never before auth)."""
+        return {"version": __version__, "experiment": getattr(self.experiment, "name", "")}
+
+    def _session(self, conn: socket.socket, raw: socket.socket, peer: str) -> None:
         reader = conn.makefile("rb")
         session = Session(peer=peer, authenticated=not self.auth_required)
         ctx = CommandContext(self.experiment, session)
-        conn.sendall(encode({
-            "ok": True, "greeting": GREETING, "protocol": PROTOCOL_VERSION, "version": __version__,
-            "experiment": getattr(self.experiment, "name", ""), "auth_required": self.auth_required,
+        greeting: dict[str, Any] = {
+            "ok": True, "greeting": GREETING, "protocol": PROTOCOL_VERSION, "auth_required": self.auth_required,
             "tls": self.tls, "max_line_bytes": MAX_LINE_BYTES,
-        }))
+        }
+        if session.authenticated:
+            self._authenticated(raw)
+            greeting.update(self.identity())
+        conn.sendall(encode(greeting))
         log.debug("CLI client connected from %s", peer)
-        if not session.authenticated:
-            conn.settimeout(AUTH_TIMEOUT)
         while not self._stop.is_set() and not session.closing:
             line, oversized = _read_line(reader)
             if line is None:
@@ -321,8 +363,8 @@ class CliServer:
                 reply: dict[str, Any] = {"ok": False, "error": f"line too long (max {MAX_LINE_BYTES} bytes)"}
             else:
                 reply = self._handle(ctx, line)
-            if session.authenticated and conn.gettimeout() is not None:
-                conn.settimeout(None)
+            if session.authenticated:
+                self._authenticated(raw)
             conn.sendall(encode(reply))
             if session.failed_auth >= MAX_AUTH_FAILURES:
                 log.warning("CLI client %s: %d failed auth attempts, closing", peer, session.failed_auth)
@@ -339,12 +381,9 @@ class CliServer:
         elif not session.authenticated and req.name not in ("quit", "exit"):
             reply = {"ok": False, "error": "authentication required: send 'auth <token>' first"}
             # Counts toward MAX_AUTH_FAILURES (probing without a token is not unlimited) and is
-            # audited like a gRPC call without a token.
+            # audited (rate-limited) like a gRPC call without a token.
             session.failed_auth += 1
-            log.warning("CLI client %s: %r refused: not authenticated", session.peer, req.name[:64])
-            audit_event(self.experiment, "auth_failure", params={"method": req.name[:64]}, outcome="denied",
-                        error="no token", caller={"transport": "cli", "peer": session.peer,
-                                                  "token_fingerprint": None})
+            self.failures.failure(req.name[:64], session.peer, "no token")
         else:
             reply = dispatch(ctx, req)
         if req.id is not None:
@@ -357,19 +396,26 @@ class CliServer:
         session = ctx.session
         if not self.auth_required:
             session.authenticated = True
-            return {"ok": True, "authenticated": True, "note": "this server requires no token"}
+            return {"ok": True, "authenticated": True, "note": "this server requires no token", **self.identity()}
         if token and self.security.tokens.matches(token):
             session.authenticated = True
             session.token_fingerprint = fingerprint(token)
-            return {"ok": True, "authenticated": True}
+            return {"ok": True, "authenticated": True, **self.identity()}
         session.failed_auth += 1
-        fp = fingerprint(token) if token else None
-        log.warning("CLI client %s: invalid auth token (%s)", session.peer,
-                    f"fingerprint {fp}" if fp else "no token")
-        audit_event(self.experiment, "auth_failure", params={"method": "auth"}, outcome="denied",
-                    error="invalid token" if token else "no token",
-                    caller={"transport": "cli", "peer": session.peer, "token_fingerprint": fp})
+        # A rejected token is never fingerprinted: its fingerprint would help test guesses offline.
+        self.failures.failure("auth", session.peer, "invalid token" if token else "no token")
         return {"ok": False, "error": "invalid token"}
+
+    def _audit_failure(self, report: FailureReport) -> None:
+        audit_event(self.experiment, "auth_failure", **audit_fields(report))
+
+
+def _peer_of(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return "?"
+    return f"{host}:{port}"
 
 
 def _remove_at_exit(ref: weakref.ReferenceType[CliServer]) -> None:
@@ -433,14 +479,19 @@ def start_cli_server(experiment: Any, config: Any = None, *, discovery_file: Pat
         if not security.require_client_auth or security.ca_file is None:
             raise CliServerError(
                 f"CLI_HOST={cli.host!r} is not a loopback address and no client is authenticated: no token "
-                "(GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset) and no client certificates (GRPC_TLS_REQUIRE_CLIENT_AUTH=0 "
-                "or no CA file). Set GRPC_AUTH_TOKEN, enable GRPC_TLS_REQUIRE_CLIENT_AUTH, or CLI_HOST=127.0.0.1.")
-        # Verified when presented; required from every non-loopback peer (a loopback peer is the
-        # local user, trusted exactly as by a loopback bind).
+                "(GRPC_AUTH_TOKEN/GRPC_AUTH_TOKENS unset, no token file in GRPC_TLS_CERT_DIR) and no client "
+                "certificates (GRPC_TLS_REQUIRE_CLIENT_AUTH=0 or no CA file). Set GRPC_AUTH_TOKEN, enable "
+                "GRPC_TLS_REQUIRE_CLIENT_AUTH, or CLI_HOST=127.0.0.1.")
+    if security.ssl_context is not None and not security.tokens and security.require_client_auth \
+            and security.ca_file is not None:
+        # TLS encrypts but authenticates nobody: without any token every peer, loopback included
+        # (another local user is a loopback peer too), must present a certificate signed by the CA,
+        # exactly as the gRPC backend's mTLS asks. Verified when presented and required by the
+        # server, which can then answer a clear error instead of failing the handshake.
         security.ssl_context.verify_mode = ssl.CERT_OPTIONAL
         security.ssl_context.load_verify_locations(cafile=str(security.ca_file))
-        security = replace(security, remote_client_cert=True)
-        log.info("CLI server on CLI_HOST=%r without a token: remote clients need a certificate signed by %s",
+        security = replace(security, client_cert_required=True)
+        log.info("CLI server on CLI_HOST=%r without a token: clients need a certificate signed by %s",
                  cli.host, security.ca_file)
     grpc = getattr(experiment, "services", {}).get("grpc")
     grpc_port = getattr(grpc, "port", None)

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-log = logging.getLogger("weightslab.auth")
+log = logging.getLogger("weightslab.security")
 
 DEFAULT_INTERVAL_SECONDS = 60.0
 MAX_TRACKED_HOSTS = 1024
@@ -187,7 +187,9 @@ def audit_fields(report: FailureReport) -> dict[str, object]:
     params: dict[str, object] = {"method": report.method[:64], "failures": report.failures}
     if report.summary:
         params["interval_seconds"] = report.interval_seconds
-        params["methods"] = {m[:64]: n for m, n in list(report.methods.items())[:20]}
-        params["reasons"] = dict(report.reasons)
+        # Lists of pairs, not mappings: a method or reason is data, never a field name (a name
+        # such as "invalid token" would be taken for a secret by the audit's masking rule).
+        params["methods"] = [{"method": m[:64], "count": n} for m, n in list(report.methods.items())[:20]]
+        params["reasons"] = [{"reason": r, "count": n} for r, n in report.reasons.items()]
     return {"params": params, "outcome": "denied", "error": report.reason,
             "caller": {"transport": report.transport, "peer": report.peer, "token_fingerprint": None}}
