@@ -1,4 +1,5 @@
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadEnv } from "vite";
 import { defineConfig } from "vitest/config";
 
@@ -16,7 +17,7 @@ export default defineConfig(({ mode }) => {
       strictPort: true,
     },
     build: {
-      outDir: resolve(__dirname, "../src/weightslab_studio/static"),
+      outDir: resolve(dirname(fileURLToPath(import.meta.url)), "../src/weightslab_studio/static"),
       emptyOutDir: true,
       target: "es2022",
       sourcemap: false,

@@ -33,10 +33,10 @@ describe("Scheduler", () => {
     let inFlight = 0;
     let maxInFlight = 0;
     let calls = 0;
-    const gates: Array<ReturnType<typeof deferred>> = [];
+    const gates: Array<{ resolve: (v: void) => void }> = [];
     s.poll({ kind: "status", intervalMs: 1000, run: async () => {
       calls++; inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
-      const g = deferred(); gates.push(g); await g.promise; inFlight--;
+      const g = deferred<void>(); gates.push(g); await g.promise; inFlight--;
     } });
     await vi.advanceTimersByTimeAsync(0);
     expect(calls).toBe(1);
@@ -46,10 +46,10 @@ describe("Scheduler", () => {
     s.trigger("status");
     await vi.advanceTimersByTimeAsync(100);
     expect(calls).toBe(1);
-    gates[0]!.resolve();
+    gates[0]!.resolve(undefined);
     await vi.advanceTimersByTimeAsync(0);
     expect(calls).toBe(2); // the trigger made it run right after
-    gates[1]!.resolve();
+    gates[1]!.resolve(undefined);
     await vi.advanceTimersByTimeAsync(999);
     expect(calls).toBe(2);
     await vi.advanceTimersByTimeAsync(1);

@@ -1,0 +1,426 @@
+// The virtualised thumbnail grid: a pool of absolutely positioned cells for the visible rows
+// (plus a small overscan), recycled while scrolling; rows and thumbnails are fetched for the
+// visible range first, then the prefetch window in the direction of travel.
+
+import { formatCell, sampleKey, type Row } from "../api/model.js";
+import type { Studio } from "../app.js";
+import { h } from "./dom.js";
+import { splitColor } from "./palette.js";
+
+const GAP = 6;
+const PAD = 8;
+const META_H = 34;
+const OVERSCAN_ROWS = 2;
+
+interface CellEl {
+  el: HTMLDivElement;
+  box: HTMLDivElement;
+  lab: HTMLSpanElement;
+  line1: HTMLDivElement;
+  line2: HTMLDivElement;
+  index: number;
+  key: string | null;
+  img: HTMLImageElement | null;
+}
+
+export interface GridCallbacks {
+  open(index: number): void;
+}
+
+export class GridView {
+  cellW = 128;
+  cols = 1;
+  private cellH = 128 + META_H - 8;
+  private readonly cells = new Map<number, CellEl>();
+  private readonly free: CellEl[] = [];
+  private readonly byKey = new Map<string, CellEl>();
+  private frame = 0;
+  private lastTop = 0;
+  private direction = 1;
+  private lasso: { x0: number; y0: number; base: string[]; active: boolean; pointer: number; cellIndex: number | null } | null = null;
+  showLabels = true;
+  showSplit = true;
+  displayCols: string[] = ["loss", "suspected_mislabel"];
+  onScrollIndex: (first: number) => void = () => {};
+
+  constructor(
+    private readonly app: Studio,
+    readonly el: HTMLElement,
+    private readonly spacer: HTMLElement,
+    private readonly lassoEl: HTMLElement,
+    private readonly cb: GridCallbacks,
+  ) {
+    el.addEventListener("scroll", () => this.schedule(), { passive: true });
+    new ResizeObserver(() => this.layout()).observe(el);
+    app.view.events.on((e) => {
+      if (e.type === "reset") {
+        this.recycleAll();
+        this.layout();
+      } else if (e.type === "rows") this.refill();
+    });
+    app.thumbs.events.on((e) => {
+      const cell = this.byKey.get(e.key);
+      if (cell) this.setThumb(cell, e.url, e.error);
+    });
+    app.selection.changed.on(() => this.paintSelection());
+    app.stepMoved.on(() => {
+      if (this.el.hidden) return;
+      const [s, e] = this.range();
+      void app.view.refresh(s, e);
+    });
+    this.bindPointer();
+  }
+
+  get hidden(): boolean {
+    return this.el.hidden;
+  }
+
+  setCellSize(px: number): void {
+    const first = this.firstVisible();
+    this.cellW = px;
+    this.layout();
+    this.scrollToIndex(first, "start");
+  }
+
+  /** Columns / rows geometry from the element's size. */
+  layout(): void {
+    const width = this.el.clientWidth - PAD * 2;
+    this.cols = Math.max(1, Math.floor((width + GAP) / (this.cellW + GAP)));
+    this.cellH = this.cellW + META_H - 8;
+    const rows = Math.ceil(this.app.view.total / this.cols);
+    this.spacer.style.height = `${PAD * 2 + rows * (this.cellH + GAP)}px`;
+    const dpr = window.devicePixelRatio || 1;
+    const want = this.cellW * dpr;
+    this.app.thumbs.setSize(want <= 96 ? 96 : want <= 160 ? 160 : want <= 256 ? 256 : 384);
+    this.app.thumbs.batchSize = this.batchSize();
+    if (this.app.config.maxImageCacheSize === null) {
+      const limits = this.app.thumbs.cache.currentLimits;
+      this.app.thumbs.cache.setLimits({ ...limits, maxEntries: (this.app.config.maxPrefetchBatches + 4) * this.batchSize() });
+    }
+    this.recycleAll();
+    this.render();
+  }
+
+  /** Cells of one screen: the thumbnail batch size. */
+  batchSize(): number {
+    const visibleRows = Math.ceil(this.el.clientHeight / (this.cellH + GAP)) + 1;
+    return Math.max(16, Math.min(512, visibleRows * this.cols));
+  }
+
+  private schedule(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      const top = this.el.scrollTop;
+      if (top !== this.lastTop) this.direction = top > this.lastTop ? 1 : -1;
+      this.lastTop = top;
+      this.render();
+      this.onScrollIndex(this.firstVisible());
+    });
+  }
+
+  /** [first, end) positions on screen. */
+  range(): [number, number] {
+    const rowH = this.cellH + GAP;
+    const top = Math.max(0, this.el.scrollTop - PAD);
+    const r0 = Math.floor(top / rowH);
+    const r1 = Math.ceil((top + this.el.clientHeight) / rowH);
+    return [r0 * this.cols, Math.min(this.app.view.total, r1 * this.cols)];
+  }
+
+  firstVisible(): number {
+    const rowH = this.cellH + GAP;
+    return Math.min(Math.max(0, this.app.view.total - 1), Math.floor(Math.max(0, this.el.scrollTop - PAD) / rowH + 0.5) * this.cols);
+  }
+
+  scrollToIndex(i: number, mode: "start" | "nearest" = "nearest"): void {
+    const rowH = this.cellH + GAP;
+    const y = PAD + Math.floor(i / this.cols) * rowH;
+    if (mode === "start") this.el.scrollTop = y - PAD;
+    else if (y < this.el.scrollTop) this.el.scrollTop = y - PAD;
+    else if (y + rowH > this.el.scrollTop + this.el.clientHeight) this.el.scrollTop = y + rowH - this.el.clientHeight + PAD;
+    this.render();
+  }
+
+  private recycleAll(): void {
+    for (const [i, c] of this.cells) {
+      this.cells.delete(i);
+      this.release(c);
+    }
+  }
+
+  private release(c: CellEl): void {
+    if (c.key && this.byKey.get(c.key) === c) this.byKey.delete(c.key);
+    c.key = null;
+    c.index = -1;
+    c.el.hidden = true;
+    this.free.push(c);
+  }
+
+  private make(): CellEl {
+    const box = h("div", { class: "wl-thumb-box" });
+    const lab = h("span", { class: "wl-lab" });
+    const line1 = h("div", { class: "wl-meta-line" });
+    const line2 = h("div", { class: "wl-meta-line" });
+    const el = h("div", { class: "wl-cell", role: "gridcell" },
+      h("span", { class: "wl-split" }), box, lab, h("span", { class: "wl-disc", text: "discarded" }),
+      h("div", { class: "wl-meta" }, line1, line2));
+    this.el.append(el);
+    return { el, box, lab, line1, line2, index: -1, key: null, img: null };
+  }
+
+  render(): void {
+    if (this.el.hidden) return;
+    const total = this.app.view.total;
+    const [s, e] = this.range();
+    const start = Math.max(0, s - OVERSCAN_ROWS * this.cols);
+    const end = Math.min(total, e + OVERSCAN_ROWS * this.cols);
+    for (const [i, c] of this.cells) {
+      if (i < start || i >= end) {
+        this.cells.delete(i);
+        this.release(c);
+      }
+    }
+    for (let i = start; i < end; i++) {
+      let c = this.cells.get(i);
+      if (!c) {
+        c = this.free.pop() ?? this.make();
+        this.cells.set(i, c);
+        c.index = i;
+        this.place(c, i);
+        c.el.hidden = false;
+        this.fill(c, i);
+      }
+    }
+    this.fetchAround(s, e);
+  }
+
+  private place(c: CellEl, i: number): void {
+    const col = i % this.cols;
+    const row = Math.floor(i / this.cols);
+    const x = PAD + col * (this.cellW + GAP);
+    const y = PAD + row * (this.cellH + GAP);
+    c.el.style.transform = `translate(${x}px, ${y}px)`;
+    c.el.style.width = `${this.cellW}px`;
+    c.el.style.height = `${this.cellH}px`;
+    c.box.style.height = `${this.cellW - 8}px`;
+  }
+
+  /** Refreshes the content of every live cell (rows arrived or changed). */
+  refill(): void {
+    for (const [i, c] of this.cells) this.fill(c, i);
+    const [s, e] = this.range();
+    this.fetchAround(s, e);
+  }
+
+  private fill(c: CellEl, i: number): void {
+    const row = this.app.view.row(i);
+    const key = row ? sampleKey(row.split, row.id) : null;
+    c.el.dataset.index = String(i);
+    if (key !== c.key) {
+      if (c.key && this.byKey.get(c.key) === c) this.byKey.delete(c.key);
+      c.key = key;
+      if (key) this.byKey.set(key, c);
+      this.setThumb(c, row ? this.app.thumbs.url(row) ?? null : null, row ? this.app.thumbs.error(row) : undefined);
+    }
+    if (!row) {
+      delete c.el.dataset.sampleId;
+      delete c.el.dataset.split;
+      c.el.classList.remove("discarded", "selected");
+      c.el.classList.add("wl-loading");
+      c.line1.textContent = "";
+      c.line2.textContent = "";
+      c.lab.hidden = true;
+      return;
+    }
+    c.el.classList.remove("wl-loading");
+    c.el.dataset.sampleId = row.id;
+    c.el.dataset.split = row.split;
+    c.el.classList.toggle("discarded", row.discarded);
+    c.el.classList.toggle("selected", this.app.selection.has(key!));
+    c.el.classList.toggle("focused", this.app.selection.focus === i && document.activeElement === this.el);
+    c.el.setAttribute("aria-selected", String(this.app.selection.has(key!)));
+    c.el.style.setProperty("--swatch", this.showSplit ? splitColor(row.split, this.app.counts.map((x) => x.name)) : "transparent");
+    this.fillMeta(c, row);
+  }
+
+  private fillMeta(c: CellEl, row: Row): void {
+    const view = this.app.view;
+    const label = view.columnIndex("label");
+    const pred = view.columnIndex("prediction");
+    const lv = label >= 0 ? row.values[label] : null;
+    const pv = pred >= 0 ? row.values[pred] : null;
+    if (this.showLabels && lv !== null && lv !== undefined) {
+      c.lab.hidden = false;
+      const wrong = pv !== null && pv !== undefined && pv !== lv;
+      c.lab.textContent = pv !== null && pv !== undefined ? `${formatCell(lv)}→${formatCell(pv)}` : formatCell(lv);
+      c.lab.classList.toggle("wrong", wrong);
+      c.lab.title = `label ${formatCell(lv)} · prediction ${formatCell(pv ?? null)}`;
+    } else c.lab.hidden = true;
+    const tagged = row.tags.length > 0 || Object.keys(row.categories).length > 0;
+    c.line1.replaceChildren(
+      h("span", { class: "wl-id", title: `${row.id} (${row.split})`, text: `#${row.id}` }),
+      h("span", { class: "wl-metric" }, row.split, tagged ? h("span", { class: "wl-tagdot", title: [...row.tags, ...Object.entries(row.categories).map(([k, v]) => `${k}=${v}`)].join(", ") }) : null),
+    );
+    const parts: Node[] = [];
+    for (const name of this.displayCols.slice(0, 2)) {
+      const ci = view.columnIndex(name);
+      if (ci < 0) continue;
+      parts.push(h("span", { class: "wl-metric", title: name }, h("i", { text: `${abbrev(name)} ` }), formatCell(row.values[ci] ?? null)));
+    }
+    c.line2.replaceChildren(...parts);
+  }
+
+  private setThumb(c: CellEl, url: string | null, error?: string): void {
+    if (url) {
+      if (!c.img) {
+        c.img = h("img", { class: "wl-thumb", alt: "", draggable: "false", decoding: "async" });
+        c.box.replaceChildren(c.img);
+      }
+      if (c.img.src !== url) c.img.src = url;
+      c.box.classList.toggle("pixelated", true);
+    } else {
+      c.img = null;
+      c.box.replaceChildren(...(error ? [h("div", { class: "wl-thumb-err", title: error, text: "no preview" })] : []));
+    }
+  }
+
+  private paintSelection(): void {
+    for (const c of this.cells.values()) {
+      if (!c.key) continue;
+      const sel = this.app.selection.has(c.key);
+      c.el.classList.toggle("selected", sel);
+      c.el.setAttribute("aria-selected", String(sel));
+      c.el.classList.toggle("focused", this.app.selection.focus === c.index && document.activeElement === this.el);
+    }
+  }
+
+  /** Rows for the screen and the prefetch window; thumbnails visible first, then ahead. */
+  private fetchAround(s: number, e: number): void {
+    const view = this.app.view;
+    const batch = this.batchSize();
+    const ahead = this.app.config.maxPrefetchBatches * batch;
+    const lo = this.direction > 0 ? s - batch : s - ahead;
+    const hi = this.direction > 0 ? e + ahead : e + batch;
+    void view.ensure(Math.max(0, lo), Math.min(view.total, hi));
+    const visible = view.loadedRows(s, e).map(([, r]) => r);
+    const forward = this.direction > 0
+      ? view.loadedRows(e, e + ahead).map(([, r]) => r)
+      : view.loadedRows(Math.max(0, s - ahead), s).reverse().map(([, r]) => r);
+    const behind = this.direction > 0
+      ? view.loadedRows(Math.max(0, s - batch), s).reverse().map(([, r]) => r)
+      : view.loadedRows(e, e + batch).map(([, r]) => r);
+    this.app.thumbs.want(visible, [...forward, ...behind]);
+  }
+
+  // ---------------------------------------------------------------- pointer: click, ctrl/shift, drag
+  indexAt(clientX: number, clientY: number): number | null {
+    const rect = this.el.getBoundingClientRect();
+    const x = clientX - rect.left - PAD;
+    const y = clientY - rect.top + this.el.scrollTop - PAD;
+    if (x < 0 || y < 0) return null;
+    const col = Math.floor(x / (this.cellW + GAP));
+    const row = Math.floor(y / (this.cellH + GAP));
+    if (col >= this.cols || x - col * (this.cellW + GAP) > this.cellW || y - row * (this.cellH + GAP) > this.cellH) return null;
+    const i = row * this.cols + col;
+    return i < this.app.view.total ? i : null;
+  }
+
+  private bindPointer(): void {
+    this.el.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0) return;
+      const rect = this.el.getBoundingClientRect();
+      if (ev.clientX > rect.left + this.el.clientWidth) return; // the scrollbar
+      const toggle = ev.ctrlKey || ev.metaKey;
+      this.lasso = {
+        x0: ev.clientX - rect.left,
+        y0: ev.clientY - rect.top + this.el.scrollTop,
+        base: toggle || ev.shiftKey ? this.app.selection.all() : [],
+        active: false,
+        pointer: ev.pointerId,
+        cellIndex: this.indexAt(ev.clientX, ev.clientY),
+      };
+      this.el.focus({ preventScroll: true });
+    });
+    this.el.addEventListener("pointermove", (ev) => {
+      const l = this.lasso;
+      if (!l || ev.pointerId !== l.pointer) return;
+      const rect = this.el.getBoundingClientRect();
+      const x = ev.clientX - rect.left;
+      const y = ev.clientY - rect.top + this.el.scrollTop;
+      if (!l.active && Math.hypot(x - l.x0, y - l.y0) < 6) return;
+      if (!l.active) {
+        l.active = true;
+        this.el.setPointerCapture(ev.pointerId);
+      }
+      // Near the edges the grid scrolls on its own.
+      if (ev.clientY > rect.bottom - 24) this.el.scrollTop += 18;
+      else if (ev.clientY < rect.top + 24) this.el.scrollTop -= 18;
+      const x0 = Math.min(l.x0, x), x1 = Math.max(l.x0, x), y0 = Math.min(l.y0, y), y1 = Math.max(l.y0, y);
+      this.lassoEl.hidden = false;
+      this.lassoEl.style.transform = `translate(${x0}px, ${y0}px)`;
+      this.lassoEl.style.width = `${x1 - x0}px`;
+      this.lassoEl.style.height = `${y1 - y0}px`;
+      this.app.selection.setMany(this.keysInRect(x0, y0, x1, y1), l.base);
+    });
+    const end = (ev: PointerEvent): void => {
+      const l = this.lasso;
+      if (!l || ev.pointerId !== l.pointer) return;
+      this.lasso = null;
+      this.lassoEl.hidden = true;
+      if (l.active) {
+        if (this.el.hasPointerCapture(ev.pointerId)) this.el.releasePointerCapture(ev.pointerId);
+        return;
+      }
+      if (ev.type !== "pointerup" || l.cellIndex === null) return;
+      this.clickIndex(l.cellIndex, { shift: ev.shiftKey, toggle: ev.ctrlKey || ev.metaKey });
+    };
+    this.el.addEventListener("pointerup", end);
+    this.el.addEventListener("pointercancel", end);
+    this.el.addEventListener("dblclick", (ev) => {
+      const i = this.indexAt(ev.clientX, ev.clientY);
+      if (i !== null && this.app.view.row(i)) this.cb.open(i);
+    });
+  }
+
+  clickIndex(i: number, mods: { shift: boolean; toggle: boolean }): void {
+    const row = this.app.view.row(i);
+    if (!row) return;
+    this.app.selection.click(i, sampleKey(row.split, row.id), mods, (a, b) =>
+      this.app.view.loadedRows(a, b + 1).map(([, r]) => sampleKey(r.split, r.id)));
+  }
+
+  private keysInRect(x0: number, y0: number, x1: number, y1: number): string[] {
+    const cw = this.cellW + GAP;
+    const rh = this.cellH + GAP;
+    const c0 = Math.max(0, Math.floor((x0 - PAD) / cw));
+    const c1 = Math.min(this.cols - 1, Math.floor((x1 - PAD) / cw));
+    const r0 = Math.max(0, Math.floor((y0 - PAD) / rh));
+    const r1 = Math.floor((y1 - PAD) / rh);
+    const keys: string[] = [];
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        const row = this.app.view.row(r * this.cols + c);
+        if (row) keys.push(sampleKey(row.split, row.id));
+      }
+    }
+    return keys;
+  }
+
+  /** Keyboard focus moved to position i (arrows). */
+  focusIndex(i: number, extend: boolean): void {
+    const total = this.app.view.total;
+    if (!total) return;
+    const j = Math.max(0, Math.min(total - 1, i));
+    this.app.selection.focus = j;
+    this.scrollToIndex(j);
+    if (extend) this.clickIndex(j, { shift: true, toggle: false });
+    this.paintSelection();
+  }
+}
+
+function abbrev(name: string): string {
+  if (name === "suspected_mislabel") return "mis";
+  if (name.length <= 8) return name;
+  return name.slice(0, 7) + "…";
+}

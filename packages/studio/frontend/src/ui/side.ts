@@ -1,0 +1,79 @@
+// Left panel: per-split counts (#counts), tags, display settings.
+
+import type { Studio } from "../app.js";
+import { byId, fmtInt, h } from "./dom.js";
+import type { FilterBar } from "./filters.js";
+import type { GridView } from "./grid.js";
+import { splitColor } from "./palette.js";
+
+export function setupSide(app: Studio, filters: FilterBar, grid: GridView): void {
+  const counts = byId("counts");
+  app.countsChanged.on((list) => {
+    const names = list.map((s) => s.name);
+    counts.replaceChildren(...list.map((s) => {
+      const bar = h("span");
+      bar.style.width = `${s.total ? (100 * s.active) / s.total : 0}%`;
+      const el = h("div", {
+        class: "wl-count", "data-split": s.name, "data-total": s.total, "data-active": s.active, "data-discarded": s.discarded,
+        title: `filter on split ${s.name}`,
+      },
+      h("div", { class: "wl-count-head" },
+        h("span", { class: "wl-count-name", text: s.name }),
+        h("span", { class: "wl-num", text: fmtInt(s.total) })),
+      h("div", { class: "wl-count-sub" }, `${fmtInt(s.active)} active · ${fmtInt(s.discarded)} discarded`),
+      h("div", { class: "wl-bar" }, bar));
+      el.style.setProperty("--swatch", splitColor(s.name, names));
+      return el;
+    }));
+    filters.paintBanner();
+  });
+
+  const tags = byId("tags");
+  app.tagsChanged.on((list) => {
+    if (!list.length) {
+      tags.replaceChildren(h("span", { class: "wl-muted", text: "no tags yet — select samples and tag them" }));
+      return;
+    }
+    const items: Node[] = [];
+    for (const t of list) {
+      const b = h("button", { type: "button", class: `wl-tag${t.categorical ? " wl-cat" : ""}`, title: t.categorical ? `categorical: ${t.values.map((v) => `${v.value} (${v.count})`).join(", ")}` : `filter: has:${t.name}` },
+        t.name, h("span", { class: "wl-n", text: fmtInt(t.count) }));
+      b.addEventListener("click", () => {
+        if (t.categorical && t.values[0]) filters.addExternal({ column: `tag:${t.name}`, op: "==", value: t.values[0].value });
+        else filters.addExternal({ column: "", op: "has-tag", value: t.name });
+      });
+      items.push(b);
+    }
+    tags.replaceChildren(...items);
+  });
+
+  const size = byId<HTMLInputElement>("cell-size");
+  size.addEventListener("input", () => grid.setCellSize(Number(size.value)));
+  const labels = byId<HTMLInputElement>("ov-labels");
+  const split = byId<HTMLInputElement>("ov-split");
+  const cols = byId<HTMLSelectElement>("cell-cols");
+  const gridEl = byId("grid");
+  labels.addEventListener("change", () => {
+    grid.showLabels = labels.checked;
+    gridEl.classList.toggle("wl-hide-labels", !labels.checked);
+  });
+  split.addEventListener("change", () => {
+    grid.showSplit = split.checked;
+    gridEl.classList.toggle("wl-hide-split", !split.checked);
+    grid.refill();
+  });
+  let sig = "";
+  app.view.events.on((e) => {
+    if (e.type !== "reset") return;
+    const names = app.view.columns.filter((c) => c.kind === "number").map((c) => c.name);
+    const s = names.join("|");
+    if (s === sig) return;
+    sig = s;
+    cols.replaceChildren(...names.map((n) => h("option", { value: n, text: n, selected: grid.displayCols.includes(n) })));
+  });
+  cols.addEventListener("change", () => {
+    const chosen = [...cols.selectedOptions].map((o) => o.value);
+    grid.displayCols = chosen.length ? chosen : ["loss"];
+    grid.refill();
+  });
+}
