@@ -50,15 +50,15 @@ def _launch(environ: dict[str, str], envoy_path: Path, job: TrainingJob, static:
 
 
 @pytest.fixture(scope="module")
-def studio(environ: dict[str, str], envoy_path: Path, e2e_job: TrainingJob, built_ui: Path) -> Iterator[StudioHandle]:
+def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, e2e_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
     with _launch(environ, envoy_path, e2e_job, built_ui, sandbox=False) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
-def sandbox_studio(environ: dict[str, str], envoy_path: Path, e2e_job: TrainingJob,
-                   built_ui: Path) -> Iterator[StudioHandle]:
+def sandbox_studio(built_ui: Path, environ: dict[str, str], envoy_path: Path,
+                   e2e_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
     with _launch(environ, envoy_path, e2e_job, built_ui, sandbox=True) as handle:
         yield handle

@@ -257,3 +257,52 @@ def test_the_command_reports_errors_without_a_traceback(environ: dict[str, str],
     assert result.returncode == 1
     assert "Error: the backend is not reachable at 127.0.0.1:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- settings read from the environment, observed on the wire ---------------------------------------------
+
+
+def preflight(handle: StudioHandle, origin: str) -> dict[str, str]:
+    context = ssl.create_default_context(cafile=str(handle.plan.ca))
+    conn = http.client.HTTPSConnection(handle.plan.listen_address, handle.plan.envoy_port, timeout=10,
+                                       context=context)
+    try:
+        conn.request("OPTIONS", "/weightslab.v1.ExperimentService/GetStatus", headers={
+            "origin": origin, "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type,x-grpc-web"})
+        response = conn.getresponse()
+        response.read()
+        return {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+def test_envoy_host_port_and_admin_port_from_the_environment(job: TrainingJob, environ: dict[str, str],
+                                                             envoy_path: Path, stub_static: Path) -> None:
+    port, admin = free_port("127.0.0.2"), free_port()
+    plan = make_plan(environ={**environ, "ENVOY_HOST": "127.0.0.2", "ENVOY_PORT": str(port),
+                              "ENVOY_ADMIN_PORT": str(admin), "GRPC_BACKEND_HOST": "127.0.0.1",
+                              "GRPC_BACKEND_PORT": str(job.grpc_port)}, static_dir=stub_static)
+    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+        assert handle.url.startswith(f"https://127.0.0.2:{port}/#token=")
+        socket.create_connection(("127.0.0.2", port), timeout=2).close()
+        conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
+        conn.request("GET", "/ready")
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert call(handle, "GetStatus").status == grpcweb.OK
+
+
+def test_cors_allows_the_own_origin_only_and_the_dev_server_when_asked(job: TrainingJob, start_studio: Start,
+                                                                       stub_static: Path) -> None:
+    handle = start_studio(backend_port=job.grpc_port, static_dir=stub_static,
+                          environ_extra={"VITE_HOST": "0.0.0.0", "VITE_PORT": "5174"})
+    own = preflight(handle, handle.origin)
+    assert own.get("access-control-allow-origin") == handle.origin
+    assert "authorization" in own.get("access-control-allow-headers", "")
+    for other in ("https://evil.example", "http://localhost:5174", handle.origin.replace("https", "http")):
+        assert "access-control-allow-origin" not in preflight(handle, other), other
+    dev = start_studio(backend_port=job.grpc_port, static_dir=stub_static, allow_dev_server=True,
+                       environ_extra={"VITE_HOST": "0.0.0.0", "VITE_PORT": "5174"})
+    assert preflight(dev, "http://localhost:5174").get("access-control-allow-origin") == "http://localhost:5174"
+    assert "access-control-allow-origin" not in preflight(dev, "http://localhost:5173")
