@@ -202,10 +202,19 @@ def test_eval_through_the_evaluation_controller(experiment: Experiment, serve: C
     assert ("start_evaluation", "error") in actions
 
 
-def test_ask_without_agent(client: LineClient) -> None:
-    reply = client.cmd("ask which samples are mislabelled?")
-    assert reply["ok"] is False and "no query agent is installed" in reply["error"]
-    assert "usage" in client.cmd("ask")["error"]
+def test_ask_without_agent(tmp_path: Path, serve: Callable[..., CliServer], connect: Any) -> None:
+    pm = pluggy.PluginManager("weightslab")  # no agent plugin, even where weightslab-agent is installed
+    pm.add_hookspecs(hookspecs)
+    pm.register(_builtin, name="core")
+    pm.register(cli_plugin, name="cli")
+    exp = make_experiment(tmp_path / "run", base_environ(), pm=pm)
+    try:
+        client = connect(serve(exp).port)
+        reply = client.cmd("ask which samples are mislabelled?")
+        assert reply["ok"] is False and "no query agent is installed" in reply["error"]
+        assert "usage" in client.cmd("ask")["error"]
+    finally:
+        exp.shutdown()
 
 
 class FakeAgent:
