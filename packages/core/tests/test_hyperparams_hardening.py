@@ -105,3 +105,16 @@ def test_size_and_depth_are_bounded() -> None:
         hp.request("layers", "- " * 30 + "1")  # block YAML, not JSON
     with pytest.raises(HyperParameterError, match="more than 10000 items"):
         hp.request("layers", [1] * 10001)  # a structured value from an API is bounded too
+
+
+def test_file_edit_errors_name_the_file_not_its_path_and_never_quote_secrets(tmp_path: Path) -> None:
+    hp = HyperParameters({"db_password": "old-secret-value", "lr": 0.1}, yaml_path=tmp_path / "hyperparameters.yaml")
+    path = tmp_path / "hyperparameters.yaml"
+    path.write_text("db_password: [new-secret-value]\nlr: 0.1\n")
+    assert hp.check_file() == {}
+    assert hp.last_error is not None and hp.last_error.startswith("hyperparameters.yaml: db_password=")
+    assert str(tmp_path) not in hp.last_error
+    assert "old-secret-value" not in hp.last_error and "new-secret-value" not in hp.last_error
+    path.write_text("db_password: 'unterminated-secret-value\nlr: [\n")
+    assert hp.check_file() == {}
+    assert "not valid YAML" in hp.last_error and "unterminated-secret-value" not in hp.last_error

@@ -328,10 +328,10 @@ class HyperParameters:
         try:
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
-                raise HyperParameterError(f"{path}: {size} bytes; at most {MAX_FILE_BYTES} accepted")
+                raise HyperParameterError(f"{path.name}: {size} bytes; at most {MAX_FILE_BYTES} accepted")
             data = yaml.safe_load(path.read_text()) or {}
             if not isinstance(data, Mapping):
-                raise HyperParameterError(f"{path}: expected a mapping at the top level")
+                raise HyperParameterError(f"{path.name}: expected a mapping at the top level")
             current = self.flat()
             changed = {k: v for k, v in flatten(data).items() if k in current and current[k] != v}
             unknown = sorted(set(flatten(data)) - set(current))
@@ -341,11 +341,11 @@ class HyperParameters:
             self.last_error = None
             return queued
         except yaml.YAMLError as exc:
-            self.last_error = f"{path}: not valid YAML ({_yaml_problem(exc)})"
+            self.last_error = f"{path.name}: not valid YAML ({_yaml_problem(exc)})"
             log.warning("hyperparameter file edit rejected, keeping the applied values: %s", self.last_error)
             return {}
         except HyperParameterError as exc:
-            self.last_error = scrub(f"{path}: {exc}", self.as_dict())
+            self.last_error = scrub(f"{path.name}: {exc}", self.as_dict())
             log.warning("hyperparameter file edit rejected, keeping the applied values: %s", self.last_error)
             return {}
 
