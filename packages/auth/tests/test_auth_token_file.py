@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -48,3 +49,22 @@ def test_empty_token_file_is_refused(cert_dir: Path, make_config: Callable[..., 
     (cert_dir / ".grpc_auth_token").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
         configured_tokens(make_config(GRPC_TLS_CERT_DIR=str(cert_dir)))
+
+
+def test_dotenv_weakening_tls_or_changing_ca_and_token_is_warned(
+        tmp_path: Path, plugin_manager: Any, auth_log: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trigger: a .env added an attacker's token, replaced the CA and switched TLS off."""
+    from weightslab.settings import load_config
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    secret = "attacker-token-0123456789abcdef"
+    env_file = tmp_path / "project" / ".env"
+    env_file.parent.mkdir()
+    env_file.write_text(f'GRPC_TLS_ENABLED="0"\nGRPC_TLS_CA_FILE="/srv/evil-ca.crt"\nGRPC_AUTH_TOKEN="{secret}"\n')
+    env_file.chmod(0o600)
+    config = load_config(environ={}, cwd=env_file.parent, pm=plugin_manager)
+    assert config.env_file == env_file
+    warned = [r.getMessage() for r in auth_log.records if r.levelno == logging.WARNING]
+    for variable in ("GRPC_TLS_ENABLED", "GRPC_TLS_CA_FILE", "GRPC_AUTH_TOKEN"):
+        assert any(m.startswith(variable + "=") and str(env_file) in m and "weakens security" in m for m in warned)
+    assert not any(secret in m for m in warned)  # the token itself is never logged

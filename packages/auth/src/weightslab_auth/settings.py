@@ -16,26 +16,31 @@ class AuthSettings(SettingsSection):
     owner = "weightslab-auth"
 
     tls_enabled: Annotated[bool, Setting(
-        "GRPC_TLS_ENABLED", f.boolean, "TLS on the backend socket.", config_key="grpc_tls_enabled")] = True
+        "GRPC_TLS_ENABLED", f.boolean, "TLS on the backend socket.", config_key="grpc_tls_enabled",
+        weakens=f.is_false)] = True
     cert_dir: Annotated[Path, Setting(
-        "GRPC_TLS_CERT_DIR", f.path, "Base directory of the default certificate files.",
-        config_key="grpc_tls_cert_dir")] = Path("~/certs").expanduser()
+        "GRPC_TLS_CERT_DIR", f.path, "Base directory of the default certificate files (and of the token file "
+        "written by `weightslab certs init`, the default token).",
+        config_key="grpc_tls_cert_dir", weakens=f.always)] = Path("~/certs").expanduser()
     key_file: Annotated[Path | None, Setting(
         "GRPC_TLS_KEY_FILE", f.path, "Server private key (default <cert dir>/backend-server.key).",
-        config_key="grpc_tls_key_file")] = None
+        config_key="grpc_tls_key_file", weakens=f.always)] = None
     cert_file: Annotated[Path | None, Setting(
         "GRPC_TLS_CERT_FILE", f.path, "Server certificate (default <cert dir>/backend-server.crt).",
-        config_key="grpc_tls_cert_file")] = None
+        config_key="grpc_tls_cert_file", weakens=f.always)] = None
     ca_file: Annotated[Path | None, Setting(
         "GRPC_TLS_CA_FILE", f.path, "CA verifying client certificates (default <cert dir>/ca.crt).",
-        config_key="grpc_tls_ca_file")] = None
+        config_key="grpc_tls_ca_file", weakens=f.always)] = None
     require_client_auth: Annotated[bool, Setting(
         "GRPC_TLS_REQUIRE_CLIENT_AUTH", f.boolean, "Require client certificates (mTLS).",
-        config_key="grpc_tls_require_client_auth")] = True
+        config_key="grpc_tls_require_client_auth", weakens=f.is_false)] = True
     auth_token: Annotated[str | None, Setting(
-        "GRPC_AUTH_TOKEN", f.text, "Shared token accepted in request metadata.", secret=True)] = None
+        "GRPC_AUTH_TOKEN", f.text,
+        "Shared token accepted in request metadata (default: the token file in the cert dir, if any).",
+        secret=True, weakens=f.always)] = None
     auth_tokens: Annotated[tuple[str, ...], Setting(
-        "GRPC_AUTH_TOKENS", f.csv_list, "Comma-separated accepted tokens (rotation).", secret=True)] = ()
+        "GRPC_AUTH_TOKENS", f.csv_list, "Comma-separated accepted tokens (rotation).", secret=True,
+        weakens=f.always)] = ()
 
 
 TOKEN_FILE_NAME = ".grpc_auth_token"  # written by `weightslab certs init` in the cert dir

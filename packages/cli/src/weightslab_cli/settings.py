@@ -13,6 +13,7 @@ class CliSettings(SettingsSection):
     owner = "weightslab-cli"
 
     host: Annotated[str, Setting("CLI_HOST", f.host, "Interface of the CLI inspection server.",
-                                 kwarg="cli_host")] = "0.0.0.0"
+                                 kwarg="cli_host",
+                                 weakens=lambda host: not f.is_loopback_host(host, resolve=False))] = "0.0.0.0"
     port: Annotated[int, Setting("CLI_PORT", f.port_or_zero, "Port of the CLI inspection server.",
                                  kwarg="cli_port")] = 50051

@@ -16,7 +16,7 @@ class GrpcServerSettings(SettingsSection):
         "GRPC_BACKEND_HOST", f.host,
         "Host the gRPC server binds to. Loopback by default; a non-loopback host needs TLS with client "
         "certificates (mTLS) or a token, else start-up is refused (see GRPC_ALLOW_UNAUTHENTICATED_REMOTE).",
-        kwarg="grpc_host")] = "127.0.0.1"
+        kwarg="grpc_host", weakens=lambda host: not f.is_loopback_host(host, resolve=False))] = "127.0.0.1"
     port: Annotated[int, Setting("GRPC_BACKEND_PORT", f.port_or_zero, "Port the gRPC server listens on.",
                                  kwarg="grpc_port")] = 50051
     max_message_bytes: Annotated[int, Setting(
@@ -31,4 +31,5 @@ class GrpcServerSettings(SettingsSection):
         "GRPC_ALLOW_UNAUTHENTICATED_REMOTE", f.boolean,
         "DANGEROUS: `1` lets the gRPC server listen on a non-loopback GRPC_BACKEND_HOST with no way to "
         "authenticate callers (no token and no mTLS): anyone who reaches the port can read and change the "
-        "experiment. Only for a network where every host is trusted; a loud WARNING is logged.")] = False
+        "experiment. Only for a network where every host is trusted; a loud WARNING is logged.",
+        weakens=f.is_true)] = False

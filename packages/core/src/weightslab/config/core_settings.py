@@ -28,7 +28,7 @@ class LoggingSettings(SettingsSection):
         "(default: root_log_dir/ next to the training script).", kwarg="root_log_dir")] = None
     audit_log_format: Annotated[str, Setting(
         "AUDIT_LOG_FORMAT", f.choice("json", "csv", "none"),
-        "Audit trail format: one file per experiment.")] = "json"
+        "Audit trail format: one file per experiment.", weakens=lambda value: value == "none")] = "json"
 
 
 class PluginSettings(SettingsSection):
@@ -36,7 +36,8 @@ class PluginSettings(SettingsSection):
     owner = OWNER
 
     disabled_plugins: Annotated[tuple[str, ...], Setting(
-        "WEIGHTSLAB_DISABLED_PLUGINS", f.csv_list, "Plugins (entry-point names) to skip.")] = ()
+        "WEIGHTSLAB_DISABLED_PLUGINS", f.csv_list, "Plugins (entry-point names) to skip.",
+        weakens=lambda names: bool({"auth", "watchdog"} & set(names)))] = ()
     trace_plugins: Annotated[bool, Setting(
         "WEIGHTSLAB_TRACE_PLUGINS", f.boolean, "Log every hook call.")] = False
     env_file: Annotated[Path | None, Setting(

@@ -43,6 +43,22 @@ class Setting:
     secret: bool = False
     config_key: str | None = None
     kwarg: str | None = None
+    # ``weakens(value)`` is true when the value lowers security (TLS off, audit off, a CA or token
+    # changed...): coming from a .env file, it is logged at WARNING with the file's path.
+    weakens: Callable[[Any], bool] | None = None
+
+
+def always(_value: Any) -> bool:
+    """``Setting(weakens=always)``: any value from a .env file is worth a warning (CA, token...)."""
+    return True
+
+
+def is_false(value: Any) -> bool:
+    return value is False
+
+
+def is_true(value: Any) -> bool:
+    return value is True
 
 
 def _strip(raw: Any) -> Any:
@@ -152,11 +168,12 @@ host = Parser("a host name or IP address", _host)
 BIND_ALL_HOSTS = frozenset({"", "0.0.0.0", "::", "*", "[::]"})
 
 
-def is_loopback_host(value: str) -> bool:
+def is_loopback_host(value: str, *, resolve: bool = True) -> bool:
     """True when every address ``value`` names is a loopback address (bind-all is not).
 
     A host name is resolved (``localhost``); one that does not resolve counts as not loopback,
-    so a mistake can only make a check stricter.
+    so a mistake can only make a check stricter. ``resolve=False`` never asks DNS (only
+    ``localhost`` and loopback literals count).
     """
     import ipaddress
     import socket
@@ -168,6 +185,8 @@ def is_loopback_host(value: str) -> bool:
         return ipaddress.ip_address(value.strip("[]").split("%")[0]).is_loopback
     except ValueError:
         pass
+    if not resolve:
+        return value.lower() in ("localhost", "localhost.")
     try:
         infos = socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):

@@ -170,4 +170,22 @@ def resolve(
             entries.setdefault(entry.variable, entry)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors) if len(errors) > 1 else errors[0])
+    _warn_weakening(entries.values(), path)
     return Config(models, entries, path)
+
+
+def _warn_weakening(entries: Iterable[Entry], path: Path | None) -> None:
+    """A .env file that weakens security (TLS off, audit off, another CA or token) is said so."""
+    for entry in entries:
+        weakens = entry.setting.weakens
+        if entry.source != ".env" or weakens is None:
+            continue
+        try:
+            weaker = bool(weakens(entry.value))
+        except Exception:  # a broken predicate must not hide the configuration
+            weaker = True
+        if weaker:
+            shown = entry.display_value()
+            log.warning("%s=%s comes from %s and weakens security; if you did not put it there, remove it "
+                        "(shell exports win over .env values)", entry.variable,
+                        shown if entry.setting.secret else repr(shown), path)
