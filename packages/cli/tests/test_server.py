@@ -124,13 +124,15 @@ def test_silent_unauthenticated_connection_is_closed(token_experiment: Experimen
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from weightslab_cli import server as server_module
 
-    monkeypatch.setattr(server_module, "PREAUTH_DEADLINE", 0.3)
+    # 1 s: room for the authenticated client's own auth on a loaded machine (it has the same
+    # deadline); it connects first, so when the silent one is closed its deadline passed too.
+    monkeypatch.setattr(server_module, "PREAUTH_DEADLINE", 1.0)
     srv = serve(token_experiment)
-    silent = connect(srv.port)
-    assert silent.closed()  # EOF once the pre-auth deadline passed
     authed = connect(srv.port)
     assert authed.cmd(f"auth {TOKEN}")["ok"]
-    assert authed.cmd("status")["ok"]  # no timeout once authenticated
+    silent = connect(srv.port)
+    assert silent.closed()  # EOF once the pre-auth deadline passed
+    assert authed.cmd("status")["ok"]  # no deadline once authenticated
 
 
 # -- TLS ----------------------------------------------------------------------------------------------
