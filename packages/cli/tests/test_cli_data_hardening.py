@@ -43,3 +43,14 @@ def test_a_tag_edit_matching_nothing_creates_no_column(client: LineClient, exper
         reply = client.cmd(f"tag t{i} --query \"sample_id == 'nope'\"")
         assert reply["ok"] and reply["matched"] == 0, reply
     assert experiment.table.tags == {}
+
+
+def test_status_says_finished_after_the_training_loop_ended(client: LineClient, experiment: Experiment) -> None:
+    import threading
+
+    loop = threading.Thread(target=lambda: [experiment.step_end() for _ in range(5)], name="training-loop")
+    loop.start()
+    loop.join()
+    status = client.cmd("status")["status"]
+    assert status["state"] == "finished" and status["step"] == 5, status
+    assert status["steps_per_second"] == 0.0 and status["seconds_since_last_step"] >= 0.0
