@@ -114,6 +114,22 @@ def test_edits_are_previewed_over_grpc(served: Served, ollama: LLMServer) -> Non
         ollama.script.append(plan_reply({"step": "filter", "where": {"op": "has_tag", "tag": "blurry"}},
                                         {"step": "discard"}))
     assert not served.experiment.frame().discarded.any()
+    # the loop left one scripted reply: the next question gets it
+    preview = served.stub.AgentQuery(pb.AgentQueryRequest(question="discard samples tagged blurry"), timeout=TIMEOUT)
+    assert preview.dry_run and preview.plan_id and not preview.applied
+    applied = served.stub.AgentQuery(pb.AgentQueryRequest(apply=True, plan_id=preview.plan_id), timeout=TIMEOUT)
+    assert applied.applied and not applied.dry_run and applied.matched == 10
+    assert sorted(applied.sample_ids) == sorted(preview.sample_ids)
+    frame = served.experiment.frame()
+    assert sorted(frame.sample_id[frame.discarded]) == sorted(preview.sample_ids)
+    records = served.audit()
+    assert [r["action"] for r in records][-2:] == ["edit_samples", "agent_query"]
+    assert records[-2]["caller"]["via"] == "grpc" and records[-2]["caller"]["transport"] == "agent"
+    assert records[-2]["caller"]["question"] == "discard samples tagged blurry"
+    assert records[-1]["params"]["apply"] is True and records[-1]["params"]["plan_id"] == preview.plan_id
+    with pytest.raises(grpc.RpcError) as err:  # applied once
+        served.stub.AgentQuery(pb.AgentQueryRequest(apply=True, plan_id=preview.plan_id), timeout=TIMEOUT)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no previewed plan" in err.value.details()
 
 
 def test_provider_errors_are_clear_grpc_statuses(served: Served, ollama: LLMServer) -> None:

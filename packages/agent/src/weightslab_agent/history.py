@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ MAX_ENTRIES = 500
 PROMPT_TURNS = 3
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,11 @@ class HistoryEntry:
     kind: EntryKind
     text: str
     details: dict[str, Any] = field(default_factory=dict)
-    timestamp: str = field(default_factory=_now)
+    time: float = field(default_factory=time.time)  # seconds since the epoch
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "kind": self.kind, "text": self.text, "details": dict(self.details)}
+        return {"time": self.time, "timestamp": _iso(self.time), "kind": self.kind, "text": self.text,
+                "details": dict(self.details)}
 
 
 class History:

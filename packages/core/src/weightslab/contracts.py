@@ -53,6 +53,8 @@ class AgentAnswer(TypedDict, total=False):
     applied: bool  # the plan's edits were applied (never with preview=True)
     matched: int  # rows the plan matched
     sample_ids: list[str]  # matched sample ids (may be a prefix of them)
+    dry_run: bool  # an edit was previewed only; nothing changed
+    plan_id: str | None  # id of a previewed edit, to apply it (``query(..., apply=True, plan_id=...)``)
 
 
 class AgentStatus(TypedDict, total=False):
@@ -88,9 +90,12 @@ class AgentHistoryEntry(TypedDict, total=False):
 class QueryAgent(Protocol):
     """What ``weightslab_query_agent`` returns: the natural-language query agent.
 
-    ``query`` turns a question into a plan over the experiment's query engine and (unless
-    ``preview``) applies its edits through the core operations. Every method may raise
-    ``ValueError`` (bad input, message naming the field) or ``ConnectionError`` (provider down).
+    ``query`` turns a question into a plan over the experiment's query engine. Edits are
+    previewed first (``dry_run``, ``plan_id``); an agent may accept the optional keywords
+    ``apply`` and ``plan_id`` (apply a previewed plan through the core edit operation) and
+    ``caller`` (the audit identity of who asks): front ends pass them only where accepted.
+    Every method may raise ``ValueError`` (bad input, message naming the field) or
+    ``ConnectionError`` (provider down).
     """
 
     def query(self, question: str, *, preview: bool = False, experiment: Any = None) -> AgentAnswer: ...

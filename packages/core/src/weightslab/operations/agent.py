@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from weightslab.operations._base import SDK, Caller, InvalidRequest, Unavailable, audited, text
+from weightslab.plugins import call_accepting
 from weightslab.secrets import scrub
 
 MAX_QUESTION = 10_000
@@ -123,10 +124,19 @@ def health(experiment: Any) -> AgentStatus:
     return _status(get_agent(experiment).health())
 
 
-def ask(experiment: Any, question: str, *, preview: bool = False, caller: Caller = SDK) -> AgentAnswer:
-    with audited(experiment, caller, "agent_query", {"question": question, "preview": preview}) as entry:
-        text(question, "question", required=True, max_len=MAX_QUESTION)
-        data = _data(get_agent(experiment).query(question, preview=preview, experiment=experiment))
+def ask(experiment: Any, question: str, *, preview: bool = False, apply: bool = False, plan_id: str = "",
+        caller: Caller = SDK) -> AgentAnswer:
+    """Ask a question. Actions are previewed; ``apply`` applies a previewed plan (``plan_id``,
+    else the one previewed for ``question``, else the latest) — the question may then be empty."""
+    params: dict[str, Any] = {"question": question, "preview": preview}
+    if apply:
+        params.update(apply=True, plan_id=plan_id or None)
+    with audited(experiment, caller, "agent_query", params) as entry:
+        text(question, "question", required=not apply, max_len=MAX_QUESTION)
+        text(plan_id, "plan_id", max_len=64)
+        query = get_agent(experiment).query
+        data = _data(call_accepting(query, question, preview=preview, experiment=experiment, apply=apply or None,
+                                    plan_id=plan_id or None, caller=caller.audit(), drop_none=True))
         ids = tuple(str(s) for s in list(data.get("sample_ids") or [])[:MAX_IDS_SHOWN])
         result = AgentAnswer(plan=data.get("plan"), plan_text=_str(data.get("plan_text")),
                              answer=_str(data.get("answer")), applied=bool(data.get("applied", False)) and not preview,

@@ -749,15 +749,19 @@ class AgentStatus(_message.Message):
     def __init__(self, available: _Optional[bool] = ..., initialized: _Optional[bool] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class AgentQueryRequest(_message.Message):
-    __slots__ = ("question", "preview")
+    __slots__ = ("question", "preview", "apply", "plan_id")
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    APPLY_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     question: str
     preview: bool
-    def __init__(self, question: _Optional[str] = ..., preview: _Optional[bool] = ...) -> None: ...
+    apply: bool
+    plan_id: str
+    def __init__(self, question: _Optional[str] = ..., preview: _Optional[bool] = ..., apply: _Optional[bool] = ..., plan_id: _Optional[str] = ...) -> None: ...
 
 class AgentQueryResponse(_message.Message):
-    __slots__ = ("plan_json", "plan_text", "answer", "applied", "matched", "sample_ids", "details_json")
+    __slots__ = ("plan_json", "plan_text", "answer", "applied", "matched", "sample_ids", "details_json", "plan_id", "dry_run")
     PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
     PLAN_TEXT_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
@@ -765,6 +769,8 @@ class AgentQueryResponse(_message.Message):
     MATCHED_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
     DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     plan_json: str
     plan_text: str
     answer: str
@@ -772,7 +778,9 @@ class AgentQueryResponse(_message.Message):
     matched: int
     sample_ids: _containers.RepeatedScalarFieldContainer[str]
     details_json: str
-    def __init__(self, plan_json: _Optional[str] = ..., plan_text: _Optional[str] = ..., answer: _Optional[str] = ..., applied: _Optional[bool] = ..., matched: _Optional[int] = ..., sample_ids: _Optional[_Iterable[str]] = ..., details_json: _Optional[str] = ...) -> None: ...
+    plan_id: str
+    dry_run: bool
+    def __init__(self, plan_json: _Optional[str] = ..., plan_text: _Optional[str] = ..., answer: _Optional[str] = ..., applied: _Optional[bool] = ..., matched: _Optional[int] = ..., sample_ids: _Optional[_Iterable[str]] = ..., details_json: _Optional[str] = ..., plan_id: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class AgentInitRequest(_message.Message):
     __slots__ = ("provider", "api_key", "model")

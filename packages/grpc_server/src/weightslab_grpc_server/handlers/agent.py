@@ -20,10 +20,13 @@ class AgentHandlers(HandlerBase):
         return _status(agent.health(self.experiment))
 
     def AgentQuery(self, request: pb.AgentQueryRequest, context: grpc.ServicerContext) -> pb.AgentQueryResponse:
-        a = agent.ask(self.experiment, request.question, preview=request.preview, caller=self.caller(context))
+        a = agent.ask(self.experiment, request.question, preview=request.preview, apply=request.apply,
+                      plan_id=request.plan_id, caller=self.caller(context))
         plan_json = a.plan if isinstance(a.plan, str) else to_json(a.plan)
+        plan_id = a.details.get("plan_id")
         return pb.AgentQueryResponse(plan_json=plan_json, plan_text=a.plan_text, answer=a.answer, applied=a.applied,
-                                     matched=a.matched, sample_ids=a.sample_ids, details_json=to_json(a.details))
+                                     matched=a.matched, sample_ids=a.sample_ids, details_json=to_json(a.details),
+                                     plan_id=str(plan_id) if plan_id else "", dry_run=bool(a.details.get("dry_run")))
 
     def AgentInit(self, request: pb.AgentInitRequest, context: grpc.ServicerContext) -> pb.AgentStatus:
         return _status(agent.init(self.experiment, provider=request.provider, api_key=request.api_key,
