@@ -6,9 +6,10 @@ A name is secret when one of its words (split at ``_ - . /``, spaces and camelCa
 (not the only one) is ``key`` (``openrouter_api_key``, ``hf_access_key``, ``db_passwd``, ``signingKey``). Counting names such as
 ``max_tokens`` or ``num_tokens`` are not secret, and neither is a name with the word ``fingerprint``.
 
-Secret values are shown as a fingerprint: a keyed hash (HMAC-SHA256 with a random key made once
-per process, 16 hex digits), so the same value gives the same fingerprint within a run (an edit
-is visible) but a log cannot be used to test guesses of a short password offline.
+Secret values are shown as a fingerprint: a keyed hash (HMAC-SHA256 under a random per-user key,
+:mod:`weightslab.config.keys`, 16 hex digits), so the same value gives the same fingerprint in
+every process of the user (an edit is visible; `config show` matches the server's log) but a log
+cannot be used to test guesses of a short password offline.
 Every place that shows values (logs, errors, audit, API responses, checkpoints, CLI) uses this module.
 """
 
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,8 +31,6 @@ _COUNTABLE = frozenset({"token", "tokens"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT = re.compile(r"[^A-Za-z0-9]+")
 
-_key_lock = threading.Lock()
-_process_key: bytes | None = None
 
 
 def words(name: str) -> list[str]:
@@ -70,15 +67,15 @@ def is_secret_name(name: object) -> bool:
 
 
 def _key() -> bytes:
-    global _process_key
-    with _key_lock:
-        if _process_key is None:
-            _process_key = os.urandom(32)
-        return _process_key
+    # Per user (``~/.weightslab/fingerprint.key``), so `config show`, the audit log and the
+    # server's log agree across processes; per process when that file cannot be used.
+    from weightslab.config.keys import fingerprint_key
+
+    return fingerprint_key()
 
 
 def fingerprint(value: Any) -> str:
-    """A short keyed hash of ``value`` (16 hex digits), stable within this process only."""
+    """A short keyed hash of ``value`` (16 hex digits), stable across this user's processes."""
     data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
     return hmac.new(_key(), data, hashlib.sha256).hexdigest()[:16]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -20,8 +19,11 @@ log = logging.getLogger("weightslab.config")
 
 
 def fingerprint(secret: str) -> str:
-    """Short, non-reversible identifier of a secret, safe to log."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:8]
+    """Short identifier of a secret, safe to log: the one keyed hash of :mod:`weightslab.secrets`
+    (HMAC-SHA256 under the per-user key of :mod:`weightslab.config.keys`, 16 hex digits)."""
+    from weightslab.secrets import fingerprint as keyed
+
+    return keyed(secret)
 
 
 @dataclass(frozen=True)
