@@ -24,7 +24,7 @@ PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "auth": ("packages/grpc_server", "packages/cli"),
     "watchdog": ("packages/grpc_server", "packages/auth"),
     "data_cache": ("pandas",),
-    "agent": (),
+    "agent": ("packages/grpc_server", "packages/auth", "packages/cli"),  # end-to-end over gRPC and the CLI
     "cli": ("packages/grpc_server", "packages/auth", "packages/watchdog", "packages/data_cache",
             "torch", "scikit-learn", "pandas"),
     "studio": ("packages/auth", "packages/grpc_server", "packages/data_cache", "packages/cli", "torch",
