@@ -4,7 +4,18 @@
 import type { Api } from "../api/client.js";
 import { sampleKey } from "../api/model.js";
 import { BudgetCache, MB } from "../cache.js";
+import { NpyError, npyToRgba, parseNpy, rgbaToPng } from "../npy.js";
 import type { Scheduler } from "../scheduler.js";
+
+const NPY_MIME = "application/x-npy";
+
+/** Tensors arrive as .npy: shown as a PNG of the array (grey or colour, min-max scaled). */
+async function npyBlobToPng(blob: Blob): Promise<Blob> {
+  const arr = parseNpy(new Uint8Array(await blob.arrayBuffer()));
+  const img = npyToRgba(arr);
+  if (!img) throw new NpyError(`array of shape (${arr.shape.join(", ")}) is not an image`);
+  return rgbaToPng(img);
+}
 
 export interface FullImage {
   url: string;
@@ -43,13 +54,14 @@ export class FullResStore {
         loaded += chunk.data.byteLength;
         onProgress?.(loaded, total);
       }
-      const blob = new Blob(parts as BlobPart[], { type: mime || "application/octet-stream" });
-      const image: FullImage = { url: URL.createObjectURL(blob), mime, bytes: loaded };
+      let blob = new Blob(parts as BlobPart[], { type: mime || "application/octet-stream" });
+      if (mime === NPY_MIME) blob = await npyBlobToPng(blob);
+      const image: FullImage = { url: URL.createObjectURL(blob), mime, bytes: Math.max(loaded, blob.size) };
       if (this.transient) {
         URL.revokeObjectURL(this.transient.url);
         this.transient = null;
       }
-      if (!this.cache.set(key, image, loaded)) {
+      if (!this.cache.set(key, image, image.bytes)) {
         this.transient = image;
       }
       return image;

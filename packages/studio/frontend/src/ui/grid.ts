@@ -30,7 +30,7 @@ export interface GridCallbacks {
 export class GridView {
   cellW = 128;
   cols = 1;
-  private cellH = 128 + META_H - 8;
+  private cellH = 128 + META_H;
   private readonly cells = new Map<number, CellEl>();
   private readonly free: CellEl[] = [];
   private readonly byKey = new Map<string, CellEl>();
@@ -86,7 +86,7 @@ export class GridView {
   layout(): void {
     const width = this.el.clientWidth - PAD * 2;
     this.cols = Math.max(1, Math.floor((width + GAP) / (this.cellW + GAP)));
-    this.cellH = this.cellW + META_H - 8;
+    this.cellH = this.cellW + META_H;
     const rows = Math.ceil(this.app.view.total / this.cols);
     this.spacer.style.height = `${PAD * 2 + rows * (this.cellH + GAP)}px`;
     const dpr = window.devicePixelRatio || 1;
@@ -154,6 +154,11 @@ export class GridView {
     c.key = null;
     c.index = -1;
     c.el.hidden = true;
+    // A pooled cell is no sample: nothing may find it by id.
+    delete c.el.dataset.sampleId;
+    delete c.el.dataset.split;
+    delete c.el.dataset.index;
+    c.el.classList.remove("selected", "discarded", "focused");
     this.free.push(c);
   }
 
@@ -192,7 +197,19 @@ export class GridView {
         this.fill(c, i);
       }
     }
+    this.keepDomOrder();
     this.fetchAround(s, e);
+  }
+
+  /** Live cells in document order = view order (screen readers, tests, tab order). */
+  private keepDomOrder(): void {
+    let prev: Element = this.spacer;
+    const order = [...this.cells.keys()].sort((a, b) => a - b);
+    for (const i of order) {
+      const el = this.cells.get(i)!.el;
+      if (prev.nextElementSibling !== el) prev.after(el);
+      prev = el;
+    }
   }
 
   private place(c: CellEl, i: number): void {
@@ -258,15 +275,16 @@ export class GridView {
       c.lab.title = `label ${formatCell(lv)} · prediction ${formatCell(pv ?? null)}`;
     } else c.lab.hidden = true;
     const tagged = row.tags.length > 0 || Object.keys(row.categories).length > 0;
+    const tagText = [...row.tags, ...Object.entries(row.categories).map(([k, v]) => `${k}=${v}`)].join(", ");
     c.line1.replaceChildren(
       h("span", { class: "wl-id", title: `${row.id} (${row.split})`, text: `#${row.id}` }),
-      h("span", { class: "wl-metric" }, row.split, tagged ? h("span", { class: "wl-tagdot", title: [...row.tags, ...Object.entries(row.categories).map(([k, v]) => `${k}=${v}`)].join(", ") }) : null),
+      tagged ? h("span", { class: "wl-metric wl-tagtext", title: tagText }, h("span", { class: "wl-tagdot" }), ` ${tagText}`) : h("span", { class: "wl-metric wl-muted", text: row.split }),
     );
     const parts: Node[] = [];
     for (const name of this.displayCols.slice(0, 2)) {
       const ci = view.columnIndex(name);
       if (ci < 0) continue;
-      parts.push(h("span", { class: "wl-metric", title: name }, h("i", { text: `${abbrev(name)} ` }), formatCell(row.values[ci] ?? null)));
+      parts.push(h("span", { class: "wl-metric", title: `${name} = ${String(row.values[ci] ?? "—")}` }, h("i", { text: `${abbrev(name)} ` }), formatShort(row.values[ci] ?? null)));
     }
     c.line2.replaceChildren(...parts);
   }
@@ -417,6 +435,16 @@ export class GridView {
     if (extend) this.clickIndex(j, { shift: true, toggle: false });
     this.paintSelection();
   }
+}
+
+/** Values under a cell: 3 significant digits at most. */
+function formatShort(v: Row["values"][number]): string {
+  if (typeof v !== "number") return formatCell(v);
+  if (v === 0 || Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  if (a < 1e-3) return v.toExponential(0).replace("e-", "e-");
+  if (a >= 1e4) return v.toExponential(1);
+  return Number(v.toPrecision(3)).toString();
 }
 
 function abbrev(name: string): string {

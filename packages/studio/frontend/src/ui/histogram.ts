@@ -65,7 +65,7 @@ export class HistogramView {
     const query = view.query;
     const topK = /^(top|bottom)\b/i.test(splitQuery(query).clauses);
     const width = Math.max(64, this.canvas.clientWidth || 600);
-    const bins = Math.max(1, Math.min(this.app.config.histogramMaxBins, Math.floor(width / 3)));
+    const bins = Math.max(1, Math.min(this.app.config.histogramMaxBins, Math.floor(width / 4)));
     const byValue = !!col && !topK && (col.kind === "number" || col.kind === "string" || col.kind === "bool");
     try {
       const res = await this.app.scheduler.run("histogram", () => this.app.api.getHistogram({
@@ -121,12 +121,12 @@ export class HistogramView {
     if (!bars.length) return;
     const max = Math.max(1, ...bars.map((b) => b.total));
     const bw = w / bars.length;
-    const gap = bw > 4 ? Math.max(1, Math.round(dpr)) : 0;
+    const gap = bw > 6 * dpr ? Math.max(1, Math.round(dpr)) : 0;
     const splits = this.app.counts.map((s) => s.name);
     const bad = cssVar("--bad") || "#f0686a";
     const cur = barAt(bars, this.position);
-    // sqrt scale keeps small bins visible next to a dominant one
-    const scale = (v: number): number => (Math.sqrt(v) / Math.sqrt(max)) * (hgt - 2 * dpr);
+    // log scale keeps small bins visible next to a dominant one
+    const scale = (v: number): number => (v ? Math.max(2 * dpr, (Math.log1p(v) / Math.log1p(max)) * (hgt - 2 * dpr)) : 0);
     bars.forEach((bar, i) => {
       let y = hgt;
       const x = i * bw;

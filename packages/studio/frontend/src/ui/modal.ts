@@ -135,7 +135,11 @@ export class DetailModal {
       });
       if (my !== this.token) return;
       this.img.src = full.url;
-      this.progress.textContent = `${full.mime || "media"} · ${fmtBytes(full.bytes)}`;
+      const info = `${full.mime || "media"} · ${fmtBytes(full.bytes)}`;
+      this.progress.textContent = info;
+      this.img.decode().then(() => {
+        if (my === this.token) this.progress.textContent = `${this.img.naturalWidth}×${this.img.naturalHeight} px · ${info}`;
+      }, () => {});
     } catch (err) {
       if (my !== this.token || err instanceof Superseded || isAborted(err)) return;
       this.progress.textContent = `full resolution unavailable: ${errorText(err)}`;
