@@ -104,3 +104,44 @@ def test_manifest_entries_outside_the_folder_are_refused(tmp_path: Path) -> None
     with pytest.raises(ValueError, match=r"'\.\./seg-00000000\.h5' is not a segment file name"):
         H5SampleStore(folder, flush_interval=60)
     assert outside.exists()
+
+
+def test_a_persistent_io_error_is_retried_then_quarantined_but_disk_full_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from weightslab_data_cache import h5store
+    from weightslab_data_cache.segment_io import SegmentWriter
+
+    real_write = SegmentWriter.write
+    mode = {"errno": errno.EIO, "calls": 0}
+
+    def failing(self: SegmentWriter, *args: object, **kwargs: object) -> None:
+        if mode["errno"]:
+            mode["calls"] += 1
+            raise OSError(mode["errno"], "simulated")
+        real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(SegmentWriter, "write", failing)
+    store = H5SampleStore(tmp_path / "store", flush_interval=0)
+    try:
+        store.append_curve("loss", "train", "b", 1, 1.0)
+        for _ in range(4 * h5store.MAX_WRITE_ATTEMPTS):
+            try:
+                store.flush()
+                break
+            except StoreError:
+                continue
+        else:
+            raise AssertionError("an I/O error that never passes blocked the store")
+        assert mode["calls"] == h5store.MAX_WRITE_ATTEMPTS and len(store.quarantined) == 1
+        mode.update(errno=errno.ENOSPC, calls=0)
+        store.append_curve("loss", "train", "b", 2, 2.0)
+        while mode["calls"] <= h5store.MAX_WRITE_ATTEMPTS:  # disk full: kept and retried, never set aside
+            with pytest.raises(StoreError, match="simulated"):
+                store.flush()
+        assert len(store.quarantined) == 1
+        mode["errno"] = 0
+        store.flush()
+        assert store.load().curves[("loss", "train", "b")].step.tolist() == [2]
+    finally:
+        mode["errno"] = 0
+        store.close()

@@ -11,6 +11,7 @@ lists untouched, so the store reopens with everything up to the last completed f
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import threading
 import time
@@ -45,9 +46,18 @@ class StoreError(RuntimeError):
     """Writing the store failed (the queued data is kept and retried)."""
 
 
-def _retryable(exc: BaseException) -> bool:
-    """File-system failures (disk full, I/O error) may pass; anything else fails again with the same data."""
-    return isinstance(exc, OSError)
+# An OSError other than "disk full" (e.g. an HDF5 error about the data itself) is retried this many
+# times in a row, then the batch is quarantined: retrying forever would block every later write.
+MAX_WRITE_ATTEMPTS = 5
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def _retryable(exc: BaseException, attempts: int) -> bool:
+    """File-system failures may pass (disk full: always retried, nothing else could be written either);
+    anything else fails again with the same data."""
+    if not isinstance(exc, OSError):
+        return False
+    return exc.errno in _DISK_FULL or attempts < MAX_WRITE_ATTEMPTS
 
 
 class H5SampleStore:
@@ -99,7 +109,8 @@ class H5SampleStore:
         self._error: BaseException | None = None
         self._closing = False
         self._closed = False
-        self.quarantined: list[Path] = []  # files of batches that could not be written (see quarantine)
+        self.quarantined: list[Path] = []
+        self._failures = 0  # consecutive failed writes (flusher thread only)  # files of batches that could not be written (see quarantine)
         self._compact_wakeup = threading.Event()
         self._compact_mutex = threading.Lock()  # one merge at a time (thread or compact())
 
@@ -273,7 +284,9 @@ class H5SampleStore:
             try:
                 self._write(batch)
             except Exception as exc:
-                if not _retryable(exc):
+                self._failures += 1
+                if not _retryable(exc, self._failures):
+                    self._failures = 0
                     self._quarantine(batch, exc)
                     with self._cond:
                         self._committed = max(self._committed, target)
@@ -292,6 +305,7 @@ class H5SampleStore:
                     else:
                         return
                 continue
+            self._failures = 0
             with self._cond:
                 self._committed = max(self._committed, target)
                 self._cond.notify_all()
