@@ -1,7 +1,8 @@
 """Wire format of the CLI inspection server: one JSON object per line, each direction.
 
-Server → client: a greeting object first, then exactly one reply per request line, each
-``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
+Server → client: a greeting object first (the experiment's name and version only when no
+authentication is required; else in the reply to ``auth``), then exactly one reply per request
+line, each ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
 
 Client → server, one of::
 
