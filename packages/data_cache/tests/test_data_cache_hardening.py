@@ -64,8 +64,9 @@ def test_a_failed_manifest_write_does_not_duplicate_data(tmp_path: Path, monkeyp
         store.flush()
         monkeypatch.setattr(Manifest, "write", enospc_once)
         store.append_curve("loss", "train", "b", 2, 2.0)
-        with pytest.raises(StoreError, match="No space left"):
+        with pytest.raises(StoreError, match="No space left") as err:
             store.flush()
+        assert str(tmp_path) not in str(err.value) and "sample store 'store' failed" in str(err.value)
         store.flush()  # the retry succeeds
         assert failures["left"] == 0
         listed = {s.file for s in Manifest.read(folder).segments}

@@ -144,7 +144,7 @@ class H5SampleStore:
         add(staged)  # validation and copies outside the lock
         with self._cond:
             if self._closed or self._closing:
-                raise StoreError(f"sample store {self.path} is closed")
+                raise StoreError(f"sample store '{self._shown(self.path)}' is closed")
             self._pending.extend(staged)
             self._enqueued += 1
             if self._first_pending is None:  # wake the flusher: its interval starts now
@@ -168,9 +168,10 @@ class H5SampleStore:
             self._cond.notify_all()
             while self._committed < target:
                 if self._error is not None:
-                    raise StoreError(f"writing sample store {self.path} failed: {self._error}") from self._error
+                    raise StoreError(f"writing sample store '{self._shown(self.path)}' failed: "
+                                     f"{self._shown(self._error)}") from self._error
                 if not self._flusher.is_alive():
-                    raise StoreError(f"sample store {self.path}: flusher thread is not running")
+                    raise StoreError(f"sample store '{self._shown(self.path)}': flusher thread is not running")
                 self._cond.wait()
 
     def close(self) -> None:
@@ -310,6 +311,10 @@ class H5SampleStore:
                 self._committed = max(self._committed, target)
                 self._cond.notify_all()
             self._compact_wakeup.set()
+
+    def _shown(self, text: object) -> str:
+        """``text`` for an error that may reach a client: the store folder by name, never its absolute path."""
+        return str(text).replace(str(self.path.absolute()), self.path.name).replace(str(self.path), self.path.name)
 
     def _quarantine(self, batch: Pending, exc: BaseException) -> None:
         try:
