@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from weightslab_agent.plan import plan_json_schema
 
 MAX_NAMES = 200
 MAX_NAME_LEN = 64
+SAMPLE = 4096  # values looked at to call a numeric column integer
 
 SYSTEM = """You turn questions about a machine-learning training run into a JSON query plan over its \
 sample table (one row per sample). Reply with ONE JSON object that matches this JSON schema, nothing else:
@@ -72,15 +74,21 @@ def describe_table(frame: Frame) -> dict[str, Any]:
         kind = frame.kind(name)
         entry: dict[str, Any] = {"name": _name(name), "type": kind}
         if kind == "numeric" and len(arr):
-            finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
-            if len(finite):
-                entry["min"], entry["max"] = _number(float(finite.min())), _number(float(finite.max()))
-                if arr.dtype.kind in "iu" or bool(np.all(finite == np.round(finite))):
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no range
+                low, high = float(np.nanmin(arr)), float(np.nanmax(arr))
+            if math.isfinite(low) and math.isfinite(high):
+                entry["min"], entry["max"] = _number(low), _number(high)
+                # a hint for the model only: judged on a strided sample, not the whole column
+                sample = arr[:: max(1, len(arr) // SAMPLE)]
+                sample = sample[np.isfinite(sample)] if arr.dtype.kind == "f" else sample
+                if arr.dtype.kind in "iu" or bool(np.all(sample == np.round(sample))):
                     entry["integer"] = True
         columns.append(entry)
     splits: dict[str, int] = {}
     if len(frame):
-        names, counts = np.unique(frame.split.astype(str), return_counts=True)
+        names, codes = frame.split_codes()  # cached on the frame; the plan's split filter reuses it
+        counts = np.bincount(codes[codes >= 0], minlength=len(names))
         splits = {_name(n): int(c) for n, c in zip(names[:MAX_NAMES], counts[:MAX_NAMES], strict=True)}
     return {"rows": len(frame), "splits": splits, "columns": columns,
             "boolean_tags": [_name(t) for t in sorted(frame.tags)[:MAX_NAMES]],
