@@ -7,9 +7,12 @@ before the server package has applied GRPC_VERBOSITY.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weightslab.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from weightslab.security import ServerSecurity
 
 log = logging.getLogger("weightslab.auth")
 MIN_TOKEN_LENGTH = 16
@@ -48,7 +51,7 @@ def weightslab_grpc_server_credentials(config: Any) -> Any:
 
 
 @hookimpl
-def weightslab_server_security(config: Any) -> Any:
+def weightslab_server_security(config: Any) -> ServerSecurity | None:
     """TLS context and tokens for servers on their own socket (the CLI server)."""
     if "auth" not in config:
         return None
