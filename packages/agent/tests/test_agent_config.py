@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from agent_testutil import write_agent_config
+from agent_testutil import KEY, LLMServer, plan_reply, write_agent_config
 from weightslab.config import ConfigError
+from weightslab.experiment import Experiment
 from weightslab_agent.agent import QueryAgent
 from weightslab_agent.agent_config import (
     PACKAGE_FILE,
@@ -139,3 +140,29 @@ def test_ollama_url_forms() -> None:
     assert AgentConfig(ollama_host="::1", ollama_port=9).ollama_url == "http://[::1]:9"
     assert AgentConfig(ollama_host="https://gpu-box", ollama_port=9).ollama_url == "https://gpu-box:9"
     assert AgentConfig(ollama_host="http://gpu-box:7000").ollama_url == "http://gpu-box:7000"
+
+
+def test_openrouter_api_key_from_the_environment_wins_over_yaml(tmp_path: Path, openrouter: LLMServer,
+                                                                experiment: Experiment) -> None:
+    """OPENROUTER_API_KEY (env or .env, resolved by the settings system) is the key sent."""
+    from weightslab.config import resolve
+    from weightslab_agent.plugin import weightslab_query_agent
+    from weightslab_agent.settings import AgentSettings
+
+    conf = write_agent_config(tmp_path / "conf", provider="openrouter", openrouter_base_url=openrouter.base_url,
+                              openrouter_api_key="sk-or-from-yaml").parent
+    for source in ("env", ".env"):
+        env_file = tmp_path / f"{source}.env"
+        env_file.write_text(f"OPENROUTER_API_KEY={KEY}\n" if source == ".env" else "")
+        environ = {"AGENT_CONFIG_PATH": str(conf)} | ({"OPENROUTER_API_KEY": KEY} if source == "env" else {})
+        config = resolve([AgentSettings], environ=environ, env_file=env_file)
+        assert config.source("OPENROUTER_API_KEY") == source
+        agent = weightslab_query_agent(config)
+        openrouter.script.append(plan_reply())
+        agent.query("q", experiment=experiment)
+        assert openrouter.chats()[-1].headers["Authorization"] == f"Bearer {KEY}"
+    config = resolve([AgentSettings], environ={"AGENT_CONFIG_PATH": str(conf)}, env_file=None)
+    openrouter.api_key = "sk-or-from-yaml"
+    openrouter.script.append(plan_reply())
+    weightslab_query_agent(config).query("q", experiment=experiment)  # no env key: the YAML key is used
+    assert openrouter.chats()[-1].headers["Authorization"] == "Bearer sk-or-from-yaml"
