@@ -108,6 +108,8 @@ def test_agent_lifecycle_commands(served: Served, ollama: LLMServer, cloud: LLMS
     served.ask("ask", "anything?")
     assert ollama.chats()[-1].body["model"] == "qwen2.5:7b"
 
+    typo = served.ask("agent", "init", "--key", "sk-or-typo-cli", "--modle", "x")
+    assert not typo["ok"] and "unknown option --modle" in typo["error"]
     bad = served.ask("agent", "init", "--provider", "openrouter", "--key", "sk-or-wrong-cli")
     assert not bad["ok"] and "rejected" in bad["error"] and "sk-or-wrong-cli" not in bad["error"]
     init = served.ask("agent", "init", "--provider", "openrouter", "--key", KEY, "--model", "openai/gpt-4o-mini")
@@ -117,9 +119,9 @@ def test_agent_lifecycle_commands(served: Served, ollama: LLMServer, cloud: LLMS
     history = served.ask("agent", "history", "4")["agent_history"]
     assert [e["kind"] for e in history] == ["question", "answer", "connect", "reset"]
     audit_text = (served.experiment.root_log_dir / "audit.jsonl").read_text()
-    assert KEY not in audit_text and "sk-or-wrong-cli" not in audit_text
+    assert KEY not in audit_text and "sk-or-wrong-cli" not in audit_text and "sk-or-typo-cli" not in audit_text
     actions = [r["action"] for r in served.audit()]
-    assert actions[-4:] == ["agent_query", "agent_init", "agent_init", "agent_reset"]
+    assert actions[-5:] == ["agent_query", "agent_init", "agent_init", "agent_init", "agent_reset"]
     assert not served.ask("agent", "frobnicate")["ok"]
     assert served.ask("agent", "history", "x")["error"] == "history limit='x': expected a positive integer"
 

@@ -50,7 +50,13 @@ def _agent_cmd(ctx: CommandContext, req: Request) -> dict[str, Any]:
                 raise CommandError(f"history limit={rest[0]!r}: expected a positive integer") from None
         return {"agent_history": [_plain(e) for e in agent.history(experiment, limit)]}
     if sub == "init":
-        _, options = _options("", {"provider": True, "model": True, "key": True}, rest)
+        try:
+            _, options = _options("", {"provider": True, "model": True, "key": True}, rest)
+        except CommandError as exc:
+            # audited here, not by the dispatcher: its record would hold the raw arguments (the key)
+            key = rest[rest.index("--key") + 1] if "--key" in rest[:-1] else None
+            ctx.audit("agent_init", params={"api_key": key}, outcome="error", error=str(exc))
+            raise
         status = agent.init(experiment, provider=options.get("provider", ""), api_key=options.get("key", ""),
                             model=options.get("model", ""), caller=ctx.mutating())
         return {"agent": _plain(status)}
