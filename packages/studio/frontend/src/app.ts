@@ -82,6 +82,8 @@ export class Studio {
   ) {
     this.scheduler = new Scheduler({
       isBackoffError,
+      // A restarted backend is found again within ~10 s.
+      maxBackoffMs: 10_000,
       visibility: { hidden: () => document.visibilityState === "hidden", onChange: (f) => document.addEventListener("visibilitychange", f) },
     });
     this.view = new ViewModel(api, this.scheduler);

@@ -63,11 +63,13 @@ export class GridView {
       if (cell) this.setThumb(cell, e.url, e.error);
     });
     app.selection.changed.on(() => this.paintSelection());
-    app.stepMoved.on(() => {
+    const refreshVisible = (): void => {
       if (this.el.hidden) return;
       const [s, e] = this.range();
       void app.view.refresh(s, e);
-    });
+    };
+    app.stepMoved.on(refreshVisible);
+    app.edited.on(refreshVisible); // discarded / tags of the rows on screen changed
     this.bindPointer();
   }
 
@@ -437,13 +439,13 @@ export class GridView {
   }
 }
 
-/** Values under a cell: 3 significant digits at most. */
-function formatShort(v: Row["values"][number]): string {
+/** Values under a cell: at most ~6 characters. */
+export function formatShort(v: Row["values"][number]): string {
   if (typeof v !== "number") return formatCell(v);
-  if (v === 0 || Number.isInteger(v)) return String(v);
+  if (v === 0 || (Number.isInteger(v) && Math.abs(v) < 1e6)) return String(v);
   const a = Math.abs(v);
-  if (a < 1e-3) return v.toExponential(0).replace("e-", "e-");
-  if (a >= 1e4) return v.toExponential(1);
+  if (a < 1e-2 || a >= 1e5) return v.toExponential(1).replace("e+", "e");
+  if (a < 1) return v.toFixed(3);
   return Number(v.toPrecision(3)).toString();
 }
 

@@ -15,6 +15,7 @@ import { splitColorValue } from "./palette.js";
 export class HistogramView {
   private bars: Bar[] = [];
   private column = "";
+  private logScale = true;
   private position = 0;
   private hover = -1;
   private readonly canvas = byId<HTMLCanvasElement>("histogram");
@@ -84,6 +85,7 @@ export class HistogramView {
       this.bars = buildBars(series, nbins, descending, (b) =>
         byValue ? binLabel(edges, cats, b, (v) => formatCell(v)) : `positions ${fmtInt(Math.round(edges[b] ?? 0) + 1)}–${fmtInt(Math.round(edges[b + 1] ?? 0))}`);
       this.column = byValue ? col!.name : "position";
+      this.logScale = byValue;
       const missing = num(res.missing);
       this.title.textContent = byValue
         ? `${col!.name} · ${this.bars.length} bins${sort?.descending ? " · high → low" : ""}${missing ? ` · ${fmtInt(missing)} without a value` : ""}`
@@ -126,7 +128,8 @@ export class HistogramView {
     const bad = cssVar("--bad") || "#f0686a";
     const cur = barAt(bars, this.position);
     // log scale keeps small bins visible next to a dominant one
-    const scale = (v: number): number => (v ? Math.max(2 * dpr, (Math.log1p(v) / Math.log1p(max)) * (hgt - 2 * dpr)) : 0);
+    const frac = (v: number): number => (this.logScale ? Math.log1p(v) / Math.log1p(max) : v / max);
+    const scale = (v: number): number => (v ? Math.max(2 * dpr, frac(v) * (hgt - 2 * dpr)) : 0);
     bars.forEach((bar, i) => {
       let y = hgt;
       const x = i * bw;

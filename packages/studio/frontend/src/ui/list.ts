@@ -31,11 +31,13 @@ export class ListView {
       if (e.type === "reset" || e.type === "rows") this.render();
     });
     app.selection.changed.on(() => this.paintSelection());
-    app.stepMoved.on(() => {
+    const refreshVisible = (): void => {
       if (this.wrap.hidden) return;
       const [s, e] = this.range();
       void app.view.refresh(s, e);
-    });
+    };
+    app.stepMoved.on(refreshVisible);
+    app.edited.on(refreshVisible); // discarded / tags of the rows on screen changed
     this.body.addEventListener("click", (ev) => {
       const tr = (ev.target as HTMLElement).closest<HTMLTableRowElement>("tr.wl-row");
       if (!tr) return;
