@@ -354,3 +354,19 @@ def test_the_key_never_reaches_logs_audit_or_replies(openrouter: LLMServer, expe
     assert KEY not in caplog.text
     assert KEY not in (experiment.root_log_dir / "audit.jsonl").read_text()
     assert KEY not in repr(agent.__dict__)
+
+
+def test_a_local_model_gives_up_before_the_watchdog_calls_the_rpc_stuck(ollama: LLMServer,
+                                                                        experiment: Experiment) -> None:
+    from types import SimpleNamespace
+
+    from weightslab_agent.agent import _ollama_timeout
+
+    assert _ollama_timeout({"watchdog": SimpleNamespace(stuck_seconds=60.0)}) == 27.0  # 2 attempts < 60 s
+    assert _ollama_timeout({"watchdog": SimpleNamespace(stuck_seconds=1000.0)}) == 120.0
+    assert _ollama_timeout({}) == 120.0  # no watchdog installed
+    agent = QueryAgent(AgentConfig(ollama_host="127.0.0.1", ollama_port=ollama.port),
+                       ollama_timeout=_ollama_timeout({"watchdog": SimpleNamespace(stuck_seconds=1.0)}))
+    with pytest.raises(ProviderError, match="within 1s") as err:
+        ask(agent, ollama, experiment, "q", Reply(hang=True))
+    assert err.value.kind == "timeout"

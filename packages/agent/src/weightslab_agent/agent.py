@@ -32,7 +32,13 @@ from weightslab_agent.execute import Outcome, plan_text, row_dicts, validate
 from weightslab_agent.history import History
 from weightslab_agent.plan import ClarifyStep, OutOfScopeStep, Plan, plan_json_schema
 from weightslab_agent.prompt import build_messages, describe_table, retry_message
-from weightslab_agent.providers import OllamaProvider, OpenRouterProvider, Provider, ProviderError
+from weightslab_agent.providers import (
+    OLLAMA_CHAT_TIMEOUT,
+    OllamaProvider,
+    OpenRouterProvider,
+    Provider,
+    ProviderError,
+)
 
 log = logging.getLogger("weightslab.agent")
 
@@ -125,7 +131,7 @@ class QueryAgent:
         config_dir = getattr(section, "agent_config_path", None)
         env_key = getattr(section, "openrouter_api_key", None)
         settings, found = load_agent_config(Path(config_dir) if config_dir else None, script_dir=_script_root())
-        return cls(settings, config_file=found, env_api_key=env_key)
+        return cls(settings, config_file=found, env_api_key=env_key, ollama_timeout=_ollama_timeout(config))
 
     # -- providers ---------------------------------------------------------------------
     def _make_ollama(self, model: str) -> Provider:
@@ -450,6 +456,17 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "-" if value is None else str(value)
+
+
+def _ollama_timeout(config: Any) -> float:
+    """Per-request limit of a local model: two attempts (a plan and its one retry) must end
+    before the watchdog counts the RPC as stuck (``GRPC_WATCHDOG_STUCK_SECONDS``) and restarts
+    the server. A slow local model needs that threshold raised."""
+    try:
+        stuck = float(config["watchdog"].stuck_seconds)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return OLLAMA_CHAT_TIMEOUT
+    return max(1.0, min(OLLAMA_CHAT_TIMEOUT, stuck * 0.45))
 
 
 def _script_root() -> Path | None:

@@ -17,6 +17,7 @@ a label, a prediction or a recorded signal.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints, model_validator
@@ -182,6 +183,22 @@ class Plan(BaseModel):
         return self.model_dump(mode="json", exclude_defaults=False)
 
 
+def _without_titles(node: Any) -> Any:
+    """pydantic's generated ``title`` keys: noise for a model, a third of the prompt's schema."""
+    if isinstance(node, dict):
+        return {k: _without_titles(v) for k, v in node.items()
+                if not (k == "title" and isinstance(v, str))}
+    if isinstance(node, list):
+        return [_without_titles(v) for v in node]
+    return node
+
+
+_SCHEMA: dict[str, Any] | None = None
+
+
 def plan_json_schema() -> dict[str, Any]:
     """The JSON schema sent to the model (response format, and in the prompt)."""
-    return Plan.model_json_schema()
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = _without_titles(Plan.model_json_schema())
+    return json.loads(json.dumps(_SCHEMA))  # a copy: callers may not change the cached one
