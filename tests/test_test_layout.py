@@ -42,3 +42,17 @@ def test_one_helper_module_per_folder_with_a_unique_name() -> None:
         for helper in helpers:
             assert helper.name not in seen, f"{helper.name} in both {seen[helper.name]} and {folder}"
             seen[helper.name] = folder
+
+
+def test_no_test_imports_from_a_conftest() -> None:
+    # ``conftest`` is a different module in every folder: importing helpers from it breaks as
+    # soon as two suites run in one process. Helpers live in the folder's _testutil module.
+    offenders = []
+    for folder in FOLDERS:
+        for path in sorted(folder.glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if "conftest" in names:
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, f"import helpers from <package>_testutil.py, not conftest: {offenders}"

@@ -8,8 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from conftest import noisy_digits
+from core_testutil import noisy_digits
 
 torch = pytest.importorskip("torch")
 

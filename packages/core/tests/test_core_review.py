@@ -6,8 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-
-from conftest import wait_for
+from core_testutil import wait_for
 
 torch = pytest.importorskip("torch")
 

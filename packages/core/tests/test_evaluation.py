@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from conftest import noisy_digits, wait_for
+from core_testutil import noisy_digits, wait_for
 
 torch = pytest.importorskip("torch")
 

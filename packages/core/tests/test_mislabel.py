@@ -357,7 +357,7 @@ def test_auroc_and_precision_at_k_match_sklearn():
 def _train_noisy_digits(epochs=30, noise=0.2, seed=0):
     torch = pytest.importorskip("torch")
     metrics = pytest.importorskip("sklearn.metrics")
-    from conftest import noisy_digits
+    from core_testutil import noisy_digits
 
     x, _, y_noisy, noisy = noisy_digits(noise=noise, seed=seed)
     n = len(y_noisy)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import wait_for
+from core_testutil import wait_for
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")

@@ -7,8 +7,7 @@ import threading
 import numpy as np
 import pytest
 import yaml
-
-from conftest import noisy_digits, wait_for
+from core_testutil import noisy_digits, wait_for
 
 torch = pytest.importorskip("torch")
 
