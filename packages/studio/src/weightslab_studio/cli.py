@@ -62,7 +62,16 @@ def studio_command(backend_host: str | None, backend_port: int | None, envoy_hos
         raise StudioCommandError(str(exc)) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    click.echo(f"Weights Studio: {handle.url}")
+    try:
+        _serve(handle, plan)
+    except StudioError as exc:
+        raise StudioCommandError(str(exc)) from None
+    finally:
+        handle.stop()
+
+
+def _serve(handle: Any, plan: Any) -> None:
+    """Print the URL and block until Ctrl+C/SIGTERM (a signal at any point here is a clean stop)."""
     details = [f"backend {plan.backend_host}:{plan.backend_port}"
                + (" over mTLS" if plan.upstream_tls else " in plaintext (GRPC_TLS_ENABLED=0)"),
                f"Envoy admin on 127.0.0.1:{plan.admin_port}"]
@@ -70,10 +79,9 @@ def studio_command(backend_host: str | None, backend_port: int | None, envoy_hos
         details.append("sandbox: read-only, mutating RPCs refused by Envoy")
     if not plan.token:
         details.append("no token configured (GRPC_AUTH_TOKEN or <cert dir>/.grpc_auth_token): the page will ask")
-    click.echo("  " + "; ".join(details) + ". Press Ctrl+C to stop.", err=True)
     try:
+        click.echo(f"Weights Studio: {handle.url}")
+        click.echo("  " + "; ".join(details) + ". Press Ctrl+C to stop.", err=True)
         handle.wait()
-    except StudioError as exc:
-        raise StudioCommandError(str(exc)) from None
-    finally:
-        handle.stop()
+    except KeyboardInterrupt:
+        pass
