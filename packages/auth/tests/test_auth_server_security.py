@@ -47,7 +47,7 @@ def test_tls_context_serves_the_backend_certificate(plugin_manager: pluggy.Plugi
     assert isinstance(security, ServerSecurity)
     assert security.ssl_context is not None and security.ssl_context.minimum_version >= ssl.TLSVersion.TLSv1_2
     assert security.cert_file == pki.backend_cert and security.ca_file == pki.ca_cert
-    # GRPC_AUTH_TOKENS replaces the token file: it is not advertised (its token is not accepted).
+    # GRPC_AUTH_TOKENS replaces the token file: it is not advertised (its token is not accepted)...
     assert security.token_file is None and security.require_client_auth
     assert len(security.tokens) == 2 and security.tokens.matches("second") and not security.tokens.matches("x")
     assert _handshake(security.ssl_context, str(pki.ca_cert))
@@ -60,6 +60,10 @@ def test_the_token_file_is_the_default_token_of_every_server(
             config=make_config(GRPC_TLS_CERT_DIR=str(pki.directory), GRPC_TLS_ENABLED=tls))
         assert security.token_file == pki.token
         assert len(security.tokens) == 1 and security.tokens.matches(pki.token.read_text().strip())
+    # ...unless the variable holds the file's token (the demo exports it): then it is advertised.
+    security = plugin_manager.hook.weightslab_server_security(
+        config=make_config(GRPC_TLS_CERT_DIR=str(pki.directory), GRPC_AUTH_TOKEN=pki.token.read_text().strip()))
+    assert security.token_file == pki.token
 
 
 def test_tls_off_gives_tokens_only(plugin_manager: pluggy.PluginManager, make_config: Callable[..., Any]) -> None:

@@ -8,12 +8,24 @@ alike and no other plugin needs to import this one. No grpc import here.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
-from weightslab.config import Config
+from weightslab.config import Config, ConfigError
 from weightslab.security import ServerSecurity, TokenSet
 
-from weightslab_auth.settings import configured_tokens, token_file_path
+from weightslab_auth.settings import configured_tokens, read_token_file, token_file_path
 from weightslab_auth.tls import load_tls, resolve_tls_paths
+
+
+def _accepted_token_file(config: Config, tokens: TokenSet) -> Path | None:
+    """The cert dir's token file when it holds an accepted token (advertised to local clients by
+    the discovery file); ``None`` when a token variable replaced it by another token."""
+    path = token_file_path(config)
+    try:
+        token = read_token_file(path)
+    except ConfigError:
+        return None
+    return path if token and tokens.matches(token) else None
 
 
 def server_security(config: Config) -> ServerSecurity:
@@ -24,11 +36,7 @@ def server_security(config: Config) -> ServerSecurity:
     """
     auth = config["auth"]
     tokens = TokenSet(configured_tokens(config))
-    # Advertised to local clients (discovery) only when it holds the accepted token, i.e. when
-    # no token variable replaces it.
-    token_file = None if (auth.auth_token or auth.auth_tokens) else token_file_path(config)
-    if token_file is not None and not token_file.is_file():
-        token_file = None
+    token_file = _accepted_token_file(config, tokens)
     if not auth.tls_enabled:
         return ServerSecurity(None, tokens, token_file=token_file)
     material = load_tls(config)
