@@ -26,6 +26,10 @@ export class ThumbnailStore {
   readonly events = new Emitter<ThumbEvent>();
   readonly cache: BudgetCache<string, string>;
   private queue: ThumbRef[] = [];
+  /** URLs shown on screen (ref counts): never revoked while shown, even once evicted. */
+  private readonly pins = new Map<string, number>();
+  private readonly shownByKey = new Map<string, string>();
+  private readonly zombies = new Set<string>();
   private failed = new Map<string, string>();
   private pumping = false;
   private batched = true;
@@ -38,7 +42,33 @@ export class ThumbnailStore {
     maxEntries: number,
     maxMb: number,
   ) {
-    this.cache = new BudgetCache<string, string>({ maxEntries, maxBytes: maxMb * MB }, (_k, url) => URL.revokeObjectURL(url));
+    this.cache = new BudgetCache<string, string>({ maxEntries, maxBytes: maxMb * MB }, (_k, url) => {
+      if (this.pins.get(url)) this.zombies.add(url);
+      else URL.revokeObjectURL(url);
+    });
+  }
+
+  /** A cell shows `url` for `ref` (call unpin when it stops). */
+  pin(ref: ThumbRef, url: string): void {
+    this.pins.set(url, (this.pins.get(url) ?? 0) + 1);
+    this.shownByKey.set(this.key(ref), url);
+  }
+
+  unpin(ref: ThumbRef, url: string): void {
+    const n = (this.pins.get(url) ?? 0) - 1;
+    if (n > 0) {
+      this.pins.set(url, n);
+      return;
+    }
+    this.pins.delete(url);
+    const key = this.key(ref);
+    if (this.shownByKey.get(key) === url) this.shownByKey.delete(key);
+    if (this.zombies.delete(url)) URL.revokeObjectURL(url);
+  }
+
+  /** Object URLs alive now: the cache's plus the evicted ones still on screen. */
+  liveUrls(): number {
+    return this.cache.size + this.zombies.size;
   }
 
   private key(ref: ThumbRef): string {
@@ -46,7 +76,8 @@ export class ThumbnailStore {
   }
 
   url(ref: ThumbRef): string | undefined {
-    return this.cache.get(this.key(ref));
+    const key = this.key(ref);
+    return this.cache.get(key) ?? this.shownByKey.get(key);
   }
 
   error(ref: ThumbRef): string | undefined {
@@ -64,7 +95,7 @@ export class ThumbnailStore {
     const q: ThumbRef[] = [];
     for (const r of [...visible, ...prefetch]) {
       const k = this.key(r);
-      if (seen.has(k) || this.cache.has(k) || this.failed.has(k)) continue;
+      if (seen.has(k) || this.cache.has(k) || this.shownByKey.has(k) || this.failed.has(k)) continue;
       seen.add(k);
       q.push(r);
     }
@@ -75,6 +106,11 @@ export class ThumbnailStore {
   clear(): void {
     this.cache.clear();
     this.failed.clear();
+  }
+
+  /** Waits until the queue is empty (tests, benchmarks). */
+  async idle(): Promise<void> {
+    while (this.pumping || this.queue.length) await new Promise((r) => setTimeout(r, 5));
   }
 
   private async pump(): Promise<void> {
@@ -123,9 +159,10 @@ export class ThumbnailStore {
     const key = this.key(ref);
     const blob = new Blob([data as BlobPart], { type: mime || "application/octet-stream" });
     const url = URL.createObjectURL(blob);
+    // Cells pin the URL first, so a cache too small for the screen never revokes a shown image.
+    this.events.emit({ key: sampleKey(ref.split, ref.id), url });
     // Bytes counted as the encoded size (what the page holds); the budget applies to them.
-    const kept = this.cache.set(key, url, data.byteLength);
-    this.events.emit({ key: sampleKey(ref.split, ref.id), url: kept ? url : null });
+    this.cache.set(key, url, data.byteLength);
   }
 
   private fail(ref: ThumbRef, message: string): void {

@@ -21,6 +21,8 @@ interface CellEl {
   index: number;
   key: string | null;
   img: HTMLImageElement | null;
+  /** The pinned thumbnail (ref + URL) this cell shows. */
+  shown: { id: string; split: string; url: string } | null;
 }
 
 export interface GridCallbacks {
@@ -152,6 +154,7 @@ export class GridView {
   }
 
   private release(c: CellEl): void {
+    this.unpin(c);
     if (c.key && this.byKey.get(c.key) === c) this.byKey.delete(c.key);
     c.key = null;
     c.index = -1;
@@ -173,7 +176,7 @@ export class GridView {
       h("span", { class: "wl-split" }), box, lab, h("span", { class: "wl-disc", text: "discarded" }),
       h("div", { class: "wl-meta" }, line1, line2));
     this.el.append(el);
-    return { el, box, lab, line1, line2, index: -1, key: null, img: null };
+    return { el, box, lab, line1, line2, index: -1, key: null, img: null, shown: null };
   }
 
   render(): void {
@@ -240,7 +243,7 @@ export class GridView {
       if (c.key && this.byKey.get(c.key) === c) this.byKey.delete(c.key);
       c.key = key;
       if (key) this.byKey.set(key, c);
-      this.setThumb(c, row ? this.app.thumbs.url(row) ?? null : null, row ? this.app.thumbs.error(row) : undefined);
+      this.setThumb(c, row ? this.app.thumbs.url(row) ?? null : null, row ? this.app.thumbs.error(row) : undefined, row);
     }
     if (!row) {
       delete c.el.dataset.sampleId;
@@ -291,7 +294,20 @@ export class GridView {
     c.line2.replaceChildren(...parts);
   }
 
-  private setThumb(c: CellEl, url: string | null, error?: string): void {
+  private unpin(c: CellEl): void {
+    if (c.shown) this.app.thumbs.unpin(c.shown, c.shown.url);
+    c.shown = null;
+  }
+
+  private setThumb(c: CellEl, url: string | null, error?: string, ref?: { id: string; split: string }): void {
+    if (c.shown?.url !== url) {
+      this.unpin(c);
+      const r = ref ?? (c.index >= 0 ? this.app.view.row(c.index) : undefined);
+      if (url && r) {
+        c.shown = { id: r.id, split: r.split, url };
+        this.app.thumbs.pin(c.shown, url);
+      }
+    }
     if (url) {
       if (!c.img) {
         c.img = h("img", { class: "wl-thumb", alt: "", draggable: "false", decoding: "async" });
