@@ -169,10 +169,14 @@ def test_eval_of_an_unknown_split_names_it(client: LineClient) -> None:
 
 
 class FakeEvaluation:
+    """Stands in for ``EvaluationController`` with its signatures (checked below)."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def start(self, split: str, *, tags: list[str] | None = None, max_steps: int | None = None) -> dict[str, Any]:
+    def start(self, split: str | None = None, *, tags: Any = None, max_steps: int | None = None,
+              resume_after: bool | None = None, eval_fn: str | None = None, include_discarded: bool = False,
+              batch_size: int | None = None, model: str | None = None) -> dict[str, Any]:
         self.calls.append(("start", (split, tags, max_steps)))
         if split == "nope":
             raise ValueError("unknown split 'nope'")
@@ -184,6 +188,13 @@ class FakeEvaluation:
     def cancel(self) -> dict[str, Any]:
         self.calls.append(("cancel", None))
         return {"state": "cancelled"}
+
+
+def test_fake_evaluation_has_the_controller_signatures() -> None:
+    from weightslab.contracts import conformance
+    from weightslab.evaluation import EvaluationController
+
+    assert conformance(FakeEvaluation(), EvaluationController, only=("start", "status", "cancel")) == []
 
 
 def test_eval_through_the_evaluation_controller(experiment: Experiment, serve: Callable[..., CliServer],
