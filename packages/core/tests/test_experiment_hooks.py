@@ -96,3 +96,10 @@ def test_branch_changes_when_resuming_after_an_edit(tmp_path):
     exp.control.resume()
     assert exp.branch != first
     exp.shutdown()
+
+
+def test_the_counting_store_implements_the_store_protocol():
+    from weightslab.contracts import conformance
+    from weightslab.store import SampleStore
+
+    assert conformance(_CountingStore(), SampleStore) == []
