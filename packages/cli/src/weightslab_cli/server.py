@@ -268,7 +268,7 @@ class CliServer:
                     self._per_peer[host] = self._per_peer.get(host, 0) + 1
                     self._preauth[conn] = time.monotonic() + PREAUTH_DEADLINE
             if refused:
-                log.warning("CLI connection from %s:%s refused: %s", host, addr[1], refused)
+                log.info("CLI connection from %s:%s refused: %s", host, addr[1], refused)
                 try:
                     conn.settimeout(1.0)
                     conn.sendall(encode({"ok": False, "error": refused}))
@@ -287,7 +287,7 @@ class CliServer:
             for raw in expired:
                 del self._preauth[raw]
         for raw in expired:
-            log.warning("CLI connection %s: not authenticated within %gs, closing", _peer_of(raw), PREAUTH_DEADLINE)
+            log.info("CLI connection %s: not authenticated within %gs, closing", _peer_of(raw), PREAUTH_DEADLINE)
             try:
                 raw.shutdown(socket.SHUT_RDWR)  # the connection thread's read returns; it closes
             except OSError:
@@ -367,7 +367,7 @@ class CliServer:
                 self._authenticated(raw)
             conn.sendall(encode(reply))
             if session.failed_auth >= MAX_AUTH_FAILURES:
-                log.warning("CLI client %s: %d failed auth attempts, closing", peer, session.failed_auth)
+                log.info("CLI client %s: %d failed auth attempts, closing", peer, session.failed_auth)
                 return
 
     def _handle(self, ctx: CommandContext, line: bytes) -> dict[str, Any]:

@@ -166,7 +166,7 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):
         host = peer_host(context.peer())
         refused = self._acquire(host)
         if refused is not None:
-            log.warning("stream refused: %s", refused)
+            log.info("stream refused: %s", refused)  # per-attempt: not a WARNING (a client could flood the log)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refused)
         released = threading.Event()
 
