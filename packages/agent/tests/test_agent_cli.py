@@ -144,6 +144,11 @@ def test_weightslab_cli_ask_console_script(served: Served, ollama: LLMServer) ->
     assert 'plan: filter split == "train" and label == 3 → sort by loss desc → limit 20' in run.stdout
     assert "193" in run.stdout and "183" in run.stdout  # the rows table
 
+    run = _weightslab(served, "agent", "history", "2")
+    assert run.returncode == 0 and "agent history" in run.stdout and "show the 20 training" in run.stdout
+    run = _weightslab(served, "agent", "models")
+    assert run.returncode == 0 and "current: llama3.2:3b" in run.stdout and "qwen2.5:7b" in run.stdout
+
     ollama.script.append(plan_reply({"step": "group", "by": ["label"],
                                      "aggregates": [{"fn": "mean", "column": "loss"}]}))
     run = _weightslab(served, "--json", "ask", "what is the mean loss per class?")

@@ -292,6 +292,17 @@ def render(reply: dict[str, Any], command: str, console: Any) -> None:
         console.print(table)
     elif isinstance(body.get("answer"), dict) and "plan_text" in body["answer"]:
         _render_answer(body["answer"], console)
+    elif isinstance(body.get("agent_history"), list):
+        table = Table("time", "kind", "text", title="agent history")
+        for entry in body["agent_history"]:
+            _add_row(table, str(entry.get("timestamp", "")), str(entry.get("kind", "")), str(entry.get("text", "")))
+        console.print(table)
+    elif isinstance(body.get("agent_models"), dict):
+        models = body["agent_models"]
+        table = Table("model", "name", "description", title=f"models (current: {models.get('current')})")
+        for m in models.get("models") or []:
+            _add_row(table, str(m.get("id", "")), str(m.get("name", "")), str(m.get("description", "")))
+        console.print(table)
     elif "groups" in body:
         groups = body["groups"]
         keys = list(groups[0]["key"]) if groups else []
