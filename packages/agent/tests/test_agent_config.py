@@ -166,3 +166,26 @@ def test_openrouter_api_key_from_the_environment_wins_over_yaml(tmp_path: Path, 
     openrouter.script.append(plan_reply())
     weightslab_query_agent(config).query("q", experiment=experiment)  # no env key: the YAML key is used
     assert openrouter.chats()[-1].headers["Authorization"] == "Bearer sk-or-from-yaml"
+
+
+def test_config_show_names_the_file_that_won(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("weightslab_cli")
+    conf = write_agent_config(tmp_path / "conf", ollama_model="x").parent
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "WEIGHTSLAB_ENV_FILE": str(env_file),
+            "COLUMNS": "300"}
+    code = "import sys; from weightslab_cli.main import main; sys.exit(main(sys.argv[1:]))"
+
+    def show(**env: str) -> str:
+        run = subprocess.run([sys.executable, "-c", code, "config", "show"], env=base | env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert f"agent_config.yaml: {conf / 'agent_config.yaml'} (AGENT_CONFIG_PATH)" in show(AGENT_CONFIG_PATH=str(conf))
+    assert f"agent_config.yaml: {PACKAGE_FILE} (package)" in show()
