@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def run(rows: int = ROWS, runs: int = RUNS) -> dict[str, Any]:
                            "describe_table": _time(lambda: describe_table(frame), runs)}
     for name, plan in QUESTIONS.items():
         model.reply = json.dumps(plan)
-        timing = _time(lambda q=name: agent.query(q, experiment=experiment), runs)
+        timing = _time(partial(agent.query, name, experiment=experiment), runs)
         timing["ratio_to_argsort"] = round(timing["median_ms"] / max(baseline["median_ms"], 1e-9), 2)
         out[name] = timing
     return out
