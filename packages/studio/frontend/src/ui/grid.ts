@@ -163,7 +163,7 @@ export class GridView {
     delete c.el.dataset.sampleId;
     delete c.el.dataset.split;
     delete c.el.dataset.index;
-    c.el.classList.remove("selected", "discarded", "focused");
+    c.el.classList.remove("wl-cell", "selected", "discarded", "focused");
     this.free.push(c);
   }
 
@@ -172,7 +172,8 @@ export class GridView {
     const lab = h("span", { class: "wl-lab" });
     const line1 = h("div", { class: "wl-meta-line" });
     const line2 = h("div", { class: "wl-meta-line" });
-    const el = h("div", { class: "wl-cell", role: "gridcell" },
+    // A pooled slot is a `.wl-cell` only while it holds a loaded sample.
+    const el = h("div", { class: "wl-slot", role: "gridcell" },
       h("span", { class: "wl-split" }), box, lab, h("span", { class: "wl-disc", text: "discarded" }),
       h("div", { class: "wl-meta" }, line1, line2));
     this.el.append(el);
@@ -248,7 +249,7 @@ export class GridView {
     if (!row) {
       delete c.el.dataset.sampleId;
       delete c.el.dataset.split;
-      c.el.classList.remove("discarded", "selected");
+      c.el.classList.remove("wl-cell", "discarded", "selected");
       c.el.classList.add("wl-loading");
       c.line1.textContent = "";
       c.line2.textContent = "";
@@ -256,6 +257,7 @@ export class GridView {
       return;
     }
     c.el.classList.remove("wl-loading");
+    c.el.classList.add("wl-cell");
     c.el.dataset.sampleId = row.id;
     c.el.dataset.split = row.split;
     c.el.classList.toggle("discarded", row.discarded);
