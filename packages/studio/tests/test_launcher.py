@@ -306,3 +306,17 @@ def test_cors_allows_the_own_origin_only_and_the_dev_server_when_asked(job: Trai
                        environ_extra={"VITE_HOST": "0.0.0.0", "VITE_PORT": "5174"})
     assert preflight(dev, "http://localhost:5174").get("access-control-allow-origin") == "http://localhost:5174"
     assert "access-control-allow-origin" not in preflight(dev, "http://localhost:5173")
+
+
+def test_a_backend_without_tls_is_reached_in_plaintext_http2(environ: dict[str, str], start_studio: Start,
+                                                             stub_static: Path, tmp_path: Path) -> None:
+    """GRPC_TLS_ENABLED=0 (local debugging): Envoy still serves HTTPS, upstream is plaintext HTTP/2."""
+    plain = {**environ, "GRPC_TLS_ENABLED": "0"}
+    job = TrainingJob(tmp_path / "plain-job", plain, samples=64)
+    try:
+        handle = start_studio(backend_port=job.grpc_port, static_dir=stub_static,
+                              environ_extra={"GRPC_TLS_ENABLED": "0"})
+        assert handle.plan.upstream_tls is None
+        assert status_of(handle).samples == 64
+    finally:
+        job.stop()
