@@ -210,3 +210,27 @@ def test_failed_auth_is_audited_once_then_summarised(token_experiment: Experimen
     assert records[1]["params"]["reasons"] == [{"reason": "invalid token", "count": attempts - 1}]
     assert all(r["caller"]["token_fingerprint"] is None for r in records)
     assert "wrong-" not in (tmp_path / "run" / "audit.jsonl").read_text()
+
+
+def test_weightslab_cli_presents_the_dev_client_certificate_by_default(
+        tmp_path: Path, pki_without_token: PKIPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli_testutil import empty_env_file
+    from weightslab_cli.client import CliClient, ClientError, connect, resolve_target
+
+    env = base_environ(GRPC_TLS_ENABLED="1", GRPC_TLS_CERT_DIR=str(pki_without_token.directory))
+    exp = make_experiment(tmp_path / "run", env)
+    discovery = tmp_path / "cli.json"
+    try:
+        server = server_module.start_cli_server(exp, discovery_file=discovery)
+        with pytest.raises(ClientError, match="client certificate.*--cert/--key"):
+            CliClient("127.0.0.1", server.port, tls=True, ca_file=pki_without_token.ca_cert)
+        for name in ("GRPC_AUTH_TOKEN", "GRPC_AUTH_TOKENS", "GRPC_TLS_CA_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("WEIGHTSLAB_ENV_FILE", str(empty_env_file()))
+        monkeypatch.setenv("GRPC_TLS_CERT_DIR", str(pki_without_token.directory))
+        target = resolve_target(None, None, discovery, None)
+        assert target.cert_file == pki_without_token.envoy_client_cert
+        with connect(target, timeout=10) as client:
+            assert client.authenticated and client.request("status")["ok"]
+    finally:
+        exp.shutdown()

@@ -70,6 +70,10 @@ class CliClient:
         self.reader = sock.makefile("rb")
         self._next_id = 0
         self.greeting = self._read()
+        if self.greeting.get("ok") is False and self.greeting.get("error"):
+            self.close()
+            hint = " (use --cert/--key)" if "certificate" in str(self.greeting["error"]) else ""
+            raise ClientError(f"{host}:{port} refused the connection: {self.greeting['error']}{hint}")
         if self.greeting.get("greeting") != "weightslab-cli":
             self.close()
             raise ClientError(f"{host}:{port} is not a WeightsLab CLI server")
@@ -138,6 +142,15 @@ def _auth_defaults(config: Any) -> tuple[Path | None, Path | None, Path | None, 
     return explicit_ca, cert_dir / "ca.crt", cert_dir / ".grpc_auth_token", token
 
 
+def _default_client_cert(config: Any) -> tuple[Path | None, Path | None]:
+    """The dev PKI's client certificate (``<cert dir>/envoy-client.{crt,key}``) when both exist."""
+    if "auth" not in config:
+        return None, None
+    cert_dir = Path(config["auth"].cert_dir).expanduser()
+    cert, key = cert_dir / "envoy-client.crt", cert_dir / "envoy-client.key"
+    return (cert, key) if cert.is_file() and key.is_file() else (None, None)
+
+
 def _read_token(path: Path | None) -> str | None:
     if path is None or not path.is_file():
         return None
@@ -182,7 +195,10 @@ def resolve_target(host: str | None, port: int | None, discovery_file: Path | No
     ca_file = ca or explicit_ca or discovered_ca or default_ca
     if token is None:
         token = _read_token(token_file) or _read_token(default_token_file)
-    return Target(host, port, tls, ca_file, token, source)
+    # A server without any token asks every client for a certificate of its CA: present the dev
+    # PKI's client certificate by default (--cert/--key choose another).
+    cert_file, key_file = _default_client_cert(config) if info.get("client_cert") else (None, None)
+    return Target(host, port, tls, ca_file, token, source, cert_file, key_file)
 
 
 def connect(target: Target, timeout: float = DEFAULT_TIMEOUT) -> CliClient:
@@ -409,7 +425,9 @@ def cli_command(host: str | None, port: int | None, discovery_file: Path | None,
     console = Console()
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
-    target = dataclasses.replace(resolve_target(host, port, discovery_file, ca), cert_file=cert, key_file=key)
+    target = resolve_target(host, port, discovery_file, ca)
+    if cert is not None:
+        target = dataclasses.replace(target, cert_file=cert, key_file=key)
     client = connect(target, timeout)
     with client:
         if not client.authenticated:

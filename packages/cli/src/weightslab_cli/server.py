@@ -205,6 +205,7 @@ class CliServer:
             "root_log_dir": str(getattr(self.experiment, "root_log_dir", "")),
             "ca_file": str(sec.ca_file) if sec.ca_file else None,
             "token_file": str(sec.token_file) if sec.token_file and self.auth_required else None,
+            "client_cert": sec.client_cert_required,  # clients must present a certificate of the CA
             "started_at": datetime.now(UTC).isoformat(),
         }
 
