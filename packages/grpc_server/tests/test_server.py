@@ -258,6 +258,12 @@ def test_denials_of_other_interceptors_are_audited(make_env, pki, tmp_path) -> N
     records = [json.loads(line) for line in (env.experiment.root_log_dir / "audit.jsonl").read_text().splitlines()]
     assert [(r["action"], r["outcome"], r["error"]) for r in records] == [
         ("auth_failure", "denied", "read-only client")]
+    for _ in range(3):  # a client retrying: counted, then one summary record
+        assert rpc_error(stub.Pause, pb.PauseRequest()).code() == grpc.StatusCode.PERMISSION_DENIED
+    env.handle.stop()
+    records = [json.loads(line) for line in (env.experiment.root_log_dir / "audit.jsonl").read_text().splitlines()]
+    assert [(r["error"], r["params"]["failures"]) for r in records] == [("read-only client", 1),
+                                                                        ("read-only client", 3)]
 
 
 def test_insecure_mode_warns_loudly(make_env, grpc_log) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 from weightslab.audit import AuditLog
+from weightslab.auth_failures import AuthFailureAggregator, FailureReport, audit_fields
 
 log = logging.getLogger("weightslab.grpc")
 
@@ -25,6 +26,12 @@ class AuthOutcomeAuditInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
+        # Rate-limited like the token interceptor's failures: per peer host, the first denial at
+        # once, then one summary per interval (a denied client retrying must not flood the audit).
+        self.failures = AuthFailureAggregator(self._record, transport="grpc")
+
+    def _record(self, report: FailureReport) -> None:
+        self.audit.record("auth_failure", **audit_fields(report))
 
     def _check(self, method: str, context: grpc.ServicerContext) -> None:
         try:
@@ -32,16 +39,13 @@ class AuthOutcomeAuditInterceptor(grpc.ServerInterceptor):
         except Exception:
             return
         if code in _DENIED:
-            from weightslab_grpc_server.servicer import caller_of
-
             details = ""
             try:
                 raw = context.details() or ""
                 details = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
             except Exception:
                 pass
-            self.audit.record("auth_failure", params={"method": method}, outcome="denied",
-                              error=details or code.name, caller=caller_of(context))
+            self.failures.failure(method, context.peer(), (details or code.name)[:200])
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
                           handler_call_details: grpc.HandlerCallDetails) -> Any:
