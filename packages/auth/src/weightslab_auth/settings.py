@@ -66,10 +66,12 @@ def read_token_file(path: Path) -> str | None:
                           f"unreadable: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"token file {path} (default of GRPC_AUTH_TOKEN in GRPC_TLS_CERT_DIR): not a regular file")
-    if hasattr(os, "getuid") and st.st_uid not in (os.getuid(), 0):
+    if os.name != "posix":  # no owner and no meaningful mode bits to check
+        pass
+    elif st.st_uid not in (os.getuid(), 0):
         raise ConfigError(f"token file {path} is owned by another user (uid {st.st_uid}): refusing to trust it; "
                           "run `weightslab certs init` in a directory of your own or set GRPC_AUTH_TOKEN")
-    if st.st_mode & 0o022:
+    elif st.st_mode & 0o022:
         raise ConfigError(f"token file {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o}): "
                           f"refusing to trust it; run `chmod 600 {path}`")
     try:

@@ -26,7 +26,12 @@ log = logging.getLogger("weightslab.config")
 
 
 def unsafe_reason(path: Path) -> str | None:
-    """Why ``path`` must not be trusted (another owner, group/other-writable), or ``None``."""
+    """Why ``path`` must not be trusted (another owner, group/other-writable), or ``None``.
+
+    POSIX only: Windows reports no owner and every file as writable in ``st_mode``.
+    """
+    if os.name != "posix":
+        return None
     try:
         st = path.stat()
     except OSError as exc:
@@ -40,6 +45,8 @@ def unsafe_reason(path: Path) -> str | None:
 
 def _shared(folder: Path) -> bool:
     """A directory others may write to (``/tmp``): anyone could have put a ``.env`` there."""
+    if os.name != "posix":
+        return False
     try:
         return bool(folder.stat().st_mode & stat.S_IWOTH)
     except OSError:

@@ -29,7 +29,9 @@ def key_path() -> Path:
 
 
 def _trusted(st: os.stat_result) -> bool:
-    own = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    if os.name != "posix":  # no owner and no meaningful mode bits to check
+        return stat.S_ISREG(st.st_mode) and st.st_size == KEY_BYTES
+    own = st.st_uid == os.getuid()
     return own and stat.S_ISREG(st.st_mode) and not st.st_mode & 0o077 and st.st_size == KEY_BYTES
 
 
