@@ -31,6 +31,8 @@ export interface GridCallbacks {
 
 export class GridView {
   cellW = 128;
+  /** The cell size asked for in the Display card (cells widen to fill the row). */
+  private targetW = 128;
   cols = 1;
   private cellH = 128 + META_H;
   private readonly cells = new Map<number, CellEl>();
@@ -81,7 +83,7 @@ export class GridView {
 
   setCellSize(px: number): void {
     const first = this.firstVisible();
-    this.cellW = px;
+    this.targetW = px;
     this.layout();
     this.scrollToIndex(first, "start");
   }
@@ -89,7 +91,9 @@ export class GridView {
   /** Columns / rows geometry from the element's size. */
   layout(): void {
     const width = this.el.clientWidth - PAD * 2;
-    this.cols = Math.max(1, Math.floor((width + GAP) / (this.cellW + GAP)));
+    // As many columns of the chosen size as fit, then widened to use the whole row.
+    this.cols = Math.max(1, Math.floor((width + GAP) / (this.targetW + GAP)));
+    this.cellW = Math.max(48, Math.floor((width + GAP) / this.cols) - GAP);
     this.cellH = this.cellW + META_H;
     const rows = Math.ceil(this.app.view.total / this.cols);
     this.spacer.style.height = `${PAD * 2 + rows * (this.cellH + GAP)}px`;
@@ -450,6 +454,8 @@ export class GridView {
     const total = this.app.view.total;
     if (!total) return;
     const j = Math.max(0, Math.min(total - 1, i));
+    // Shift+arrow extends from where the focus was.
+    if (extend && this.app.selection.anchor === null) this.app.selection.anchor = this.app.selection.focus;
     this.app.selection.focus = j;
     this.scrollToIndex(j);
     if (extend) this.clickIndex(j, { shift: true, toggle: false });

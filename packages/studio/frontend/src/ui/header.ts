@@ -25,12 +25,15 @@ export function setupHeader(app: Studio): void {
 
   const paintState = (st: Status | null): void => {
     const gone = app.conn === "gone";
-    const text = gone ? "finished" : st ? (st.state === "unknown" ? "—" : st.state) : "—";
+    // A live server without a training state has no loop running: training has ended.
+    const text = gone || st?.state === "unknown" ? "finished" : st ? st.state : "—";
     if (text !== lastState) {
       lastState = text;
       state.textContent = text;
       state.dataset.state = text;
-      state.title = gone ? "The training process stopped answering (it ended or restarts); the page reconnects on its own." : "";
+      state.title = gone
+        ? "The training process stopped answering (it ended or restarts); the page reconnects on its own."
+        : text === "finished" ? "No training loop is running in the process (training ended); data stays browsable." : "";
     }
   };
 
