@@ -48,7 +48,7 @@ def test_a_runtime_instance_aggregation_edit_applies_to_folding(tmp_path: Path) 
 def test_status_says_finished_after_the_training_thread_ended(tmp_path: Path) -> None:
     exp = Experiment(kwargs={"root_log_dir": tmp_path / "root"}, environ={})
     try:
-        assert exp.status()["state"] == "idle" and exp.status()["seconds_since_last_step"] is None
+        assert exp.status()["state"] == "running" and exp.status()["seconds_since_last_step"] is None
         loop = threading.Thread(target=lambda: [exp.step_end() for _ in range(3)])
         loop.start()
         loop.join()

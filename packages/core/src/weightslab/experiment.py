@@ -323,18 +323,18 @@ class Experiment:
         return 1.0 / max(float(np.median(self._step_times)), 1e-9)
 
     def activity(self) -> tuple[str, float | None]:
-        """``(state, seconds since the last step)``: the control state, or ``finished`` (the thread
-        that ran the steps has exited) / ``idle`` (no step for a while: 5 s or 10 typical steps)."""
+        """``(state, seconds since the last step)``: the control state, or, once steps were made,
+        ``finished`` (the thread that ran them has exited) / ``idle`` (no step for 5 s or 10 typical steps)."""
         state = self.control.state.value
         last = self._last_step_end
         age = None if last is None else max(0.0, time.monotonic() - last)
-        if state != "running":
+        if state != "running" or age is None:  # paused/evaluating, or no step yet (the loop starting)
             return state, age
         thread = self._step_thread
         if thread is not None and not thread.is_alive():
             return "finished", age
         typical = float(np.median(self._step_times)) if self._step_times else 0.0
-        if age is None or age > max(5.0, 10.0 * typical):
+        if age > max(5.0, 10.0 * typical):
             return "idle", age
         return "running", age
 
