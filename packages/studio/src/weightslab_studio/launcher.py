@@ -7,7 +7,8 @@ browser --HTTPS (h2, envoy-server cert)--> Envoy --HTTP/2 + mTLS (envoy-client c
 certificates, ports, backend reachable), starts both servers, waits for Envoy's admin ``/ready``
 and then calls ``GetStatus`` through Envoy exactly as the page will, so a broken mTLS path is
 reported at start, not as a blank page. :meth:`StudioHandle.stop` stops Envoy (it also dies
-with the launching thread through ``PR_SET_PDEATHSIG`` on Linux: no orphan proxy).
+with the launching thread through ``PR_SET_PDEATHSIG`` on Linux: no orphan proxy; so launch from
+a thread that outlives the Studio, e.g. the main thread).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import ctypes
 import ctypes.util
 import errno
 import logging
+import shutil
 import signal
 import socket
 import ssl
@@ -26,7 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,11 +231,27 @@ def make_plan(*, environ: Mapping[str, str] | None = None, cwd: Path | None = No
 # -- the running pair -------------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the launching thread dies (Linux), so no orphan Envoy."""
+def _dies_with_parent() -> tuple[list[str], Callable[[], None] | None]:
+    """``(command prefix, preexec_fn)`` that make Envoy get SIGTERM when the launching thread dies
+    (Linux ``PR_SET_PDEATHSIG``), so a killed launcher leaves no orphan proxy.
+
+    util-linux's ``setpriv --pdeathsig`` sets it in the exec'd process itself; only without it
+    does the child run a ``prctl`` call (prepared here, so the forked child runs nothing else).
+    """
+    if not sys.platform.startswith("linux"):
+        return [], None
+    setpriv = shutil.which("setpriv")
+    if setpriv is not None:
+        return [setpriv, "--pdeathsig", "TERM", "--"], None
     libc_name = ctypes.util.find_library("c")
-    if sys.platform.startswith("linux") and libc_name:
-        ctypes.CDLL(libc_name, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if not libc_name:
+        return [], None
+    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+
+    def set_death_signal() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return [], set_death_signal
 
 
 class StudioHandle:
@@ -353,13 +371,14 @@ def launch(plan: StudioPlan | None = None, *, envoy_binary: Path | None = None, 
     try:
         config_path = write_config(plan.envoy_plan(static.port), Path(workdir.name) / "envoy.json")
         log_file = Path(workdir.name) / "envoy.log"
+        prefix, preexec = _dies_with_parent()
         with log_file.open("wb") as sink:
             process = subprocess.Popen(  # noqa: S603 (our binary, our config)
-                [str(binary), "-c", str(config_path), "--disable-hot-restart", "--log-level", "warn",
+                [*prefix, str(binary), "-c", str(config_path), "--disable-hot-restart", "--log-level", "warn",
                  "--concurrency", str(concurrency)],
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl+C reaches the launcher, which stops Envoy in order
-                preexec_fn=_die_with_parent)  # noqa: PLW1509
+                preexec_fn=preexec)  # noqa: PLW1509
     except BaseException:
         static.stop()
         workdir.cleanup()
