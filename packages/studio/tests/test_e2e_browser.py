@@ -78,6 +78,16 @@ def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             context.close()
 
 
+PIXELS = """(ids) => ids.map(id => {
+    const img = document.querySelector(`#grid .wl-cell[data-sample-id="${id}"] img.wl-thumb`);
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 16;
+    const g = canvas.getContext('2d');
+    g.drawImage(img, 0, 0, 16, 16);
+    return Array.from(g.getImageData(0, 0, 16, 16).data).join(',');
+})"""
+
+
 class Page:
     """A page plus the console errors and uncaught exceptions it produced."""
 
@@ -158,6 +168,9 @@ def test_cells_appear_with_thumbnails(studio: StudioHandle, page: Page) -> None:
     assert sources and all(s.startswith(("blob:", "data:")) for s in sources)
     ids = page.cell_ids()
     assert len(set(ids)) == len(ids) and set(ids) <= {str(i) for i in range(N_SAMPLES)}
+    # each cell shows its own sample: different digits give different pictures
+    pictures = page.evaluate(PIXELS, ids[:12])
+    assert len(set(pictures)) >= 6, f"{len(set(pictures))} distinct thumbnails among 12 different digits"
     page.shot("grid-thumbnails")
     page.close()
 
