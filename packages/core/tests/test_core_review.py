@@ -129,12 +129,13 @@ def test_derived_signal_may_edit_the_experiment_without_deadlock(wl):
     """A derived signal calling the SDK (tagging hard samples) while training holds the main lock."""
     loader = wl.watch_or_edit(_tensor_data(16), flag="data", loader_name="train", batch_size=4)
     loss_fn = wl.watch_or_edit(torch.nn.MSELoss(reduction="none"), flag="loss", name="l")
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
 
     @wl.signal(name="hard", subscribe_to="l")
     def hard(ctx):
         started.set()
-        wl.tag_samples(ctx.sample_ids, tag="seen_by_signal")
+        wl.tag_samples(ctx.sample_ids, tag="seen_by_signal")  # needs the main lock: after the step
+        finished.set()
         return ctx.values * 2
 
     exp = wl.get_experiment()
@@ -148,6 +149,10 @@ def test_derived_signal_may_edit_the_experiment_without_deadlock(wl):
                 # the interleaving this test is about: the signal runs while the step holds the lock
                 assert started.wait(5), "the derived signal did not run during the training step"
                 wl.dataframe()  # a read inside the step (drains)
+            # the signal's edit completes once the step released the lock (before the next step,
+            # so each step observes its own batch's signal)
+            assert finished.wait(5), "the derived signal's edit never completed"
+            finished.clear()
 
     done, errors = _run_in_thread(train)
     assert done.wait(20), "deadlock between the training step and a derived signal"
