@@ -99,7 +99,7 @@ def test_unauthenticated_commands_are_audited_and_capped(token_experiment: Exper
 def test_internal_errors_do_not_leak_details(experiment: Experiment, serve: Callable[..., CliServer],
                                              connect: Any, monkeypatch: pytest.MonkeyPatch,
                                              log_lines: list[str]) -> None:
-    def broken() -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:  # Experiment.status's signature
         raise RuntimeError("db at /srv/private/secret-path.h5 exploded")
 
     monkeypatch.setattr(experiment, "status", broken)

@@ -1,25 +1,23 @@
-"""The CLI server's commands: thin adapters over the experiment's own read/edit methods.
+"""The CLI server's commands: a table of thin adapters over the core operations.
 
-Queries go through the core query engine (``weightslab.query``), edits through
-``Experiment.edit``, control through ``Experiment.control``, hyperparameters through
-``Experiment.set_hyperparameter``: no second implementation. Every handler returns the reply
-payload (``ok`` is added by the caller) or raises :class:`CommandError` (a user error) —
-any other exception is reported as an internal error without killing the connection.
+Each handler parses its arguments, builds the typed request of a
+:mod:`weightslab.operations` operation (the same ones the gRPC servicer and the SDK call),
+and returns the reply payload (``ok`` is added by the caller) or raises :class:`CommandError`
+(a user error). The operations validate, lock (one bounded wait, ``WL_LOCK_TIMEOUT_SECONDS``)
+and write the audit record; any unexpected exception is reported as an internal error without
+killing the connection.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from weightslab.plugins import call_accepting
+from weightslab.operations import agent, control, edits, evaluation, hyperparameters, samples, status
+from weightslab.operations._base import Caller
 
 from weightslab_cli.audit import audit_event
 from weightslab_cli.protocol import ProtocolError, Request, split_args, split_query_option
@@ -28,11 +26,9 @@ log = logging.getLogger("weightslab.cli.server")
 
 DEFAULT_TOP_K = 10
 MAX_TOP_K = 10_000
-DEFAULT_LOCK_TIMEOUT = 30.0
-# Audit action names shared with the gRPC server, so one audit file reads the same whatever the transport.
-EDIT_AUDIT_ACTION = "edit_samples"
-AUDIT_ACTIONS = {"pause": "pause", "resume": "resume", "hp": "set_hyperparameter", "tag": EDIT_AUDIT_ACTION,
-                 "untag": EDIT_AUDIT_ACTION, "discard": EDIT_AUDIT_ACTION, "restore": EDIT_AUDIT_ACTION,
+# Audit action names of a command refused before its operation ran (the operations use the same).
+AUDIT_ACTIONS = {"pause": "pause", "resume": "resume", "hp": "set_hyperparameter", "tag": "edit_samples",
+                 "untag": "edit_samples", "discard": "edit_samples", "restore": "edit_samples",
                  "eval": "start_evaluation", "cancel_eval": "cancel_evaluation", "ask": "agent_query"}
 
 
@@ -50,8 +46,8 @@ class Session:
     failed_auth: int = 0
     closing: bool = False
 
-    def caller(self) -> dict[str, Any]:
-        return {"transport": "cli", "peer": self.peer, "token_fingerprint": self.token_fingerprint}
+    def caller(self) -> Caller:
+        return Caller("cli", {"peer": self.peer, "token_fingerprint": self.token_fingerprint})
 
 
 Handler = Callable[["CommandContext", Request], dict[str, Any]]
@@ -83,35 +79,21 @@ def command(name: str, usage: str, help: str, *,
 
 
 class CommandContext:
-    """What a handler needs: the experiment, the session, and the lock/audit helpers."""
+    """What a handler needs: the experiment, the session (the caller of every operation)."""
 
     def __init__(self, experiment: Any, session: Session) -> None:
         self.experiment = experiment
         self.session = session
-        self.audited = False  # set once the current command wrote its audit record
+        self.audited = False  # set once the current command handed a mutation to an operation
 
-    @property
-    def lock_timeout(self) -> float:
-        config = getattr(self.experiment, "config", None)
-        try:
-            return float(config["watchdog"].stuck_seconds)  # type: ignore[index]
-        except (KeyError, TypeError, AttributeError, ValueError):
-            return DEFAULT_LOCK_TIMEOUT
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the main lock, or fail with a clear error instead of hanging."""
-        from weightslab.lock import LockTimeout, try_acquire_rlock
-
-        try:
-            with try_acquire_rlock(self.experiment.lock, self.lock_timeout):
-                yield
-        except LockTimeout as exc:
-            raise CommandError(f"experiment busy: {exc}") from None
+    def mutating(self) -> Caller:
+        """The caller, for an operation that writes the audit record itself (success or error)."""
+        self.audited = True
+        return self.session.caller()
 
     def audit(self, action: str, **fields: Any) -> None:
         self.audited = True
-        audit_event(self.experiment, action, caller=self.session.caller(), **fields)
+        audit_event(self.experiment, action, caller=self.session.caller().audit(), **fields)
 
 
 def dispatch(ctx: CommandContext, req: Request) -> dict[str, Any]:
@@ -123,18 +105,34 @@ def dispatch(ctx: CommandContext, req: Request) -> dict[str, Any]:
     ctx.audited = False
     try:
         payload = cmd.handler(ctx, req)
-    except (CommandError, ProtocolError, ValueError, KeyError, TypeError) as exc:
-        # user errors, including validation errors from the core (query, hp, edits)
-        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        _audit_failure(ctx, cmd, req, message)
-        return {"ok": False, "error": message}
     except Exception as exc:
+        message = user_error(exc)
+        if message is not None:
+            _audit_failure(ctx, cmd, req, message)
+            return {"ok": False, "error": message}
         log.exception("CLI command %r failed", name)
         # the details (paths, internals) stay in the server log; the client gets the exception type
         message = f"internal error in {name} ({type(exc).__name__}); see the server log"
         _audit_failure(ctx, cmd, req, message)
         return {"ok": False, "error": message}
     return {"ok": True, **payload}
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The message a user gets for an error they can act on; ``None`` for an internal error."""
+    from weightslab.checkpoints import TrainingNotPaused
+    from weightslab.evaluation import EvaluationBusy, EvaluationError
+    from weightslab.lock import LockTimeout
+    from weightslab.operations import Unavailable
+
+    if isinstance(exc, LockTimeout):
+        return f"experiment busy: {exc}; retry later"
+    if isinstance(exc, KeyError):
+        return str(exc.args[0]) if exc.args else str(exc)
+    if isinstance(exc, (CommandError, ProtocolError, ValueError, TypeError, ConnectionError, Unavailable,
+                        EvaluationBusy, EvaluationError, TrainingNotPaused)):
+        return str(exc)
+    return None
 
 
 def _audit_failure(ctx: CommandContext, cmd: Command, req: Request, message: str) -> None:
@@ -191,25 +189,6 @@ def _ids(tokens: list[str]) -> list[str]:
     return [i.strip() for i in ids]
 
 
-# -- rows ----------------------------------------------------------------------------------------
-
-
-def rows_payload(frame: Any, indices: np.ndarray) -> list[dict[str, Any]]:
-    """One dict per row: id, split, discarded, every column, tags (``name`` / ``name=value``)."""
-    rows: list[dict[str, Any]] = []
-    for i in np.asarray(indices, dtype=np.int64).tolist():
-        row: dict[str, Any] = {"sample_id": str(frame.sample_id[i]), "split": str(frame.split[i]),
-                               "discarded": bool(frame.discarded[i])}
-        for name, col in frame.columns.items():
-            value = col[i]
-            row[name] = value.item() if hasattr(value, "item") else value
-        tags = [name for name, col in frame.tags.items() if col[i]]
-        tags += [f"{name}={col[i]}" for name, col in frame.categories.items() if col[i] is not None]
-        row["tags"] = sorted(tags)
-        rows.append(row)
-    return rows
-
-
 # -- commands ------------------------------------------------------------------------------------
 
 
@@ -230,19 +209,12 @@ def _describe(cmd: Command) -> dict[str, Any]:
 
 @command("status", "status", "Training state, step, samples, latest signal values.")
 def _status(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    with ctx.locked():
-        status = ctx.experiment.status()
-    return {"status": status}
+    return {"status": status.get_status(ctx.experiment).to_dict()}
 
 
 @command("pause", "pause", "Pause training at the next step boundary.", mutating=True)
 def _pause(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    control = ctx.experiment.control
-    before = control.state.value
-    control.pause()
-    after = control.state.value
-    ctx.audit("pause", before={"state": before}, after={"state": after})
-    return {"state": after}
+    return {"state": control.pause(ctx.experiment, ctx.mutating()).state}
 
 
 @command("resume", "resume [N]", "Resume training; with N, run N optimizer steps then pause.", mutating=True)
@@ -251,12 +223,8 @@ def _resume(ctx: CommandContext, req: Request) -> dict[str, Any]:
     if len(positional) > 1:
         raise CommandError("usage: resume [N]")
     steps = _positive_int(positional[0], "N") if positional else None
-    control = ctx.experiment.control
-    before = control.state.value
-    control.resume(steps)
-    after = control.state.value
-    ctx.audit("resume", params={"steps": steps}, before={"state": before}, after={"state": after})
-    return {"state": after, "steps": steps}
+    result = control.resume(ctx.experiment, control.ResumeRequest(steps=steps), ctx.mutating())
+    return {"state": result.state, "steps": steps}
 
 
 @command("hp", "hp [list] | hp get <key> | hp set <key> <value>",
@@ -265,31 +233,23 @@ def _resume(ctx: CommandContext, req: Request) -> dict[str, Any]:
 def _hp(ctx: CommandContext, req: Request) -> dict[str, Any]:
     tokens = list(req.args) if req.args is not None else split_args(req.rest)
     sub = tokens[0].lower() if tokens else "list"
-    experiment = ctx.experiment
     if sub == "list" and len(tokens) <= 1:
-        return {"hyperparameters": experiment.hyperparameters()}
+        values = hyperparameters.get_hyperparameters(ctx.experiment)
+        return {"hyperparameters": {"applied": values.applied(), "pending": values.pending()}}
     if sub == "get" and len(tokens) == 2:
         key = tokens[1]
-        hps = experiment.hyperparameters()
-        if key not in hps["applied"] and key not in hps["pending"]:
-            known = ", ".join(sorted(hps["applied"])) or "none"
-            raise CommandError(f"unknown hyperparameter {key!r}; known: {known}")
-        out: dict[str, Any] = {"key": key, "value": hps["applied"].get(key)}
-        if key in hps["pending"]:
-            out["pending"] = hps["pending"][key]
+        found = {p.key: p for p in hyperparameters.get_hyperparameters(ctx.experiment).parameters}
+        if key not in found:
+            raise CommandError(f"unknown hyperparameter {key!r}; known: {', '.join(sorted(found)) or 'none'}")
+        out: dict[str, Any] = {"key": key, "value": found[key].applied}
+        if found[key].has_requested:
+            out["pending"] = found[key].requested
         return out
     if sub == "set" and len(tokens) >= 3:
         key, value = tokens[1], " ".join(tokens[2:])
-        before = experiment.hyperparameters()["applied"].get(key)
-        try:
-            requested = experiment.set_hyperparameter(key, value)
-        except (ValueError, KeyError) as exc:
-            message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-            ctx.audit("set_hyperparameter", params={"key": key, "value": value}, outcome="error", error=message)
-            raise CommandError(message) from None
-        ctx.audit("set_hyperparameter", params={"key": key, "value": value}, before={key: before},
-                  after={key: requested})
-        return {"key": key, "requested": requested, "applied": before,
+        result = hyperparameters.set_hyperparameter(
+            ctx.experiment, hyperparameters.SetHyperParameterRequest(key=key, value=value), ctx.mutating())
+        return {"key": key, "requested": result.requested, "applied": result.previous,
                 "note": "applies at the next training step"}
     raise CommandError("usage: hp [list] | hp get <key> | hp set <key> <value>")
 
@@ -297,8 +257,6 @@ def _hp(ctx: CommandContext, req: Request) -> dict[str, Any]:
 @command("top", "top <signal> [k] [--split s] [--smallest]",
          "The k samples with the highest (or lowest) value of a column, e.g. top suspected_mislabel 20.")
 def _top(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    from weightslab.query import Query, run_query
-
     positional, options = _options(req.rest, {"split": True, "smallest": False}, req.args)
     if not positional or len(positional) > 2:
         raise CommandError("usage: top <signal> [k] [--split s] [--smallest]")
@@ -307,37 +265,27 @@ def _top(ctx: CommandContext, req: Request) -> dict[str, Any]:
     largest = "smallest" not in options
     spec: dict[str, Any] = {"top_k": {"column": signal, "k": k, "largest": largest},
                             "sort": [{"column": signal, "descending": largest}],
-                            "page": {"offset": 0, "limit": min(k, 10_000)}}
+                            "page": {"offset": 0, "limit": min(k, MAX_TOP_K)}}
     if "split" in options:
         spec["filter"] = {"op": "==", "column": "split", "value": options["split"]}
-    query = Query.model_validate(spec)
-    frame = _frame(ctx)
-    result = run_query(frame, query)
-    return {"signal": signal, "k": k, "total": result.total, "rows": rows_payload(frame, result.indices)}
+    page = samples.query_samples(ctx.experiment, samples.QuerySamplesRequest(query=spec, allow_groups=False))
+    return {"signal": signal, "k": k, "total": page.total, "rows": page.records()}
 
 
 @command("query", "query <text query>",
          "Filter/sort/page (or group) the sample table, e.g. query loss > 2 sort by loss desc limit 20.")
 def _query(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    from weightslab.query import run_query
-
     text = " ".join(req.args) if req.args is not None else req.rest
     if not text.strip():
         raise CommandError("usage: query <text query>, e.g. query loss > 2 sort by loss desc limit 20")
-    frame = _frame(ctx)
-    result = run_query(frame, text)
-    out: dict[str, Any] = {"query": text, "total": result.total, "offset": result.offset, "limit": result.limit}
-    if result.groups is not None:
-        out["groups"] = [g.to_dict() for g in result.groups]
-        out["total_groups"] = result.total_groups
+    page = samples.query_samples(ctx.experiment, samples.QuerySamplesRequest(query=text))
+    out: dict[str, Any] = {"query": text, "total": page.total, "offset": page.offset, "limit": page.limit}
+    if page.groups is not None:
+        out["groups"] = list(page.groups)
+        out["total_groups"] = page.total_groups
     else:
-        out["rows"] = rows_payload(frame, result.indices)
+        out["rows"] = page.records()
     return out
-
-
-def _frame(ctx: CommandContext) -> Any:
-    with ctx.locked():
-        return ctx.experiment.frame()
 
 
 def _edit(ctx: CommandContext, req: Request, action: str, *, with_tag: bool) -> dict[str, Any]:
@@ -345,44 +293,32 @@ def _edit(ctx: CommandContext, req: Request, action: str, *, with_tag: bool) -> 
     positional, options = _options(before, {"split": True})
     usage = (f"usage: {action} <tag> <ids|--query q> [--split s]" if with_tag
              else f"usage: {action} <ids|--query q> [--split s]")
-    tag = value = None
+    tag = value = ""
     if with_tag:
         if not positional:
             raise CommandError(usage)
         tag = positional.pop(0)
     edit_action = action
-    if tag is not None and "=" in tag:  # categorical tag: name=value
+    if "=" in tag:  # categorical tag: name=value
         tag, _, value = tag.partition("=")
         edit_action = "set_category" if action == "tag" else "clear_category"
         if action == "untag":
-            value = None
+            value = ""
     ids = _ids(positional)
     if (query is None) == (not ids):
         raise CommandError(usage + " (give sample ids or --query, not both)")
     if query is not None and not query.strip():
         raise CommandError(f"{action}: --query needs a query text")
-    split = options.get("split")
-    params: dict[str, Any] = {"action": edit_action, "split": split, "tag": tag, "value": value}
-    if ids:
-        params.update(ids_count=len(ids), ids=ids[:100])
-    else:
-        params["query"] = query
-    try:
-        result = ctx.experiment.edit(edit_action, ids=ids or None, query=query, split=split, tag=tag,
-                                     value=value, lock_timeout=ctx.lock_timeout)
-    except Exception as exc:
-        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        ctx.audit(EDIT_AUDIT_ACTION, params=params, outcome="error", error=message)
-        if isinstance(exc, (ValueError, KeyError, TypeError, TimeoutError)):
-            raise CommandError(message) from None
-        raise
-    ctx.audit(EDIT_AUDIT_ACTION, params=params, result={"matched": result["matched"], "changed": result["changed"]})
-    return {"action": edit_action, **result}
+    result = edits.edit_samples(ctx.experiment, edits.EditRequest(
+        action=edit_action, ids=tuple(ids) if ids else None, query=query, split=options.get("split", ""),
+        tag=tag, value=value), ctx.mutating())
+    return {"action": edit_action, "matched": result.matched, "changed": result.changed,
+            "sample_ids": list(result.sample_ids)}
 
 
 @command("tag", "tag <tag|name=value> <ids|--query q> [--split s]",
-         "Tag samples (boolean tag, or categorical name=value) by ids or by query; --query comes last.",
-         mutating=True)
+         "Tag samples (boolean tag, or categorical name=value) by ids or by query (filter, top N by col); "
+         "--query comes last.", mutating=True)
 def _tag(ctx: CommandContext, req: Request) -> dict[str, Any]:
     return _edit(ctx, req, "tag", with_tag=True)
 
@@ -406,21 +342,6 @@ def _restore(ctx: CommandContext, req: Request) -> dict[str, Any]:
 # -- evaluation --------------------------------------------------------------------------------
 
 
-def _evaluation(ctx: CommandContext) -> Any:
-    evaluation = getattr(ctx.experiment, "evaluation", None)
-    if evaluation is None:
-        raise CommandError("evaluation not available")
-    return evaluation
-
-
-def _eval_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Evaluation controller errors (busy, no model...) are RuntimeErrors: report them to the user."""
-    try:
-        return fn(*args, **kwargs)
-    except RuntimeError as exc:
-        raise CommandError(str(exc)) from None
-
-
 @command("eval", "eval <split> [--tags a,b] [--steps N]",
          "Start an evaluation pass over a split (optionally only samples with all the given tags).",
          mutating=True)
@@ -428,58 +349,24 @@ def _eval(ctx: CommandContext, req: Request) -> dict[str, Any]:
     positional, options = _options(req.rest, {"tags": True, "steps": True}, req.args)
     if len(positional) != 1:
         raise CommandError("usage: eval <split> [--tags a,b] [--steps N]")
-    split = positional[0]
-    tags = [t.strip() for t in options.get("tags", "").split(",") if t.strip()] or None
+    tags = tuple(t.strip() for t in options.get("tags", "").split(",") if t.strip())
     steps = _positive_int(options["steps"], "--steps") if "steps" in options else None
-    params = {"split": split, "tags": tags, "max_steps": steps}
-    evaluation = _evaluation(ctx)
-    before = _state_of(evaluation)
-    try:
-        status = _eval_call(evaluation.start, split, tags=tags, max_steps=steps)
-    except Exception as exc:
-        ctx.audit("start_evaluation", params=params, outcome="error", error=str(exc), before=before)
-        raise
-    ctx.audit("start_evaluation", params=params, before=before, after=_state_of(evaluation))
-    return {"evaluation": status}
-
-
-def _state_of(evaluation: Any) -> Any:
-    try:
-        return evaluation.status().get("state")
-    except Exception:
-        return None
+    result = evaluation.start_evaluation(ctx.experiment, evaluation.StartEvaluationRequest(
+        split=positional[0], tags=tags, max_steps=steps), ctx.mutating())
+    return {"evaluation": result.details}
 
 
 @command("eval_status", "eval_status", "Progress, metrics and state of the current or last evaluation pass.")
 def _eval_status(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    return {"evaluation": _eval_call(_evaluation(ctx).status)}
+    return {"evaluation": evaluation.evaluation_status(ctx.experiment).details}
 
 
 @command("cancel_eval", "cancel_eval", "Cancel the running evaluation pass.", mutating=True)
 def _cancel_eval(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    evaluation = _evaluation(ctx)
-    before = _state_of(evaluation)
-    status = _eval_call(evaluation.cancel)
-    ctx.audit("cancel_evaluation", before=before, after=status.get("state") if isinstance(status, dict) else None)
-    return {"evaluation": status}
+    return {"evaluation": evaluation.cancel_evaluation(ctx.experiment, ctx.mutating()).details}
 
 
 # -- agent -------------------------------------------------------------------------------------
-
-
-_agents: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_agents_lock = threading.Lock()
-
-
-def _agent(experiment: Any) -> Any:
-    """The experiment's query agent (``weightslab_query_agent`` hook), created once and kept."""
-    with _agents_lock:
-        agent = _agents.get(experiment)
-        if agent is None:
-            agent = experiment.pm.hook.weightslab_query_agent(config=experiment.config)
-            if agent is not None:
-                _agents[experiment] = agent
-    return agent
 
 
 @command("ask", "ask [--apply [plan_id]] <question in natural language>",
@@ -492,7 +379,7 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
     if preview:  # the default for actions; kept for older clients
         text = text[len("--preview"):].strip()
     apply = text.startswith("--apply")
-    plan_id = None
+    plan_id = ""
     if apply:
         text = text[len("--apply"):].strip()
         first, _, rest = text.partition(" ")
@@ -500,40 +387,9 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
             plan_id, text = first, rest.strip()
     if not text and not apply:
         raise CommandError("usage: ask [--apply [plan_id]] <question in natural language>")
-    experiment = ctx.experiment
-    agent = _agent(experiment)
-    if agent is None:
-        raise CommandError("no query agent is installed: pip install 'weightslab[agent]'")
-    query = getattr(agent, "query", None)
-    if not callable(query):
-        raise CommandError("the installed query agent does not provide query()")
-    params: dict[str, Any] = {"question": text, "preview": preview}
-    if apply:
-        params.update(apply=True, plan_id=plan_id)
-    try:
-        answer = call_accepting(query, text, preview=preview, experiment=experiment, apply=apply or None,
-                                plan_id=plan_id, caller=ctx.session.caller(), drop_none=True)
-    except Exception as exc:
-        ctx.audit("agent_query", params=params, outcome="error", error=str(exc))
-        raise CommandError(f"agent error: {exc}") from None
-    result = _as_dict(answer)
-    summary = {k: result[k] for k in ("applied", "matched", "plan") if isinstance(result, dict) and k in result}
-    ctx.audit("agent_query", params=params, result=summary or None)
-    return {"question": text, "preview": preview, "answer": result}
-
-
-def _as_dict(value: Any) -> Any:
-    if value is None or isinstance(value, (dict, list, str, int, float, bool)):
-        return value
-    for attr in ("to_dict", "model_dump", "_asdict"):
-        fn = getattr(value, attr, None)
-        if callable(fn):
-            return fn()
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(value)
-    return str(value)
+    answer = agent.ask(ctx.experiment, text, preview=preview, apply=apply, plan_id=plan_id,
+                       caller=ctx.mutating())
+    return {"question": text, "preview": preview, "answer": answer.details}
 
 
 from weightslab_cli import agent_commands as _agent_commands  # noqa: E402,F401 - registers `agent`

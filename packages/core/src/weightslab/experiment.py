@@ -597,13 +597,10 @@ class Experiment:
             self.recorder.drain()
             with self.data_lock:
                 return self.table.find(id_list, split)
-        from weightslab.query import parse_filter, select
+        from weightslab.operations.edits import rows_of_query
 
-        flt = parse_filter(query) if isinstance(query, str) else query
-        rows = select(self.frame(), flt)
-        if split is not None:
-            rows = rows[self.table.split[rows] == split]
-        return np.asarray(rows, dtype=np.int64)
+        # the full query (filter, ``top N by col``), resolved as every front end resolves it
+        return rows_of_query(self, query, split or "")
 
     def edit(self, action: str, *, ids: Sequence[Any] | None = None, query: Any = None,
              split: str | None = None, tag: str | None = None, value: str | None = None,

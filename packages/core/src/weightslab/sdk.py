@@ -314,11 +314,23 @@ def tag_samples(sample_ids: Any = None, tag: str = "", mode: str = "add", *, ids
         if mode != "add" or remove:
             raise ValueError("value= sets a categorical tag: mode must be 'add' (use set_categorical_tag(ids, "
                              "name, None) to clear it)")
-        return experiment.edit("set_category", ids=ids, query=query, split=split, tag=tag, value=value)
+        return _edit(experiment, "set_category", ids, query, split, tag=tag, value=value)
     if mode == "set":
         return _set_only_tag(experiment, ids, query, split, tag)
     action = "untag" if remove or mode == "remove" else "tag"
-    return experiment.edit(action, ids=ids, query=query, split=split, tag=tag)
+    return _edit(experiment, action, ids, query, split, tag=tag)
+
+
+def _edit(experiment: Experiment, action: str, ids: Any, query: Any, split: str | None, *, tag: str = "",
+          value: str | None = None) -> dict[str, Any]:
+    """An edit through the core operation every front end uses (same validation, lock, audit)."""
+    from weightslab.operations.edits import EditRequest, edit_samples
+    from weightslab.table import ids_to_list
+
+    result = edit_samples(experiment, EditRequest(
+        action=action, ids=None if ids is None else tuple(ids_to_list(ids)), query=query, split=split or "",
+        tag=tag or "", value=value or ""))
+    return {"matched": result.matched, "changed": result.changed, "sample_ids": list(result.sample_ids)}
 
 
 def _set_only_tag(experiment: Experiment, ids: Any, query: Any, split: str | None, tag: str) -> dict[str, Any]:
@@ -337,7 +349,7 @@ def _set_only_tag(experiment: Experiment, ids: Any, query: Any, split: str | Non
 
 
 def untag_samples(ids: Any = None, tag: str = "", *, query: Any = None, split: str | None = None) -> dict[str, Any]:
-    return get_experiment().edit("untag", ids=ids, query=query, split=split, tag=tag)
+    return _edit(get_experiment(), "untag", ids, query, split, tag=tag)
 
 
 def discard_samples(sample_ids: Any = None, discarded: bool = True, *, ids: Any = None, query: Any = None,
@@ -352,11 +364,11 @@ def discard_samples(sample_ids: Any = None, discarded: bool = True, *, ids: Any 
     flag = discarded if discard is None else discard
     if not isinstance(flag, bool):
         raise ValueError(f"discarded={flag!r}: expected True or False")
-    return get_experiment().edit("discard" if flag else "restore", ids=ids, query=query, split=split)
+    return _edit(get_experiment(), "discard" if flag else "restore", ids, query, split)
 
 
 def restore_samples(ids: Any = None, *, query: Any = None, split: str | None = None) -> dict[str, Any]:
-    return get_experiment().edit("restore", ids=ids, query=query, split=split)
+    return _edit(get_experiment(), "restore", ids, query, split)
 
 
 def dataframe() -> Any:

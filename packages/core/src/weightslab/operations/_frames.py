@@ -22,7 +22,10 @@ _PREFETCH_ROWS = 4000  # sort a prefix a few pages long, so the next pages come 
 class FrameCache:
     def __init__(self) -> None:
         self._frame: tuple[Any, int, Any] | None = None
-        self._orders: OrderedDict[str, tuple[Any, int, np.ndarray, bool]] = OrderedDict()
+        # key -> (frame, generation, total, order, complete). A table frame is a set of views, so
+        # the same Frame object serves several table versions: entries also need the generation.
+        self._orders: OrderedDict[str, tuple[Any, int, int, np.ndarray, bool]] = OrderedDict()
+        self._generation = 0
         self._lock = threading.Lock()
 
     def frame(self, experiment: Any) -> Any:
@@ -33,7 +36,9 @@ class FrameCache:
         if cached is not None and cached[0] is table and cached[1] == version:
             return cached[2]
         frame = experiment.frame()
-        self._frame = (table, version, frame)
+        with self._lock:
+            self._generation += 1  # every cached order predates this version
+            self._frame = (table, version, frame)
         return frame
 
     def ordered(self, frame: Any, query: Any, end: int) -> tuple[int, np.ndarray]:
@@ -45,10 +50,11 @@ class FrameCache:
                           query.top_k.model_dump(mode="json") if query.top_k is not None else None],
                          sort_keys=True)
         with self._lock:
+            generation = self._generation
             hit = self._orders.get(key)
-            if hit is not None and hit[0] is frame and (hit[3] or len(hit[2]) >= end):
+            if hit is not None and hit[0] is frame and hit[1] == generation and (hit[4] or len(hit[3]) >= end):
                 self._orders.move_to_end(key)
-                return hit[1], hit[2]
+                return hit[2], hit[3]
         if query.top_k is not None:
             t = query.top_k
             idx = top_k(frame, t.column, t.k, largest=t.largest, filter=query.filter)
@@ -62,9 +68,10 @@ class FrameCache:
         else:
             order = idx
         with self._lock:
-            for stale in [k for k, v in self._orders.items() if v[0] is not frame]:
+            for stale in [k for k, v in self._orders.items() if v[0] is not frame or v[1] != self._generation]:
                 del self._orders[stale]  # never keep old snapshots alive
-            self._orders[key] = (frame, total, order, len(order) >= total)
+            if generation == self._generation:  # not computed on a version that has changed since
+                self._orders[key] = (frame, generation, total, order, len(order) >= total)
             while len(self._orders) > ORDER_CACHE_ENTRIES:
                 self._orders.popitem(last=False)
         return total, order

@@ -1,5 +1,6 @@
-"""The query agent (``weightslab_query_agent`` hook): health, query, init, models, change
-model, reset, history. One agent object per experiment, shared by every front end."""
+"""The query agent (``weightslab_query_agent`` hook, a :class:`~weightslab.contracts.QueryAgent`):
+health, query, init, models, change model, reset, history. One agent object per experiment,
+shared by every front end; results follow the TypedDicts of :mod:`weightslab.contracts`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from datetime import UTC, datetime
+from typing import Any
 
+from weightslab.contracts import QueryAgent
 from weightslab.operations._base import SDK, Caller, InvalidRequest, Unavailable, audited, text
 from weightslab.plugins import call_accepting
 from weightslab.secrets import scrub
@@ -18,21 +21,6 @@ MAX_QUESTION = 10_000
 MAX_HISTORY = 10_000
 DEFAULT_HISTORY = 100
 MAX_IDS_SHOWN = 1000
-
-
-@runtime_checkable
-class QueryAgent(Protocol):
-    """What the object returned by ``weightslab_query_agent`` provides. Results are mappings
-    with the keys documented on the matching ``Agent*`` result type below."""
-
-    def health(self) -> Mapping[str, Any]: ...
-    def query(self, question: str, *, preview: bool = False, experiment: Any = None) -> Mapping[str, Any]: ...
-    def init(self, provider: str | None = None, api_key: str | None = None,
-             model: str | None = None) -> Mapping[str, Any]: ...
-    def models(self) -> Mapping[str, Any]: ...
-    def change_model(self, model: str) -> Mapping[str, Any]: ...
-    def reset(self) -> Mapping[str, Any]: ...
-    def history(self, limit: int = DEFAULT_HISTORY) -> list[Mapping[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +59,7 @@ class AgentModels:
 
 @dataclass(frozen=True)
 class AgentHistoryEntry:
-    timestamp: str
+    timestamp: str  # ISO 8601 UTC of the entry's ``time`` (empty when the agent gave none)
     kind: str  # question | answer | connect | model_change | reset ...
     text: str
     details: dict[str, Any]
@@ -91,7 +79,7 @@ def get_agent(experiment: Any) -> QueryAgent:
             if agent is not None:
                 _agents[experiment] = agent
     if agent is None:
-        raise Unavailable("agent plugin not installed (pip install 'weightslab[agent]')")
+        raise Unavailable("no query agent is installed (agent plugin not installed: pip install 'weightslab[agent]')")
     return agent
 
 
@@ -126,8 +114,7 @@ def health(experiment: Any) -> AgentStatus:
 
 def ask(experiment: Any, question: str, *, preview: bool = False, apply: bool = False, plan_id: str = "",
         caller: Caller = SDK) -> AgentAnswer:
-    """Ask a question. Actions are previewed; ``apply`` applies a previewed plan (``plan_id``,
-    else the one previewed for ``question``, else the latest) — the question may then be empty."""
+    """Ask the agent; ``apply`` (with an optional ``plan_id``) applies a previewed plan instead."""
     params: dict[str, Any] = {"question": question, "preview": preview}
     if apply:
         params.update(apply=True, plan_id=plan_id or None)
@@ -135,8 +122,11 @@ def ask(experiment: Any, question: str, *, preview: bool = False, apply: bool = 
         text(question, "question", required=not apply, max_len=MAX_QUESTION)
         text(plan_id, "plan_id", max_len=64)
         query = get_agent(experiment).query
-        data = _data(call_accepting(query, question, preview=preview, experiment=experiment, apply=apply or None,
-                                    plan_id=plan_id or None, caller=caller.audit(), drop_none=True))
+        # apply / plan_id / caller are optional extensions of QueryAgent.query: passed only to an
+        # agent whose query() accepts them (the caller names who asked in the agent's own audit records)
+        data = _data(call_accepting(query, question, preview=preview, experiment=experiment,
+                                    apply=apply or None, plan_id=plan_id or None, caller=caller.audit(),
+                                    drop_none=True))
         ids = tuple(str(s) for s in list(data.get("sample_ids") or [])[:MAX_IDS_SHOWN])
         result = AgentAnswer(plan=data.get("plan"), plan_text=_str(data.get("plan_text")),
                              answer=_str(data.get("answer")), applied=bool(data.get("applied", False)) and not preview,
@@ -204,6 +194,8 @@ def history(experiment: Any, limit: int = 0) -> tuple[AgentHistoryEntry, ...]:
     out = []
     for item in entries:
         data = _data(item)
-        out.append(AgentHistoryEntry(timestamp=_str(data.get("timestamp")), kind=_str(data.get("kind")),
+        when = data.get("time")
+        stamp = datetime.fromtimestamp(float(when), UTC).isoformat() if isinstance(when, (int, float)) else ""
+        out.append(AgentHistoryEntry(timestamp=stamp, kind=_str(data.get("kind")),
                                      text=_str(data.get("text")), details=data))
     return tuple(out)

@@ -3,6 +3,7 @@ query (filter, ``top N by col``, sort), idempotent, audited."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,14 @@ def _query_text(query: QueryLike) -> Any:
 def rows_of_query(experiment: Any, query: QueryLike, split: str = "", field: str = "query") -> np.ndarray:
     """Table rows a query selects: filter, then ``top N by col``, in query order; the page is
     ignored (an edit by query applies to every matching row)."""
-    from weightslab.query import QueryError, ordered_indices
+    from pydantic import BaseModel
 
+    from weightslab.query import Query, QueryError, ordered_indices
+
+    if isinstance(query, Mapping) and "op" in query:  # a bare filter spec
+        query = {"filter": dict(query)}
+    elif isinstance(query, BaseModel) and not isinstance(query, Query):  # a Filter model
+        query = Query(filter=query)  # type: ignore[arg-type]  # validated by pydantic
     parsed = parse_query(query, field)
     if parsed.group is not None:
         raise InvalidRequest("query", "grouped queries cannot select samples to edit")
