@@ -23,7 +23,7 @@ PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "grpc_server": ("packages/auth", "packages/data_cache", "grpcio-tools", "torch", "pandas"),
     "auth": ("packages/grpc_server", "packages/cli"),
     "watchdog": ("packages/grpc_server", "packages/auth"),
-    "data_cache": ("pandas",),
+    "data_cache": ("pandas", "torch"),  # torch: the preview test of a real tensor
     "agent": ("packages/grpc_server", "packages/auth", "packages/cli"),  # end-to-end over gRPC and the CLI
     "cli": ("packages/grpc_server", "packages/auth", "packages/watchdog", "packages/data_cache",
             "torch", "scikit-learn", "pandas"),
@@ -94,6 +94,23 @@ def bench(session: nox.Session) -> None:
                     "playwright")
     _build_studio_ui(session)  # the Studio benchmarks run in the browser
     session.run("python", "benchmarks/run.py", "--out", "bench-results", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def gate(session: nox.Session) -> None:
+    """On request: the suite twice in random order, then two copies at once (tools/gate.py)."""
+    remote = sorted({n for needs in PACKAGE_NEEDS.values() for n in needs if not n.startswith("packages/")})
+    session.install(*CONSTRAINTS, *[f"-e{p}" for p in _all_packages()], "examples/weightslab-example-plugin",
+                    *remote, *TEST_DEPS, "pytest-random-order")
+    _build_studio_ui(session)
+    session.run("python", "tools/gate.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """On request: cosmic-ray mutation smoke test of the core's critical modules (tools/mutation_smoke.py)."""
+    session.install(*CONSTRAINTS, "-e", "packages/core", *PACKAGE_NEEDS["core"], *TEST_DEPS, "cosmic-ray")
+    session.run("python", "tools/mutation_smoke.py", *session.posargs)
 
 
 def _all_packages() -> list[str]:
