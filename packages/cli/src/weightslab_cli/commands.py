@@ -10,13 +10,24 @@ killing the connection.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from weightslab.operations import agent, control, edits, evaluation, hyperparameters, samples, status
+from weightslab.operations import (
+    agent,
+    control,
+    curves,
+    edits,
+    evaluation,
+    histogram,
+    hyperparameters,
+    samples,
+    status,
+)
 from weightslab.operations._base import Caller
 
 from weightslab_cli.audit import audit_event
@@ -286,6 +297,35 @@ def _query(ctx: CommandContext, req: Request) -> dict[str, Any]:
     else:
         out["rows"] = page.records()
     return out
+
+
+@command("hist", "hist <column> [--bins N] [--by-position] [--query q]",
+         "Histogram of a column over the rows a query matches (numeric bins, or one bin per text value), "
+         "per split and discarded; --by-position bins the query's sort order instead; --query comes last.")
+def _hist(ctx: CommandContext, req: Request) -> dict[str, Any]:
+    before, query = split_query_option(req.rest, req.args)
+    positional, options = _options(before, {"bins": True, "by-position": False})
+    by_position = "by-position" in options
+    if len(positional) != (0 if by_position else 1):
+        raise CommandError("usage: hist <column> [--bins N] [--by-position] [--query q]")
+    bins = _positive_int(options["bins"], "--bins") if "bins" in options else 0
+    result = histogram.histogram(ctx.experiment, histogram.HistogramRequest(
+        query=query, mode="position" if by_position else "value", column=positional[0] if positional else "",
+        bins=bins))
+    return {"histogram": dataclasses.asdict(result)}
+
+
+@command("curves", "curves [signal ...] [--since seq] [--split s] [--max-points N]",
+         "Curve points newer than a cursor (pass back next_seq as --since), downsampled keeping extremes.")
+def _curves(ctx: CommandContext, req: Request) -> dict[str, Any]:
+    positional, options = _options(req.rest, {"since": True, "split": True, "max-points": True}, req.args)
+    since = int(options["since"]) if options.get("since", "").isdigit() else 0
+    if "since" in options and not options["since"].isdigit():
+        raise CommandError(f"--since={options['since']!r}: expected a sequence number >= 0")
+    max_points = _positive_int(options["max-points"], "--max-points") if "max-points" in options else 0
+    result = curves.get_curves(ctx.experiment, curves.CurvesRequest(
+        signals=tuple(positional), since_seq=since, split=options.get("split", ""), max_points=max_points))
+    return {"curves": dataclasses.asdict(result)}
 
 
 def _edit(ctx: CommandContext, req: Request, action: str, *, with_tag: bool) -> dict[str, Any]:
