@@ -259,6 +259,50 @@ class _Context:
         raise RuntimeError(f"{code}: {details}")
 
 
+def _clear_order_cache(servicer: Any, experiment: Any) -> None:
+    """Forget cached query orders (core operations' cache; the servicer's own before it)."""
+    try:
+        from weightslab.operations._frames import frame_cache
+    except ImportError:
+        servicer._order_cache.clear()
+    else:
+        frame_cache(experiment)._orders.clear()
+
+
+def bench_curves(root: Path, n_points: int = 200_000, repeats: int = 20) -> dict[str, Any]:
+    """GetCurves of 4 signals x 2 splits with ``n_points`` points each: a full downsampled read
+    (max_points=1000, extremes kept) and an incremental read (cursor near the end), server side."""
+    import numpy as np
+    from weightslab_grpc_server._generated import experiment_pb2 as pb
+
+    server = _Server(root / "curves", n_rows=10)
+    history = server.experiment.history
+    rng = np.random.default_rng(1)
+    for signal in ("loss", "acc", "lr", "grad_norm"):
+        for split in ("train", "val"):
+            for step, value in enumerate(rng.random(n_points).tolist()):
+                history.append_curve(signal, split, "b0", step, value)
+    servicer, ctx = server.handle.servicer, _Context()
+    near_end = max(0, int(history.last_seq) - 500)
+    requests = {"full_downsampled": pb.GetCurvesRequest(max_points=1000),
+                "incremental": pb.GetCurvesRequest(since_seq=near_end, max_points=1000)}
+    try:
+        result: dict[str, Any] = {"points_per_series": n_points, "series": 8}
+        for name, request in requests.items():
+            reply = servicer.GetCurves(request, ctx)
+            assert reply.series and all(len(s.points) <= 1000 for s in reply.series)
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                servicer.GetCurves(request, ctx)
+                times.append((time.perf_counter() - t0) * 1000)
+            result[f"{name}_server_median_ms"] = round(statistics.median(times), 2)
+        result["ok"] = True
+        return result
+    finally:
+        server.close()
+
+
 def bench_query_page(root: Path, n_rows: int = 1_000_000, repeats: int = 30) -> dict[str, Any]:
     import numpy as np
     from weightslab_grpc_server._generated import experiment_pb2 as pb
@@ -301,7 +345,7 @@ def bench_query_page(root: Path, n_rows: int = 1_000_000, repeats: int = 30) -> 
             result[f"{name}_server_p90_ms"] = round(_pct(times, 0.9), 2)
         uncached = []  # a new query on an unchanged table: filter + partial sort + rows
         for _ in range(10):
-            servicer._order_cache.clear()
+            _clear_order_cache(servicer, exp)
             t0 = time.perf_counter()
             servicer.QuerySamples(requests["sorted_desc"], ctx)
             uncached.append((time.perf_counter() - t0) * 1000)
@@ -325,8 +369,10 @@ def bench_query_page(root: Path, n_rows: int = 1_000_000, repeats: int = 30) -> 
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wl-grpc-bench-") as tmp:
         root = Path(tmp)
-        results: dict[str, Any] = {"status": bench_status(root), "control": bench_control(root),
-                                   "query_page": bench_query_page(root)}
+        only = [n for n in os.environ.get("WL_GRPC_BENCH", "").split(",") if n]
+        benches = {"status": bench_status, "control": bench_control, "query_page": bench_query_page,
+                   "curves": bench_curves}
+        results: dict[str, Any] = {name: fn(root) for name, fn in benches.items() if not only or name in only}
     results["ok"] = all(r.get("ok") for r in results.values() if isinstance(r, dict))
     return results
 

@@ -1,4 +1,5 @@
-"""Curve reduction for the UI.
+"""Curve reduction for the UI, over the core's one downsampling implementation
+(:mod:`weightslab.operations.downsample`).
 
 * ``uniform_indices`` / ``break_by_slices``: the break-by-slices plot. One mean curve per
   branch over the selected samples (mean across them at each step), capped to
@@ -14,32 +15,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from weightslab.operations.downsample import extreme_indices, mean_by_step, uniform_indices
 
 from weightslab_data_cache.codec import id_text
 
-
-def uniform_indices(n: int, max_points: int) -> np.ndarray:
-    """Indices of at most ``max_points`` evenly spaced points of ``n``, first and last included.
-
-    ``max_points == 0`` means no cap; ``1`` keeps the last point only.
-    """
-    if max_points <= 0 or n <= max_points:
-        return np.arange(n)
-    if max_points == 1:
-        return np.array([n - 1])
-    return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.int64))
-
-
-def mean_by_step(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted unique steps, mean of the finite values at each step); steps with none dropped."""
-    steps = np.asarray(steps, dtype=np.int64)
-    values = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(values)
-    steps, values = steps[ok], values[ok]
-    uniq, inverse = np.unique(steps, return_inverse=True)
-    sums = np.bincount(inverse, weights=values, minlength=uniq.shape[0])
-    counts = np.bincount(inverse, minlength=uniq.shape[0])
-    return uniq, sums / counts
+__all__ = ["break_by_slices", "downsample_curve", "mean_by_step", "uniform_indices"]
 
 
 def _as_text(ids: Any) -> np.ndarray:
@@ -84,13 +64,9 @@ def break_by_slices(sample_ids: Any, steps: Any, values: Any, branches: Any, sel
 
 def downsample_curve(steps: Any, values: Any, max_points: int,
                      x_range: tuple[float | None, float | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points (0 = no cap) keeping endpoints and global min/max.
-
-    Points are kept in their original order; the interior is split into equal buckets and
-    each keeps its minimum and maximum. Caps below 4 are raised to 4, the smallest that
-    can hold both endpoints and both extremes. ``x_range = (lo, hi)`` (inclusive, either
-    may be None) selects the part of the curve first.
-    """
+    """At most ``max_points`` points (0 = no cap) keeping endpoints and global min/max
+    (:func:`weightslab.operations.downsample.extreme_indices`, the one implementation).
+    ``x_range = (lo, hi)`` (inclusive, either may be None) selects the part of the curve first."""
     xs = np.asarray(steps)
     ys = np.asarray(values, dtype=np.float64)
     if xs.shape != ys.shape or xs.ndim != 1:
@@ -103,33 +79,5 @@ def downsample_curve(steps: Any, values: Any, max_points: int,
         if hi is not None:
             sel &= xs <= hi
         xs, ys = xs[sel], ys[sel]
-    n = xs.shape[0]
-    if max_points <= 0 or n <= max_points:
-        return xs, ys
-    max_points = max(max_points, 4)
-    finite = np.isfinite(ys)
-    keep = [0, n - 1]
-    if finite.any():
-        keep += [int(np.nanargmin(np.where(finite, ys, np.nan))), int(np.nanargmax(np.where(finite, ys, np.nan)))]
-    budget = max_points - len(set(keep))
-    buckets = budget // 2
-    if buckets > 0 and n > 2:
-        interior = ys[1:n - 1]
-        size = -(-interior.shape[0] // buckets)
-        pad = size * (-(-interior.shape[0] // size)) - interior.shape[0]
-        lo_v = np.concatenate([np.where(np.isfinite(interior), interior, np.inf), np.full(pad, np.inf)])
-        hi_v = np.concatenate([np.where(np.isfinite(interior), interior, -np.inf), np.full(pad, -np.inf)])
-        lo_v, hi_v = lo_v.reshape(-1, size), hi_v.reshape(-1, size)
-        base = np.arange(lo_v.shape[0]) * size + 1
-        amin, amax = lo_v.argmin(axis=1), hi_v.argmax(axis=1)
-        ok_min = np.isfinite(lo_v[np.arange(lo_v.shape[0]), amin])
-        ok_max = np.isfinite(hi_v[np.arange(hi_v.shape[0]), amax])
-        keep += (base + amin)[ok_min].tolist() + (base + amax)[ok_max].tolist()
-    idx = np.unique(np.asarray(keep, dtype=np.int64))
-    if idx.shape[0] > max_points:  # extremes coincide with bucket picks less often than budgeted
-        must = np.unique(np.asarray(keep[:4], dtype=np.int64))
-        rest = np.setdiff1d(idx, must)
-        rest = rest[uniform_indices(rest.shape[0], max_points - must.shape[0])] if max_points > must.shape[0] \
-            else rest[:0]
-        idx = np.union1d(must, rest)
+    idx = extreme_indices(ys, max_points)
     return xs[idx], ys[idx]
