@@ -97,6 +97,7 @@ SAMPLES: dict[str, Sample] = {
     "WL_PREVIEW_CACHE_WARMUP_WAIT_MS": _s("250", 250, "slow", "data-cache"),
     "WL_ENABLE_HP_SYNC": _s("off", False, "sometimes", "core"),
     "WL_INSTANCE_AGGREGATION": _s("MAX", "max", "median", "core"),
+    "WL_LOCK_TIMEOUT_SECONDS": _s("2.5", 2.5, "0", "core"),
     "WL_MAX_TAGS": _s("64", 64, "-1", "core"),
     "WL_CHECKPOINT_KEEP_LAST": _s("0", 0, "many", "core"),
     "WL_MAX_POINTS_PER_SAMPLE": _s("0", 0, "-5", "data-cache"),
