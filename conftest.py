@@ -58,13 +58,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def _hypothesis_profiles() -> None:
     try:
         from hypothesis import settings
+        from hypothesis.configuration import set_hypothesis_home_dir
         from hypothesis.database import DirectoryBasedExampleDatabase
     except ImportError:
         return
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "weightslab-hypothesis"
+    set_hypothesis_home_dir(cache)  # its caches (constants, unicode data) too, not ./.hypothesis
     # CI: the same examples on every run, so an unrelated change cannot surface a new failure.
     settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "weightslab-hypothesis"
-    settings.register_profile("dev", database=DirectoryBasedExampleDatabase(str(cache)))
+    settings.register_profile("dev", database=DirectoryBasedExampleDatabase(str(cache / "examples")))
     settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
