@@ -134,12 +134,18 @@ def _columns(frame: Any, requested: tuple[str, ...]) -> list[str]:
 
 
 def _cells(column: np.ndarray, kind: str) -> tuple[Any, ...]:
+    if kind == "bool":
+        return tuple(column.astype(bool, copy=False).tolist())
     values = column.tolist()
     if kind == "numeric":
-        return tuple(None if v != v else v for v in values)  # NaN = missing
-    if kind == "bool":
-        return tuple(bool(v) for v in values)
+        for i in np.flatnonzero(np.isnan(column.astype(np.float64, copy=False))).tolist():
+            values[i] = None  # NaN = missing
     return tuple(values)
+
+
+def _texts(column: np.ndarray) -> tuple[str, ...]:
+    values = column.tolist()
+    return tuple(values) if column.dtype.kind == "U" else tuple(str(v) for v in values)
 
 
 def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
@@ -187,9 +193,8 @@ def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
     return SamplesPage(
         total=int(total), offset=offset, limit=limit,
         columns=tuple(Column(n, k) for n, k in zip(columns, kinds, strict=True)),
-        sample_ids=tuple(str(s) for s in frame.sample_id[idx].tolist()),
-        splits=tuple(str(s) for s in frame.split[idx].tolist()),
-        discarded=tuple(bool(d) for d in frame.discarded[idx].tolist()),
+        sample_ids=_texts(frame.sample_id[idx]), splits=_texts(frame.split[idx]),
+        discarded=tuple(frame.discarded[idx].tolist()),
         values=tuple(_cells(frame.column(n)[idx], k) for n, k in zip(columns, kinds, strict=True)),
         tags=tuple(tuple(t) for t in tags), categories=tuple(cats), rows=idx)
 
