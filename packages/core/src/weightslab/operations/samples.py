@@ -145,7 +145,9 @@ def _cells(column: np.ndarray, kind: str) -> tuple[Any, ...]:
 
 def _texts(column: np.ndarray) -> tuple[str, ...]:
     values = column.tolist()
-    return tuple(values) if column.dtype.kind == "U" else tuple(str(v) for v in values)
+    if column.dtype.kind == "U" or all(type(v) is str for v in values):  # the table stores str
+        return tuple(values)
+    return tuple(str(v) for v in values)
 
 
 def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
