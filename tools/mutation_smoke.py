@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORE_TESTS = "packages/core/tests"
 # module (under packages/core/src) -> the tests that must notice a change to it
 MODULES: dict[str, tuple[str, ...]] = {
-    "weightslab/recorder.py": ("test_recorder_store_errors.py", "test_core_review.py"),
+    "weightslab/recorder.py": ("test_recorder_store_errors.py", "test_recorder_values.py", "test_core_review.py"),
     "weightslab/checkpoints.py": ("test_checkpoints.py",),
     "weightslab/evaluation/controller.py": ("test_evaluation.py",),
     "weightslab/data.py": ("test_sdk_training.py",),
