@@ -29,7 +29,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "weightslab/recorder.py": ("test_recorder_store_errors.py", "test_recorder_values.py", "test_core_review.py"),
     "weightslab/checkpoints.py": ("test_checkpoints.py",),
     "weightslab/evaluation/controller.py": ("test_evaluation.py",),
-    "weightslab/data.py": ("test_sdk_training.py",),
+    "weightslab/data.py": ("test_sdk_training.py", "test_sdk_established.py"),
     "weightslab/hyperparams.py": ("test_hyperparams_hardening.py", "test_sdk_training.py"),
 }
 
