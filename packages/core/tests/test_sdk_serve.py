@@ -51,8 +51,17 @@ class Fails:
 
 
 @pytest.fixture
-def core_only(wl: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("WEIGHTSLAB_DISABLED_PLUGINS", ALL_PLUGINS)
+def core_only(wl: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The SDK's experiment with a plugin manager of its own holding only the core (the
+    process-wide manager may have loaded every installed plugin already)."""
+    from weightslab import sdk
+    from weightslab.experiment import Experiment
+    from weightslab.plugins import create_plugin_manager
+
+    environ = {"WEIGHTSLAB_DISABLED_PLUGINS": ALL_PLUGINS, "WEIGHTSLAB_LOG_LEVEL": "WARNING"}
+    experiment = Experiment(kwargs={"root_log_dir": tmp_path / "core-only"}, environ=environ,
+                            pm=create_plugin_manager(environ))
+    monkeypatch.setattr(sdk, "_experiment", experiment)
     return wl
 
 
