@@ -37,6 +37,7 @@ MODULES: dict[str, tuple[str, ...]] = {
 def _copy_tree(work: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO / "packages" / "core", work / "packages" / "core", ignore=ignore)
+    shutil.copytree(REPO / "examples", work / "examples", ignore=ignore)  # scripts some tests run
     for name in ("conftest.py", "pyproject.toml"):
         shutil.copy(REPO / name, work / name)
 
