@@ -72,7 +72,7 @@ class ExperimentSettings(SettingsSection):
         "WL_LOCK_TIMEOUT_SECONDS", f.positive_seconds,
         "How long any front end (SDK operations, CLI server, gRPC) waits for the experiment's main "
         "lock before answering 'busy'; capped by GRPC_WATCHDOG_STUCK_SECONDS when the watchdog is "
-        "installed.", config_key="lock_timeout_seconds")] = 30.0
+        "installed.")] = 30.0
     max_tags: Annotated[int, Setting(
         "WL_MAX_TAGS", f.non_negative_int,
         "Max number of tag and categorical-tag columns in the sample table; an edit that would "
