@@ -96,7 +96,9 @@ def make_experiment(tmp_path: Path) -> Iterator[Callable[..., Experiment]]:
 
 
 def watch(exp: Experiment, dataset: Any, split: str, is_training: bool = True) -> WatchedLoader:
-    loader = WatchedLoader(exp, dataset, loader_name=split, batch_size=2, is_training=is_training)
+    # ids_in_items=False: no item is read at registration, so every load counted here is a preview's.
+    loader = WatchedLoader(exp, dataset, loader_name=split, batch_size=2, is_training=is_training,
+                           ids_in_items=False)
     exp.loaders[split] = loader
     return loader
 

@@ -10,7 +10,8 @@ Three layouts are understood:
   ``image``/``input``/``x``/``data``, the label the first of ``label``/``target``/``y``/``mask``,
   the id (optional) the first of ``id``/``sample_id``/``idx``/``index``.
 
-The rule: ``ids_in_items=True`` or ``False`` on ``watch_or_edit(..., flag="data")`` decides.
+The rule: ``ids_in_items=True`` or ``False`` on ``watch_or_edit(..., flag="data")`` decides
+(``False`` also reads no item at registration).
 Left unset, a tuple item is read as ``ids`` only when it has at least three parts and its
 second part looks like an id on a sample of up to 64 items spread over the dataset: text, or
 integers that equal the item's index, or (with at least 8 items sampled) integers that are all
@@ -78,11 +79,11 @@ def _scalar_id(value: Any) -> Any:
     return None
 
 
-def _looks_like_ids(dataset: Any, n: int) -> bool:
+def _looks_like_ids(dataset: Any, n: int, first: Any) -> bool:
     picks = sorted({int(i) for i in np.linspace(0, n - 1, num=min(n, _SAMPLE))})
     values = []
     for i in picks:
-        item = dataset[i]
+        item = first if i == 0 else dataset[i]
         if not isinstance(item, (tuple, list)) or len(item) < 3:
             return False
         value = _scalar_id(item[1])
@@ -101,8 +102,8 @@ def _looks_like_ids(dataset: Any, n: int) -> bool:
 def detect_layout(dataset: Any, ids_in_items: bool | None, name: str = "data") -> ItemLayout:
     """The layout of a map-style dataset's items (see the module docstring for the rule)."""
     n = len(dataset)
-    if n == 0:
-        return PLAIN
+    if n == 0 or ids_in_items is False:
+        return PLAIN  # dict batches still find their input/label keys when collated (split_batch)
     first = dataset[0]
     if isinstance(first, Mapping):
         layout = ItemLayout("dict", _first_key(first, INPUT_KEYS), _first_key(first, LABEL_KEYS),
@@ -110,17 +111,13 @@ def detect_layout(dataset: Any, ids_in_items: bool | None, name: str = "data") -
         if ids_in_items is True and layout.id_key is None:
             raise ValueError(f"ids_in_items=True but the items of {name!r} have none of the id keys "
                              f"{', '.join(ID_KEYS)}")
-        if ids_in_items is False:
-            layout = ItemLayout("dict", layout.input_key, layout.label_key, None)
         return layout
     if ids_in_items is True:
         if not isinstance(first, (tuple, list)) or len(first) < 2 or _scalar_id(first[1]) is None:
             raise ValueError(f"ids_in_items=True expects items (input, sample_id, label, *extra) with a text or "
                              f"integer id; the first item of {name!r} is {type(first).__name__}")
         return ItemLayout("ids")
-    if ids_in_items is False:
-        return PLAIN
-    if _looks_like_ids(dataset, n):
+    if isinstance(first, (tuple, list)) and len(first) >= 3 and _looks_like_ids(dataset, n, first):
         log.info("%s: items read as (input, sample_id, label, ...) — their second part looks like an id; "
                  "pass ids_in_items=False if it is a label", name)
         return ItemLayout("ids")
@@ -148,6 +145,8 @@ def item_label(item: Any, layout: ItemLayout) -> Any:
 
 def split_batch(batch: Any, layout: ItemLayout) -> tuple[Any, Any, tuple[Any, ...]]:
     """A collated batch as ``(inputs, labels, extra)``; the items' own id column is dropped."""
+    if layout.kind == "plain" and isinstance(batch, Mapping):  # dict items, layout not read at registration
+        layout = ItemLayout("dict", _first_key(batch, INPUT_KEYS), _first_key(batch, LABEL_KEYS), None)
     if layout.kind == "dict" and isinstance(batch, Mapping) and layout.input_key is not None:
         rest = {k: v for k, v in batch.items() if k not in (layout.input_key, layout.label_key, layout.id_key)}
         labels = batch.get(layout.label_key) if layout.label_key is not None else None

@@ -210,7 +210,7 @@ def _draw_caption(img: Image.Image, label: Any, prediction: Any) -> Image.Image:
     font = ImageFont.load_default()
     text = "  ".join(parts)
     box = draw.textbbox((0, 0), text, font=font)
-    if box[3] + 4 > out.size[1] // 3:  # a banner would hide a small image (e.g. 8x8 digits): leave it out
+    if box[3] + 4 > out.size[1] // 2:  # a banner would hide a small image (e.g. 8x8 digits): leave it out
         return img
     ok = label is None or prediction is None or _text(label) == _text(prediction)
     draw.rectangle([0, 0, min(out.size[0], box[2] + 6), box[3] + 4], fill=(0, 110, 0) if ok else (170, 0, 0))
