@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 from PIL import Image
-
 from weightslab_data_cache.previews import render_preview
 
 
