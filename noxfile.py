@@ -5,6 +5,8 @@ Run everything with ``python3 -m nox``; one package with ``python3 -m nox -s cor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = [
@@ -40,8 +42,17 @@ def _build_studio_ui(session: nox.Session) -> None:
         session.run("npm", "run", "build", external=True)
 
 
+def _studio_before_tests(session: nox.Session) -> None:
+    """Build the UI, then the front end's unit tests (vitest; its query test checks chip text against the
+    real core parser in this session's Python)."""
+    _build_studio_ui(session)
+    python = str(Path(session.bin) / "python")
+    with session.chdir("packages/studio/frontend"):
+        session.run("npm", "test", external=True, env={"WL_PYTHON": python, "PYTHON": python})
+
+
 # Run before a package's tests.
-BEFORE_TESTS = {"studio": _build_studio_ui}
+BEFORE_TESTS = {"studio": _studio_before_tests}
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
