@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import weightslab as wl
 import yaml
 from sklearn.datasets import load_digits
-
-import weightslab as wl
 
 
 class DigitsWithIds(torch.utils.data.Dataset):

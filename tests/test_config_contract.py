@@ -31,12 +31,12 @@ from weightslab.settings import all_sections, load_config
 from wl_testutil import (
     ARCHITECTURE,
     BEYOND_SPEC,
-    REPO,
     CLAMPED,
     DOCUMENTED_OUTSIDE_TABLES,
     ENV_FILE,
     FIRST_PARTY,
     PLUGIN_NAMES,
+    REPO,
     SAMPLES,
     SECRETS,
     SPEC,
