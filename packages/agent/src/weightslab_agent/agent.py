@@ -3,7 +3,7 @@
 Reads (select, aggregate) run at once. An action (tag, untag, discard, restore) is always a
 dry run first: the answer shows the plan, the rows it would touch and a ``plan_id``; only an
 explicit :meth:`QueryAgent.apply` (CLI ``ask --apply``, gRPC apply flag) changes the table, on
-exactly the previewed rows, through ``Experiment.edit`` with an audit record carrying the question.
+exactly the previewed samples, through the core edit operation with an audit record carrying the question.
 
 The model's output is parsed as JSON and validated into :class:`~weightslab_agent.plan.Plan`;
 nothing it says is ever executed as code. A plan that fails validation (bad JSON, unknown
@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 from weightslab.query import QueryError, describe_validation_error
 
 from weightslab_agent.agent_config import AgentConfig, ConfigFile, load_agent_config, training_script_dir
-from weightslab_agent.apply import apply_edit
+from weightslab_agent.apply import SampleKeys, apply_edit, sample_keys
 from weightslab_agent.execute import Outcome, plan_text, row_dicts, validate
 from weightslab_agent.history import History
 from weightslab_agent.plan import ClarifyStep, OutOfScopeStep, Plan, plan_json_schema
@@ -97,7 +96,7 @@ class _Pending:
     action: str
     tag: str | None
     value: str | None
-    rows: np.ndarray
+    keys: SampleKeys  # split -> the sample ids the preview showed
     experiment_id: int
 
 
@@ -367,7 +366,7 @@ class QueryAgent:
         target = outcome.edit
         assert target is not None
         plan_id = self._remember(_Pending(question, plan, target.action, target.tag, target.value,
-                                          target.rows.copy(), id(experiment)))
+                                          sample_keys(frame, target.rows), id(experiment)))
         verb = _verb(target.action, target.tag, target.value)
         text = (f"Preview: would {verb} {outcome.total} sample(s), {target.would_change} of them changed{note}. "
                 f"Nothing is changed yet: apply plan {plan_id} (CLI: ask --apply {plan_id}).")
@@ -388,7 +387,7 @@ class QueryAgent:
 
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [{"plan_id": k, "question": p.question, "action": p.action, "rows": int(len(p.rows))}
+            return [{"plan_id": k, "question": p.question, "action": p.action, "rows": sum(map(len, p.keys.values()))}
                     for k, p in self._pending.items()]
 
     def apply(self, plan_id: str | None = None, *, experiment: Any, question: str | None = None,
@@ -410,7 +409,7 @@ class QueryAgent:
         if pending.experiment_id != id(experiment):
             raise ValueError(f"plan_id={key!r} was previewed on another experiment")
         result = apply_edit(experiment, action=pending.action, tag=pending.tag, value=pending.value,
-                            rows=pending.rows, question=pending.question, plan_id=key, caller=caller)
+                            keys=pending.keys, question=pending.question, plan_id=key, caller=caller)
         verb = _verb(pending.action, pending.tag, pending.value, past=True)
         text = f"Applied: {verb} {result['matched']} sample(s), {result['changed']} changed."
         self._history.add("applied", text, question=pending.question, plan_id=key, action=pending.action,

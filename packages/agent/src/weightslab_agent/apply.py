@@ -1,10 +1,9 @@
 """Apply a previewed edit through the core edit operation, audited like any edit.
 
-The core operation (``weightslab.operations.edits.edit_samples``) edits by sample ids within a
-split, so the previewed rows are sent split by split: exactly the rows the preview showed, with
-one ``edit_samples`` audit record per split whose caller is the agent and names the question.
-Without the operations layer (an older core) ``Experiment.edit`` is called on the rows directly,
-with one audit record of the same shape.
+The preview records the samples it showed as ``split -> sample ids`` (read from the query frame
+it ran on); applying sends exactly those, split by split, to
+``weightslab.operations.edits.edit_samples``: one ``edit_samples`` audit record per split whose
+caller is the agent and names the question.
 """
 
 from __future__ import annotations
@@ -13,9 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from weightslab.operations import Caller
+from weightslab.operations.edits import EditRequest, edit_samples
 
-DEFAULT_LOCK_TIMEOUT = 30.0
 MAX_QUESTION_AUDITED = 500
+
+SampleKeys = dict[str, tuple[str, ...]]
+
+
+def sample_keys(frame: Any, rows: np.ndarray) -> SampleKeys:
+    """``split -> sample ids`` of ``rows`` of a query frame, splits in first-seen order."""
+    splits = np.asarray(frame.split[rows]).astype(str)
+    ids = np.asarray(frame.sample_id[rows]).astype(str)
+    return {split: tuple(ids[splits == split].tolist()) for split in dict.fromkeys(splits.tolist())}
 
 
 def _caller(question: str, plan_id: str, caller: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -24,44 +33,16 @@ def _caller(question: str, plan_id: str, caller: Mapping[str, Any] | None) -> di
             "plan_id": plan_id}
 
 
-def apply_edit(experiment: Any, *, action: str, tag: str | None, value: str | None, rows: np.ndarray,
+def apply_edit(experiment: Any, *, action: str, tag: str | None, value: str | None, keys: SampleKeys,
                question: str, plan_id: str, caller: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Edit exactly ``rows``; returns ``matched``, ``changed`` and the first ``sample_ids``."""
-    rows = np.asarray(rows, dtype=np.int64)
-    identity = _caller(question, plan_id, caller)
-    try:
-        from weightslab.operations import Caller
-        from weightslab.operations.edits import EditRequest, edit_samples
-    except ImportError:
-        return _direct(experiment, action, tag, value, rows, identity)
-    table = experiment.table
-    with experiment.data_lock:  # a consistent read of the (append-only) id and split columns
-        splits = table.split[rows]
-        ids = table.sample_id[rows]
+    """Edit exactly the samples ``keys`` names; returns ``matched``, ``changed`` and the first ``sample_ids``."""
+    identity = Caller("agent", _caller(question, plan_id, caller))
     matched = changed = 0
     sample_ids: list[str] = []
-    for split in dict.fromkeys(splits.tolist()):
-        mask = splits == split
-        request = EditRequest(action=action, ids=tuple(str(s) for s in ids[mask]), split=str(split), tag=tag or "",
-                              value=value or "")
-        result = edit_samples(experiment, request, Caller("agent", identity))
+    for split, ids in keys.items():
+        request = EditRequest(action=action, ids=ids, split=split, tag=tag or "", value=value or "")
+        result = edit_samples(experiment, request, identity)
         matched += result.matched
         changed += result.changed
         sample_ids.extend(result.sample_ids)
     return {"matched": matched, "changed": changed, "sample_ids": sample_ids[:1000]}
-
-
-def _direct(experiment: Any, action: str, tag: str | None, value: str | None, rows: np.ndarray,
-            identity: dict[str, Any]) -> dict[str, Any]:
-    from weightslab.audit import get_audit_log
-
-    params = {"action": action, "tag": tag, "value": value, "rows": int(len(rows))}
-    with get_audit_log(experiment).interaction("edit_samples", params=params,
-                                               caller={"transport": "agent", **identity}) as entry:
-        try:
-            timeout = float(experiment.config["watchdog"].stuck_seconds)
-        except (KeyError, TypeError, AttributeError, ValueError):
-            timeout = DEFAULT_LOCK_TIMEOUT
-        result = experiment.edit(action, rows=rows, tag=tag, value=value, lock_timeout=timeout)
-        entry.result = {"matched": result["matched"], "changed": result["changed"]}
-    return dict(result)
