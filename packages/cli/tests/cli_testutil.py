@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
 import socket
 import ssl
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +102,23 @@ def read_audit(root: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(exp: Experiment, seconds: float = 20.0) -> Iterator[None]:
+    """Another thread holds the experiment's main lock for the block (at most ``seconds``)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with exp.lock:
+            held.set()
+            release.wait(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5), "the holder never took the lock"
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()

@@ -3,14 +3,13 @@ when that is shorter than WL_LOCK_TIMEOUT_SECONDS: past it the holder counts as 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_testutil import base_environ, make_experiment
+from cli_testutil import base_environ, lock_held_elsewhere, make_experiment
 from weightslab_cli.server import CliServer
 
 pytest.importorskip("weightslab_watchdog")  # the cli nox session installs it
@@ -22,23 +21,12 @@ def test_the_watchdog_stuck_time_bounds_the_cli_lock_wait(tmp_path: Path, serve:
                                                          WL_LOCK_TIMEOUT_SECONDS="30"))
     assert "watchdog" in exp.config
     client = connect(serve(exp).port)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with exp.lock:
-            held.set()
-            release.wait(20)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held.wait(5), "the holder never took the lock"
     try:
-        started = time.monotonic()
-        reply = client.cmd("tag busy 1 --split train")
-        elapsed = time.monotonic() - started
-        assert reply["ok"] is False and "experiment busy" in reply["error"] and "0.4s" in reply["error"], reply
-        assert elapsed < 10  # the 0.4 s stuck time, not the 30 s lock timeout
+        with lock_held_elsewhere(exp):
+            started = time.monotonic()
+            reply = client.cmd("tag busy 1 --split train")
+            elapsed = time.monotonic() - started
+            assert reply["ok"] is False and "experiment busy" in reply["error"] and "0.4s" in reply["error"], reply
+            assert elapsed < 10  # the 0.4 s stuck time, not the 30 s lock timeout
     finally:
-        release.set()
-        thread.join()
         exp.shutdown()

@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 import pluggy
 import pytest
-from cli_testutil import N_TRAIN, N_VAL, LineClient, base_environ, make_experiment, read_audit
+from cli_testutil import (
+    N_TRAIN,
+    N_VAL,
+    LineClient,
+    base_environ,
+    lock_held_elsewhere,
+    make_experiment,
+    read_audit,
+)
 from weightslab import _builtin, hookspecs
 from weightslab.experiment import Experiment
 from weightslab.hookspecs import hookimpl
@@ -304,30 +312,18 @@ def test_quit_closes_the_connection(client: LineClient) -> None:
 def test_lock_timeout_gives_an_error_not_a_hang(tmp_path: Path, serve: Callable[..., CliServer],
                                                 connect: Any) -> None:
     """WL_LOCK_TIMEOUT_SECONDS bounds the wait for the main lock; reads never wait for it."""
-    import threading
     import time
 
     exp = make_experiment(tmp_path / "run", base_environ(WL_LOCK_TIMEOUT_SECONDS="0.3"))
     client = connect(serve(exp).port)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with exp.lock:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held.wait(5), "the holder never took the lock"
     try:
-        started = time.monotonic()
-        reply = client.cmd("tag busy 1 --split train")
-        assert reply["ok"] is False and "experiment busy" in reply["error"] and "0.3s" in reply["error"]
-        assert time.monotonic() - started < 5
-        assert client.cmd("status")["ok"]  # a read uses the table lock only
+        with lock_held_elsewhere(exp, seconds=10):
+            started = time.monotonic()
+            reply = client.cmd("tag busy 1 --split train")
+            assert reply["ok"] is False and "experiment busy" in reply["error"] and "0.3s" in reply["error"]
+            assert time.monotonic() - started < 5
+            assert client.cmd("status")["ok"]  # a read uses the table lock only
     finally:
-        release.set()
-        thread.join()
         exp.shutdown()
 
 

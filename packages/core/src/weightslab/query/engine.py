@@ -4,18 +4,8 @@ A query runs filter (:mod:`.filtering`), then top-k and sort (:mod:`.ordering`),
 groups (:mod:`.grouping`); :mod:`.histograms` bins a column or an order. This module composes
 them and re-exports their public names (the import paths that existed before the split).
 
-Semantics
----------
-* Missing values (NaN in numeric columns, ``None`` in string columns) never satisfy a
-  comparison, ``between``, ``in`` or ``contains`` -- not even ``!=``. ``is_null`` matches them.
-* ``not`` is the plain complement of the row set (two-valued logic): ``not (loss > 1)``
-  includes rows whose loss is NaN.
-* Ordering operators (``< <= > >=``, ``between``) need a numeric column; ``contains`` needs a
-  string column; ``== != in`` work on every column. Numbers compared with a string column
-  match their decimal spelling (``sample_id == 7`` finds ``"7"``).
-* Sorting is stable (ties keep table order) and puts NaN/None last in both directions;
-  ``sample_id`` sorts numeric-aware (``"2" < "10"``), other strings lexicographically.
-* ``has_tag`` on a tag that no row carries yet matches nothing (tags are created on first use).
+Semantics: missing values and ``not`` in :mod:`.filtering`; stable, NaN-last, numeric-aware
+``sample_id`` sorting in :mod:`.ordering`.
 """
 
 from __future__ import annotations
