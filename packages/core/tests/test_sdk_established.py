@@ -336,10 +336,11 @@ def test_run_pending_evaluation_waits_for_a_requested_pass(wl):
     wl.watch_or_edit((np.arange(8.0, dtype=np.float32)[:, None], np.arange(8) % 2), flag="data",
                      loader_name="val", is_training=False, batch_size=4)
     assert wl.run_pending_evaluation() is False and wl.trigger_pending_evaluation_async() is False
-    started = wl.get_experiment().evaluation.start("val")
-    assert started["state"] in ("running", "done")
-    with wl.guard_training_context:  # the pass needs the main lock this thread holds
+    with wl.guard_training_context:  # the pass needs the main lock this thread holds: it cannot end first
+        started = wl.get_experiment().evaluation.start("val")
+        assert started["state"] in ("running", "done")
         ran = wl.run_pending_evaluation(model=model, timeout=20)
+    assert ran is True
     status = wl.get_experiment().evaluation.status()
     assert status["state"] == "done" and (ran or started["state"] == "done")
     with pytest.raises(ValueError, match="not watched"):

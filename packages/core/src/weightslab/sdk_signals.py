@@ -118,9 +118,9 @@ def compute_signals(dataset_or_loader: Any, origin: str | None = None,
     else:
         split = origin or "train"
         dataset = dataset_or_loader
-        if dataset in [ld.dataset for ld in experiment.loaders.values()]:
-            loader = next(ld for ld in experiment.loaders.values() if ld.dataset is dataset)
-            ids, layout, fetch, split = loader.ids, loader.layout, loader.item, origin or loader.split
+        watched = next((ld for ld in experiment.loaders.values() if ld.dataset is dataset), None)
+        if watched is not None:  # identity, never ==: a dataset may define elementwise equality
+            ids, layout, fetch, split = watched.ids, watched.layout, watched.item, origin or watched.split
         else:
             layout = detect_layout(dataset, None, split) if hasattr(dataset, "__getitem__") else PLAIN
             ids = [str(i) for i in range(len(dataset))]
