@@ -113,3 +113,26 @@ def test_config_show_names_the_derived_tls_files(cwd: Path, tmp_path: Path) -> N
     table = weightslab("config", "show", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs))
     row = next(line for line in table.stdout.splitlines() if "GRPC_TLS_CA_FILE" in line)
     assert "derived from" in row and "unset" not in row
+
+
+def test_config_show_names_the_token_file_when_no_token_variable_is_set(cwd: Path, tmp_path: Path) -> None:
+    """After `weightslab certs init` the token file is the token every server accepts: `config show`
+    says so (with a fingerprint, never the token) instead of "unset"."""
+    pytest.importorskip("weightslab_auth")
+    from weightslab_auth.settings import TOKEN_FILE_NAME
+
+    certs = tmp_path / "certs"
+    made = weightslab("certs", "init", "--dir", str(certs), cwd=cwd)
+    assert made.returncode == 0, made.stderr
+    token = (certs / TOKEN_FILE_NAME).read_text().strip()
+    done = weightslab("config", "show", "--json", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs))
+    row = json.loads(done.stdout)["GRPC_AUTH_TOKEN"]
+    assert row["source"] == f"token file {certs / TOKEN_FILE_NAME}"
+    assert row["value"].startswith("fingerprint ") and token not in done.stdout
+    explicit = weightslab("config", "show", "--json", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs),
+                          GRPC_AUTH_TOKEN="explicit-token-value-123")
+    assert json.loads(explicit.stdout)["GRPC_AUTH_TOKEN"]["source"] == "env"
+    table = weightslab("config", "show", cwd=cwd, GRPC_TLS_CERT_DIR=str(certs))
+    line = next(line for line in table.stdout.splitlines()
+                if "GRPC_AUTH_TOKEN" in line and "GRPC_AUTH_TOKENS" not in line)
+    assert "fingerprint" in line and "unset" not in line

@@ -138,3 +138,20 @@ def test_audit_write_failure_is_logged_not_raised(tmp_path: Path) -> None:
 def test_bad_format_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="AUDIT_LOG_FORMAT='xml'"):
         AuditLog(tmp_path, "xml")
+
+
+def test_audit_fingerprints_the_accepted_token_not_a_wrong_one_sent_first(make_env) -> None:
+    """A wrong token sent before the right one must not appear in the accepted call's record."""
+    from weightslab.config import fingerprint
+
+    env = make_env(AUDIT_LOG_FORMAT="json")
+    wrong = "wrong-token-sent-first-0123456789"
+    stub = env.stub(token=None)
+    metadata = (("x-api-key", wrong), ("authorization", f"Bearer {env.token}"))
+    stub.Pause(pb.PauseRequest(), metadata=metadata, timeout=TIMEOUT)
+    records = [json.loads(line) for line in
+               (env.experiment.root_log_dir / "audit.jsonl").read_text().splitlines()]
+    pause = [r for r in records if r["action"] == "pause"]
+    assert len(pause) == 1 and pause[0]["outcome"] == "ok"
+    assert pause[0]["caller"]["token_fingerprint"] == fingerprint(env.token)
+    assert fingerprint(wrong) not in json.dumps(records)

@@ -76,7 +76,30 @@ def displayed(config: Any) -> dict[str, dict[str, Any]]:
             data[name]["value"] = "unset"
     for name, (value, source) in _derived_tls_files(config).items():
         data[name] = {**data[name], "value": value, "source": source}
+    token_row = _token_from_file(config)
+    if token_row is not None and "GRPC_AUTH_TOKEN" in data:
+        data["GRPC_AUTH_TOKEN"] = {**data["GRPC_AUTH_TOKEN"], "value": token_row[0], "source": token_row[1]}
     return data
+
+
+def _token_from_file(config: Any) -> tuple[str, str] | None:
+    """Neither token variable set but `weightslab certs init` wrote a token file: that file is the
+    token every server accepts, so the row says so (a fingerprint, never the token)."""
+    try:
+        from weightslab_auth.settings import configured_tokens, token_file_path, token_source
+    except ImportError:  # weightslab[auth] not installed: no token file is read
+        return None
+    from weightslab.config import ConfigError, fingerprint
+
+    if "auth" not in config or not token_source(config).startswith("token file"):
+        return None
+    try:
+        tokens = configured_tokens(config)
+    except ConfigError as exc:  # e.g. a file owned by another user: shown, not trusted
+        return f"not used ({exc})", f"token file {token_file_path(config)}"
+    if not tokens:
+        return None
+    return f"fingerprint {fingerprint(tokens[0])}", f"token file {token_file_path(config)}"
 
 
 def _derived_tls_files(config: Any) -> dict[str, tuple[str, str]]:

@@ -104,12 +104,19 @@ def _first_property(auth_context: dict[str, list[bytes]], name: str) -> str | No
     return values[0].decode("utf-8", "replace") if values else None
 
 
-def caller_identity(context: CallContext) -> dict[str, str | None]:
-    """Who is calling, for audit: peer, client certificate subject/CN (mTLS), token fingerprint."""
+def caller_identity(context: CallContext, tokens: TokenSet | None = None) -> dict[str, str | None]:
+    """Who is calling, for audit: peer, client certificate subject/CN (mTLS), token fingerprint.
+
+    With ``tokens`` (the server's accepted set) the fingerprint is that of the presented token
+    that matched: a wrong token sent beside the right one is never recorded. An empty set (no
+    token authentication) records no fingerprint; ``None`` (unknown) records the first presented.
+    """
     from weightslab.config import fingerprint
 
     auth_context = context.auth_context() or {}
     presented = presented_tokens(context.invocation_metadata())
+    if tokens is not None:
+        presented = [t for t in presented if tokens.matches(t)]
     return {
         "peer": context.peer(),
         "client_subject": _first_property(auth_context, "x509_subject"),

@@ -118,6 +118,8 @@ class GrpcServerHandle:
         interceptors = _flatten(hook.weightslab_grpc_interceptors(config=self.config, experiment=self.experiment)
                                 if hook else [])
         self._check_exposure(credentials is not None)
+        security = hook.weightslab_server_security(config=self.config) if hook else None
+        self.servicer.accepted_tokens = security.tokens if security is not None else None
         listeners = [i for i in interceptors if callable(getattr(i, "add_auth_failure_listener", None))]
         for interceptor in listeners:
             interceptor.add_auth_failure_listener(self._audit_auth_failure)

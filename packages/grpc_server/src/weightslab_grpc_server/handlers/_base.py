@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 from weightslab.audit import get_audit_log
 from weightslab.operations import Caller
+from weightslab.security import TokenSet
 
 from weightslab_grpc_server._generated import experiment_pb2 as pb
 from weightslab_grpc_server.convert import parse_json
@@ -25,12 +26,12 @@ def state_of(value: str) -> Any:
     return _STATES.get(value, pb.TRAINING_STATE_UNSPECIFIED)
 
 
-def caller_of(context: grpc.ServicerContext) -> dict[str, Any]:
-    """Who is calling (audit): peer, client certificate subject, token fingerprint."""
+def caller_of(context: grpc.ServicerContext, tokens: TokenSet | None = None) -> dict[str, Any]:
+    """Who is calling (audit): peer, client certificate subject, fingerprint of the accepted token."""
     from weightslab.security import caller_identity
 
     try:
-        identity = dict(caller_identity(context))
+        identity = dict(caller_identity(context, tokens))
     except Exception:  # identity is best effort; never fail the call over it
         log.debug("caller identity unavailable", exc_info=True)
         try:
@@ -60,9 +61,12 @@ class HandlerBase:
 
     experiment: Any
     pm: Any
+    # the server's accepted tokens (``weightslab_server_security``), so that audit fingerprints
+    # the token that was accepted; ``None``: unknown (a servicer used without a server handle)
+    accepted_tokens: TokenSet | None = None
 
     def caller(self, context: grpc.ServicerContext) -> Caller:
-        identity = caller_of(context)
+        identity = caller_of(context, self.accepted_tokens)
         identity.pop("transport", None)
         return Caller("grpc", identity)
 
