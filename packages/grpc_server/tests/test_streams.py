@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_testutil import TIMEOUT, pb
+from grpc_testutil import TIMEOUT, pb, pb_grpc
 from weightslab.audit import AuditLog
 from weightslab_grpc_server.interceptors import AuthOutcomeAuditInterceptor, StreamLimitInterceptor
 
@@ -85,3 +85,29 @@ def test_watch_through_the_real_server_without_a_token(make_env: Any, pki: Any, 
     finally:
         for watch in watches:
             watch.cancel()
+
+
+def test_an_idle_connection_is_closed_by_the_server(make_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections cannot be hoarded: one that carries no call for IDLE_CONNECTION_MS is closed
+    by the server (the client's channel falls back to IDLE and reconnects on its next call)."""
+    import threading
+
+    from weightslab_grpc_server import server as server_module
+
+    monkeypatch.setattr(server_module, "IDLE_CONNECTION_MS", 300)
+    env = make_env()
+    channel = env.channel()
+    states: list[grpc.ChannelConnectivity] = []
+    went_idle = threading.Event()
+
+    def watch(state: grpc.ChannelConnectivity) -> None:
+        states.append(state)
+        if grpc.ChannelConnectivity.READY in states and state == grpc.ChannelConnectivity.IDLE:
+            went_idle.set()
+
+    channel.subscribe(watch, try_to_connect=False)
+    stub = pb_grpc.ExperimentServiceStub(channel)
+    stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)
+    assert went_idle.wait(TIMEOUT), f"the server kept an idle connection open (states: {states})"
+    stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)  # the client reconnects transparently
+    channel.unsubscribe(watch)

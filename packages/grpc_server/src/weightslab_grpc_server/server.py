@@ -31,6 +31,10 @@ MAX_WORKERS = 64
 RESTART_BIND_TIMEOUT = 10.0
 STOP_GRACE_SECONDS = 1.0
 HANDSHAKE_TIMEOUT_MS = 10_000  # a connection that has not finished TLS/HTTP2 set-up by then is dropped
+# An established connection with no call for this long is closed (GOAWAY; clients reconnect on
+# their next call): connections cannot be hoarded. grpcio offers no per-peer connection count, so
+# this, the handshake deadline and the per-peer stream cap bound what one host can hold.
+IDLE_CONNECTION_MS = 300_000
 
 
 class GrpcBindError(RuntimeError):
@@ -103,6 +107,7 @@ class GrpcServerHandle:
             # pre-authentication deadline: a client cannot hold a connection open by never
             # completing the handshake (calls themselves are authenticated one by one)
             ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+            ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
         ]
 
     def __repr__(self) -> str:
