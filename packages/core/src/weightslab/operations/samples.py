@@ -7,6 +7,7 @@ field on error.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,11 +41,20 @@ def parse_query(query: QueryLike, field: str = "query") -> Any:
         if not query.strip():
             return Query()
     try:
-        return as_query(query)
+        return _parsed_text(query) if isinstance(query, str) else as_query(query)
     except QueryError as exc:
         raise InvalidRequest(field, str(exc)) from None
     except RecursionError:
         raise InvalidRequest(field, "nested too deeply") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_text(query: str) -> Any:
+    """Parsed query text, cached: pages of one view repeat the same text, and a parsed
+    :class:`~weightslab.query.Query` is immutable (frozen models holding tuples). Errors are not cached."""
+    from weightslab.query import as_query
+
+    return as_query(query)
 
 
 def with_changes(query: Any, **changes: Any) -> Any:
