@@ -100,7 +100,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks; results (ratios against a baseline of the same run) go to bench-results/."""
+    """Benchmarks; results (ratios against a baseline of the same run) go to bench-results/.
+
+    ``nox -s bench -- scale`` runs one benchmark; the scale benchmark's 1M-sample case (about a
+    minute) runs by default, ``WL_SCALE_BENCH_SIZES=10000,100000`` leaves it out."""
     session.install(*CONSTRAINTS, *[f"-e{p}" for p in _all_packages()], "torch", "pandas", "scikit-learn",
                     "playwright")
     _build_studio_ui(session)  # the Studio benchmarks run in the browser
