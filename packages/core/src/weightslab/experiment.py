@@ -88,6 +88,8 @@ class Experiment:
 
         self.mislabel = MislabelTracker()
         self.mislabel_rows: dict[str, int] = {}
+        self.embeddings: Any = None  # EmbeddingIndex once a model is watched with embeddings=
+        self.stored_embeddings: StoredState | None = None  # what the store held, until then
         self.eval_fns: dict[str, Callable[..., Any]] = {}
         self.signals: dict[str, Any] = {}  # watched losses/metrics by name (the default evaluator uses the loss)
         self.evaluation = EvaluationController(self)
@@ -204,6 +206,10 @@ class Experiment:
                 self.history.append_curve(signal, split, branch, step, value)
             if len(curve.step):
                 self.step = max(self.step, int(curve.step.max()))
+        if state.predictions:
+            from weightslab.embeddings import restore_embeddings
+
+            restore_embeddings(self, state)
         if state.rows is not None or state.history:
             log.info("reloaded %d samples and %d signals from the store", self.table.n, len(state.history))
 
@@ -295,6 +301,7 @@ class Experiment:
         with self._recent_lock:  # loaders may be iterated from several threads
             recent = self._recent_batches.setdefault(loader.split, {})
             recent[id(ids)] = (ids, rows)
+            self._local.batch = rows  # what the embedding hook attributes the next forward to
             if len(recent) > 4:  # evict this loader's oldest batch only (nested loops keep theirs)
                 del recent[next(iter(recent))]
         if loader.is_training:
@@ -526,6 +533,8 @@ class Experiment:
             if key != self._mislabel_key:  # recomputed only after new losses arrived
                 self._mislabel_columns, self._mislabel_key = self.mislabel.columns(n), key
             frame.columns.update(self._mislabel_columns)
+            if self.embeddings is not None:
+                frame.columns.update(self.embeddings.columns(n))
         return frame
 
     def status(self, *, lock_timeout: float | None = None) -> dict[str, Any]:
@@ -551,6 +560,7 @@ class Experiment:
             "seconds_since_last_step": None if age is None else round(age, 1),
             "steps_left": self.control.steps_left, "root_log_dir": str(self.root_log_dir),
             "waiting": self.control.waiting,
+            "data_quality": self.embeddings.status() if self.embeddings is not None else None,
         }
 
     # -- samples and previews ----------------------------------------------

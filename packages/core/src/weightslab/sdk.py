@@ -112,7 +112,7 @@ def _no_unknown(kw: Mapping[str, Any], flag: str) -> None:
 
 
 def _watch_model(experiment: Experiment, model: Any, name: str = "model", device: Any = None,
-                 **kw: Any) -> Any:
+                 embeddings: bool | str = False, **kw: Any) -> Any:
     _no_unknown(kw, "model")
     if device is not None:
         to = getattr(model, "to", None)
@@ -123,6 +123,11 @@ def _watch_model(experiment: Experiment, model: Any, name: str = "model", device
     if getattr(model, "get_age", None) is None:
         # An attribute of this instance only (established scripts call model.get_age()); nothing global.
         object.__setattr__(model, "get_age", lambda: experiment.step)
+    if embeddings is not False and embeddings is not None:
+        from weightslab.embeddings import enable
+
+        # opt-in: a forward pre-hook on one module (the last layer's input unless named)
+        enable(experiment, model, embeddings)
     return model
 
 

@@ -27,6 +27,9 @@ class Status:
     root_log_dir: str
     waiting: bool  # the loop is blocked at a step boundary right now
     seconds_since_last_step: float | None = None
+    # embeddings-based scores (None unless a model is watched with embeddings=): computation state,
+    # rows, exact/approximate, and train/val leakage (cross-split near-duplicate pairs)
+    data_quality: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

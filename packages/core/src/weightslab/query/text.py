@@ -11,9 +11,9 @@ Grammar (keywords are case-insensitive; column names are case-sensitive)::
     sortkey    := (name | agg) ["asc" | "desc"]     (agg names sort grouped queries)
     filter     := and_expr ("or" and_expr)*
     and_expr   := not_expr ("and" not_expr)*
-    not_expr   := "not" "has:" TAG | "not" not_expr | atom
+    not_expr   := "not" "has:" TAG | "not" "has" name | "not" not_expr | atom
     atom       := "(" filter ")" | ("all" | "any") "(" [filter ("," filter)*] ")"
-                | "has:" TAG | predicate
+                | "has:" TAG | "has" name | predicate   (has <column>: not null)
     predicate  := name OP value                     OP: == = != < <= > >=
                 | name ["not"] "between" number "and" number
                 | name ["not"] "in" "(" [value ("," value)*] ")"
@@ -460,6 +460,9 @@ class _Parser:
         tok = self.advance()
         if self.peek().kind == "has":
             return self.build(NotHasTag, self.peek(), tag=self.advance().value)
+        if self.is_kw("has") and self.peek(1).kind == "name":  # not has <column>: the column is null
+            self.advance()
+            return self.build(IsNull, self.peek(), column=str(self.advance().value))
         self.enter(tok)
         inner = self.parse_not()
         self.depth -= 1
@@ -494,6 +497,9 @@ class _Parser:
         if tok.kind == "has":
             self.advance()
             return self.build(HasTag, tok, tag=tok.value)
+        if self.is_kw("has") and self.peek(1).kind == "name":  # has <column>: the column is not null
+            self.advance()
+            return self.build(NotNull, self.peek(), column=str(self.advance().value))
         if tok.kind == "name":
             self.advance()
             return self.parse_predicate(tok)
