@@ -29,7 +29,7 @@ def test_a_nul_tag_name_is_refused_and_the_store_keeps_writing(client: LineClien
     assert reply["ok"] is False and ("U+0000" in reply["error"] or "NUL" in reply["error"]), reply
     reply = client.args("tag", "bad\x1bname", "1")
     assert reply["ok"] is False and "control character" in reply["error"], reply
-    assert client.args("tag", "good", "1")["ok"]
+    assert client.args("tag", "good", "1", "--split", "train")["ok"]  # id 1 is in train and val
     experiment.record("loss", np.array([9.0]), ["2"], split="train")
     experiment.recorder.drain()
     experiment.store.flush()  # raised forever before: the NUL name travelled with every batch

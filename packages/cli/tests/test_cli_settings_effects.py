@@ -94,7 +94,7 @@ def test_audit_log_format_of_cli_commands(experiments: Callable[..., Experiment]
     exp = experiments(base_environ(AUDIT_LOG_FORMAT=fmt, CLI_PORT="0"))
     client = LineClient(serve_cli(exp).port)
     try:
-        assert client.cmd("pause")["ok"] and client.cmd("tag suspicious 1 2")["ok"]
+        assert client.cmd("pause")["ok"] and client.cmd("tag suspicious 1 2 --split train")["ok"]
         assert client.cmd("resume")["ok"]
         assert client.cmd("status")["ok"]  # a read: never audited
     finally:

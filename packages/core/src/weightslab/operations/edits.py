@@ -9,9 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from weightslab.operations._base import SDK, Caller, InvalidRequest, audited, lock_timeout, names, text
+from weightslab.operations._base import (
+    SDK,
+    Caller,
+    InvalidRequest,
+    audited,
+    data_lock,
+    lock_timeout,
+    names,
+    text,
+)
 from weightslab.operations._frames import snapshot
+from weightslab.operations.names import check_query_names, check_split, listing
 from weightslab.operations.samples import QueryLike, parse_query, with_changes
+from weightslab.table import check_name
 
 ACTIONS = ("tag", "untag", "set_category", "clear_category", "discard", "restore")
 TAG_ACTIONS = ("tag", "untag", "set_category", "clear_category")
@@ -50,6 +61,8 @@ class EditResult:
     matched: int
     changed: int  # 0 when re-applied: edits are idempotent
     sample_ids: tuple[str, ...]  # first 1000 matched ids
+    samples: tuple[str, ...] = ()  # the same rows as ``split:id`` (ids repeat across splits)
+    note: str = ""  # why nothing changed, when the edit is a no-op worth saying (unknown tag)
 
 
 def _query_text(query: QueryLike) -> Any:
@@ -76,6 +89,8 @@ def rows_of_query(experiment: Any, query: QueryLike, split: str = "", field: str
     if parsed.filter is None and parsed.top_k is None:
         raise InvalidRequest("query", 'empty: it would edit every sample; give a filter (e.g. split == "train")')
     frame = snapshot(experiment)
+    check_split(frame, split)
+    check_query_names(frame, parsed, field)  # unknown splits refused; an unknown tag simply matches nothing
     try:
         rows = ordered_indices(frame, with_changes(parsed, sort=()))
     except QueryError as exc:
@@ -83,6 +98,68 @@ def rows_of_query(experiment: Any, query: QueryLike, split: str = "", field: str
     if split:
         rows = rows[frame.split[rows] == split]
     return np.asarray(rows, dtype=np.int64)
+
+
+def rows_of_ids(experiment: Any, ids: tuple[str, ...], split: str = "", field: str = "ids") -> np.ndarray:
+    """Rows of sample ids: in ``split`` when given, else the one split holding each id.
+
+    An id held by several splits (``5`` in train and in val) is refused unless a split is given,
+    either for the request or per id as ``split:id`` (``val:5``): an edit never reaches a split
+    the user did not mean. Unknown splits and ids are errors naming the known ones.
+    """
+    from weightslab.table import UnknownSamples
+
+    if not experiment.started:
+        experiment.start()
+    experiment.recorder.drain()
+    with data_lock(experiment):
+        table = experiment.table
+        index = table._index  # (split, sample_id) -> row; read under the table lock
+        splits = sorted(table.splits())
+        if split and split not in splits:
+            raise InvalidRequest.of("split", split, f"unknown split; known splits: {listing(splits)}")
+        rows: list[int] = []
+        missing: list[str] = []
+        shared: dict[str, list[str]] = {}
+        for sid in ids:
+            prefix, sep, rest = sid.partition(":")
+            if sep and prefix in splits and (prefix, rest) in index and (split or prefix, sid) not in index:
+                if split and prefix != split:
+                    raise InvalidRequest.of(field, sid, f"names split {prefix!r} but the request is for "
+                                                        f"split {split!r}")
+                rows.append(index[(prefix, rest)])
+                continue
+            holders = [split] if split else [s for s in splits if (s, sid) in index]
+            found = [index[(s, sid)] for s in holders if (s, sid) in index]
+            if not found:
+                missing.append(sid)
+            elif len(found) > 1:
+                shared[sid] = holders
+            else:
+                rows.append(found[0])
+    if shared:
+        first, where = next(iter(shared.items()))
+        more = f" (and {len(shared) - 1} more)" if len(shared) > 1 else ""
+        raise InvalidRequest(field, f"sample id {first!r}{more} exists in several splits ({', '.join(where)}): "
+                                    f"give the split (CLI --split {where[0]}, gRPC/SDK split=) or write "
+                                    f"{where[0]}:{first}")
+    if missing:
+        error = UnknownSamples(missing)
+        hint = f" in split {split!r}" if split else f" (splits: {listing(splits)})"
+        error.args = (str(error.args[0]) + hint,)  # still an UnknownSamples: callers catch that type
+        raise error
+    return np.asarray(sorted(set(rows)), dtype=np.int64)
+
+
+def _unknown_tag_note(experiment: Any, action: str, tag: str) -> str:
+    """Removing a tag that no sample ever had changes nothing: say so, listing the known tags."""
+    table = experiment.table
+    if action == "untag" and tag not in table.tags:
+        return f"no sample has tag {tag!r}: nothing to remove (known tags: {listing(table.tags)})"
+    if action == "clear_category" and tag not in table.categories:
+        return (f"no sample has categorical tag {tag!r}: nothing to clear "
+                f"(known categorical tags: {listing(table.categories)})")
+    return ""
 
 
 def edit_samples(experiment: Any, request: EditRequest, caller: Caller = SDK) -> EditResult:
@@ -94,17 +171,23 @@ def edit_samples(experiment: Any, request: EditRequest, caller: Caller = SDK) ->
         value = text(request.value, "value", required=request.action == "set_category", max_len=MAX_ID)
         if (request.ids is None) == (request.query is None):
             raise InvalidRequest("target", "give ids or query (exactly one)")
+        if tag:  # the tag's name is checked before the samples it names are looked up
+            try:
+                check_name(tag, "categorical tag" if "category" in request.action else "tag")
+            except ValueError as exc:
+                raise InvalidRequest("tag", str(exc)) from None
         kwargs: dict[str, Any] = {"tag": tag or None, "value": value or None,
                                   "lock_timeout": lock_timeout(experiment)}
         if request.ids is not None:
             ids = names(request.ids, request.ids_field, max_items=MAX_IDS, max_len=MAX_ID)
             if not ids:
                 raise InvalidRequest(request.ids_field, "expected at least one sample id")
-            kwargs.update(ids=list(ids), split=split or None)
+            kwargs["rows"] = rows_of_ids(experiment, ids, split, request.ids_field)
         else:
             # Resolved on a snapshot (no lock held); rows are append-only, so they stay valid
             # for the one atomic edit that follows.
             kwargs["rows"] = rows_of_query(experiment, request.query, split, request.query_field)
+        note = _unknown_tag_note(experiment, request.action, tag)
         try:  # the core takes the main lock (bounded wait -> LockTimeout), then the table lock
             result = experiment.edit(request.action, **kwargs)
         except ValueError as exc:
@@ -113,5 +196,10 @@ def edit_samples(experiment: Any, request: EditRequest, caller: Caller = SDK) ->
                 raise InvalidRequest("tag", message) from None
             raise
         entry.result = {"matched": int(result["matched"]), "changed": int(result["changed"])}
+    shown = np.asarray(kwargs["rows"][:MAX_IDS_SHOWN], dtype=np.int64)
+    table = experiment.table
     return EditResult(action=request.action, matched=int(result["matched"]), changed=int(result["changed"]),
-                      sample_ids=tuple(str(s) for s in list(result.get("sample_ids", []))[:MAX_IDS_SHOWN]))
+                      sample_ids=tuple(str(s) for s in list(result.get("sample_ids", []))[:MAX_IDS_SHOWN]),
+                      samples=tuple(f"{sp}:{sid}" for sp, sid in zip(table.split[shown].tolist(),
+                                                                      table.sample_id[shown].tolist(), strict=True)),
+                      note=note)

@@ -16,6 +16,7 @@ import numpy as np
 
 from weightslab.operations._base import InvalidRequest, names, text
 from weightslab.operations._frames import frame_cache, snapshot
+from weightslab.operations.names import check_query_names
 
 MAX_QUERY_TEXT = 100_000
 MAX_COLUMNS = 1000
@@ -112,6 +113,7 @@ class SamplesPage:
     groups: tuple[dict[str, Any], ...] | None = None  # grouped query: the page of groups
     total_groups: int | None = None
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
+    notes: tuple[str, ...] = ()  # e.g. a tag the query names that no sample has
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per row: id, split, discarded, every column, ``tags`` (``name`` / ``name=value``)."""
@@ -180,7 +182,11 @@ def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
         changes["page"] = Page(offset=offset, limit=limit)
     if changes:
         query = with_changes(query, **changes)
+    if query.group is None and query.page.limit == 0:  # the same answer whether text or page says it
+        raise InvalidRequest.of("page.limit", 0, f"expected 1..{MAX_LIMIT} (every reply carries the total: "
+                                                 "limit 1 counts the matches)")
     frame = snapshot(experiment)
+    notes = check_query_names(frame, query)
     offset, limit = int(query.page.offset), int(query.page.limit)
     if query.group is not None:
         if not request.allow_groups:
@@ -188,7 +194,8 @@ def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
         result = run_query(frame, query)
         return SamplesPage(total=result.total, offset=offset, limit=limit, columns=(), sample_ids=(), splits=(),
                            discarded=(), values=(), tags=(), categories=(),
-                           groups=tuple(g.to_dict() for g in result.groups or ()), total_groups=result.total_groups)
+                           groups=tuple(g.to_dict() for g in result.groups or ()), total_groups=result.total_groups,
+                           notes=notes)
     columns = _columns(frame, requested)
     total, order = frame_cache(experiment).ordered(frame, query, offset + limit)
     idx = np.ascontiguousarray(order[offset : offset + limit], dtype=np.int64)
@@ -208,7 +215,7 @@ def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
         sample_ids=_texts(frame.sample_id[idx]), splits=_texts(frame.split[idx]),
         discarded=tuple(frame.discarded[idx].tolist()),
         values=tuple(_cells(frame.column(n)[idx], k) for n, k in zip(columns, kinds, strict=True)),
-        tags=tuple(tuple(t) for t in tags), categories=tuple(cats), rows=idx)
+        tags=tuple(tuple(t) for t in tags), categories=tuple(cats), rows=idx, notes=notes)
 
 
 def query_key(query: Any) -> str:
