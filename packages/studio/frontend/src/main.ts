@@ -12,6 +12,7 @@ import { GridView } from "./ui/grid.js";
 import { setupHeader } from "./ui/header.js";
 import { HistogramView } from "./ui/histogram.js";
 import { ListView } from "./ui/list.js";
+import { PlotsBoard } from "./ui/plots/board.js";
 import { DetailModal } from "./ui/modal.js";
 import { setupSide } from "./ui/side.js";
 import { setupTheme } from "./ui/theme.js";
@@ -90,6 +91,13 @@ function boot(): void {
   });
   const actions = new ActionBar(app);
   setupSide(app, filters, grid);
+  const plots = new PlotsBoard(app, byId("plots"), {
+    // The samples of a plotted step: those whose last training batch was that step.
+    highlightStep: (step) => {
+      app.chips = app.chips.filter((c) => c.column !== "last_seen_step");
+      filters.addExternal({ column: "last_seen_step", op: "==", value: String(step) });
+    },
+  });
 
   const onScrollIndex = (first: number): void => {
     slider.value = String(first);
@@ -186,6 +194,7 @@ function boot(): void {
   });
 
   app.start();
+  plots.start();
   if (!token) {
     app.markUnauthorized();
     showTokenScreen("Open the URL printed by `weightslab studio` (it carries the token), or paste the token here.");
