@@ -16,7 +16,8 @@ import numpy as np
 
 EXACT_LIMIT = 100_000  # rows; above this the forest is used (exact would be O(n^2))
 K_OUTLIER = 10  # neighbours averaged by the outlier score
-K_UNIQUE = 3  # neighbours averaged by uniqueness
+K_UNIQUE = 3  # neighbours averaged by uniqueness, nearest weighted most (as FiftyOne's uniqueness)
+UNIQUE_WEIGHTS = np.array([0.6, 0.3, 0.1])
 K_SEARCH = 32  # neighbours kept per row: the outlier score skips near-duplicate copies first
 DUP_RATIO = 0.25  # near duplicate: closer than this fraction of the median 10th-neighbour distance
 
@@ -53,28 +54,41 @@ def _smallest(d2: np.ndarray, k: int) -> np.ndarray:
 
 def _finish(x: np.ndarray, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact distances of the candidates (the matmul form loses precision for near-identical rows),
-    sorted; candidates < 0 are missing."""
-    safe = np.where(cand < 0, 0, cand)
-    d = np.sqrt(((x[safe] - q[:, None, :]) ** 2).sum(axis=2, dtype=np.float32))
-    d[cand < 0] = np.inf
-    order = np.argsort(d, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)
+    sorted; candidates < 0 are missing. Chunked: the gathered rows are (rows, candidates, dims)."""
+    n, width = cand.shape
+    dist = np.empty((n, k), dtype=np.float32)
+    idx = np.empty((n, k), dtype=np.int64)
+    step = max(1, (1 << 22) // max(1, width * x.shape[1]))  # ~16 MB of gathered float32 per chunk
+    for start in range(0, n, step):
+        c = cand[start:start + step]
+        diff = x[np.where(c < 0, 0, c)] - q[start:start + step, None, :]
+        d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        d[c < 0] = np.inf
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        dist[start:start + step], idx[start:start + step] = np.take_along_axis(d, order, 1), np.take_along_axis(c, order, 1)
+    return dist, idx
 
 
-def _exact(x: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(x: np.ndarray, k: int, block: int) -> np.ndarray:
+    """Indices (unordered) of the ``k`` nearest other rows, by blocked matrix products."""
     n = x.shape[0]
-    dist = np.full((n, k), np.inf, dtype=np.float32)
-    idx = np.full((n, k), -1, dtype=np.int64)
-    if k == 0:
-        return dist, idx
+    cand = np.empty((n, k), dtype=np.int64)
     sq = (x * x).sum(axis=1)
     for start in range(0, n, block):
         q = x[start:start + block]
-        d2 = sq[start:start + block, None] + sq[None, :] - 2.0 * (q @ x.T)
+        d2 = q @ x.T  # |x|^2 - 2 q.x ranks like the squared distance (|q|^2 is constant per row)
+        d2 *= -2.0
+        d2 += sq[None, :]
         d2[np.arange(len(q)), np.arange(start, start + len(q))] = np.inf  # not its own neighbour
-        cand = _smallest(d2, k).astype(np.int64)
-        dist[start:start + len(q)], idx[start:start + len(q)] = _finish(x, q, cand, k)
-    return dist, idx
+        cand[start:start + len(q)] = _smallest(d2, k)
+    return cand
+
+
+def _exact(x: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    if k == 0:
+        n = x.shape[0]
+        return np.full((n, 0), np.inf, dtype=np.float32), np.full((n, 0), -1, dtype=np.int64)
+    return _finish(x, x, _candidates(x, k, block), k)
 
 
 def _leaves(x: np.ndarray, leaf_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -106,16 +120,12 @@ def _forest(x: np.ndarray, k: int, trees: int, leaf_size: int, seed: int) -> tup
         for leaf in _leaves(x, max(leaf_size, 2 * k + 2), rng):
             sub = x[leaf]
             kk = min(k, len(leaf) - 1)
-            _, local = _exact(sub, kk, 1024)
-            cand[leaf, t * k:t * k + kk] = leaf[local]
+            if kk > 0:
+                cand[leaf, t * k:t * k + kk] = leaf[_candidates(sub, kk, 1024)]
     # drop candidates repeated across trees, then keep the k closest
     srt = np.sort(cand, axis=1)
     srt[:, 1:][srt[:, 1:] == srt[:, :-1]] = -1
-    dist = np.empty((n, k), dtype=np.float32)
-    idx = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, 65536):
-        sl = slice(start, start + 65536)
-        dist[sl], idx[sl] = _finish(x, x[sl], srt[sl], k)
+    dist, idx = _finish(x, x, srt, k)
     idx[~np.isfinite(dist)] = -1
     return dist, idx
 
@@ -125,7 +135,7 @@ class Quality:
     """Per-row scores (rows of the analysed matrix) and what they were computed with."""
 
     outlier_score: np.ndarray  # float64: robust z-score of the k-NN distance within the split
-    uniqueness: np.ndarray  # float64 in [0, 1]: percentile of the 3-NN distance within the split
+    uniqueness: np.ndarray  # float64 in [0, 1]: percentile of the weighted 3-NN distance within the split
     near_duplicate_of: np.ndarray  # int64 row of the nearest near-duplicate, -1 if none
     duplicate_group: np.ndarray  # int64 smallest row of the row's duplicate group, -1 if none
     pairs: np.ndarray  # (m, 2) int64 near-duplicate pairs i < j
@@ -181,7 +191,9 @@ def analyse(x: np.ndarray, split: np.ndarray, *, dup_ratio: float = DUP_RATIO,
     with warnings.catch_warnings():  # rows with no finite neighbour distance stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         raw = np.nanmean(np.where(valid.any(axis=1)[:, None], vals, dist[:, -1:]), axis=1)
-        spread = np.nanmean(np.where(np.isfinite(dist[:, :K_UNIQUE]), dist[:, :K_UNIQUE], np.nan), axis=1)
+        near3 = np.where(np.isfinite(dist[:, :K_UNIQUE]), dist[:, :K_UNIQUE], np.nan)
+        w = UNIQUE_WEIGHTS[:near3.shape[1]]
+        spread = np.nansum(near3 * w, axis=1) / np.nansum(np.where(np.isnan(near3), 0, w), axis=1)
     outlier = np.full(n, np.nan)
     unique = np.full(n, np.nan)
     for code in np.unique(split):
