@@ -57,13 +57,13 @@ class LiveDemo:
         self.home = tmp / "home"
         self.home.mkdir()
         self.root = tmp / "run"
-        self.discovery = self.home / ".weightslab" / "cli.json"
         self.stderr_path = tmp / "demo.stderr"
         self.stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
             weightslab("demo", "--headless", "--epochs", "1000", "--grpc-port", "0", "--cli-port", "0",
                        "--root-log-dir", str(self.root)),
             env=demo_env(self.home), stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=tmp)
+        self.discovery = self.home / ".weightslab" / "cli" / f"{self.proc.pid}.json"  # one entry per process
 
     def info(self) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
@@ -172,7 +172,7 @@ def test_evaluation_pass(cli: CliClient) -> None:
 
 
 def test_console_script_one_shot(live: LiveDemo) -> None:
-    """`weightslab cli --json status` finds the server from ~/.weightslab/cli.json and the token file."""
+    """`weightslab cli --json status` finds the server from ~/.weightslab/cli/<pid>.json and the token file."""
     live.info()
     out = subprocess.run(weightslab("cli", "--json", "status"), env=demo_env(live.home), capture_output=True,
                          timeout=25, text=True, cwd=live.home)
@@ -181,7 +181,7 @@ def test_console_script_one_shot(live: LiveDemo) -> None:
     assert reply["ok"] and reply["status"]["samples"] == 1797
     bad = subprocess.run(weightslab("cli", "frobnicate"), env=demo_env(live.home), capture_output=True,
                          timeout=25, text=True, cwd=live.home)
-    assert bad.returncode == 1 and "unknown command" in bad.stdout
+    assert bad.returncode == 1 and "unknown command" in bad.stderr and bad.stdout == ""  # errors on stderr
 
 
 @pytest.mark.parametrize("parent_sigint", ["default", "ignored"])
@@ -221,4 +221,4 @@ def test_headless_json_report(tmp_path: Path, request: pytest.FixtureRequest) ->
     assert report["samples"] == 1438 and report["noisy_injected"] == 144 and report["steps"] == 90
     assert report["root_log_dir"] == str(tmp_path / "run")
     assert "experiment" in out.stderr  # the logs
-    assert not (home / ".weightslab" / "cli.json").exists()
+    assert not list((home / ".weightslab").glob("cli/*.json"))

@@ -1,13 +1,14 @@
 """``weightslab cli``: talk to a running experiment's CLI server.
 
-Finds the server through the discovery file (``~/.weightslab/cli.json``), connects with TLS
+Finds the server through its discovery entry (``~/.weightslab/cli/<pid>.json``, one per
+process; ``--list`` shows the live ones), connects with TLS
 when the server uses it (CA: ``--ca``, ``GRPC_TLS_CA_FILE``, the discovery file's ``ca_file``,
 then ``<GRPC_TLS_CERT_DIR>/ca.crt``) and authenticates with ``GRPC_AUTH_TOKEN`` (or the first
 of ``GRPC_AUTH_TOKENS``, or the ``.grpc_auth_token`` file of the cert dir) when it asks.
 
 ``weightslab cli`` alone opens an interactive prompt with history; ``weightslab cli status``,
-``weightslab cli query loss > 2``, ``weightslab cli tag noisy --query "loss > 2"`` run one
-command and exit (status 1 when the server answers ``ok: false``).
+``weightslab cli query 'loss > 2'``, ``weightslab cli tag noisy --query "loss > 2"`` run one
+command and exit (status 1, the error on stderr, when the server answers ``ok: false``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import click
 
-from weightslab_cli.discovery import default_discovery_file, pid_alive, read_discovery
+from weightslab_cli.discovery import live_entries, pid_alive, read_discovery
 from weightslab_cli.protocol import MAX_LINE_BYTES, decode_reply, encode
 
 DEFAULT_TIMEOUT = 30.0
@@ -69,7 +70,11 @@ class CliClient:
         self.sock = sock
         self.reader = sock.makefile("rb")
         self._next_id = 0
-        self.greeting = self._read()
+        try:
+            self.greeting = self._read()
+        except (ClientError, ValueError, OSError) as exc:  # EOF, binary frames, reset: not our protocol
+            self.close()
+            raise ClientError(not_a_cli_server(host, port, timeout, str(exc))) from None
         if self.greeting.get("ok") is False and self.greeting.get("error"):
             self.close()
             hint = " (use --cert/--key)" if "certificate" in str(self.greeting["error"]) else ""
@@ -118,6 +123,51 @@ class CliClient:
         self.close()
 
 
+# -- a port that is not a CLI server ----------------------------------------------------------------
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HTTP2_SETTINGS_FRAME = 4  # the type byte of the frame every HTTP/2 server sends first
+
+
+def speaks_http2(host: str, port: int, timeout: float = 5.0) -> bool:
+    """True when ``host:port`` answers HTTP/2 (a gRPC server): over TLS its ALPN picks ``h2``;
+    in clear text it answers the client preface with a SETTINGS frame. A probe only: it sends no
+    token and verifies no certificate."""
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, 5.0)) as raw:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["h2"])
+            try:
+                with context.wrap_socket(raw, server_hostname=host) as tls:
+                    return tls.selected_alpn_protocol() == "h2"
+            except (ssl.SSLError, OSError):
+                pass
+        with socket.create_connection((host, port), timeout=min(timeout, 5.0)) as plain:
+            plain.sendall(HTTP2_PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            head = plain.recv(9)
+            return len(head) >= 4 and head[3] == HTTP2_SETTINGS_FRAME
+    except OSError:
+        return False
+
+
+def _grpc_hint(host: str, port: int, timeout: float) -> str:
+    if not speaks_http2(host, port, timeout):
+        return ""
+    return (f"{host}:{port} answers gRPC (HTTP/2), not the WeightsLab CLI protocol: it is the run's gRPC "
+            "port. Serve the CLI too, wl.serve(serving_grpc=True, serving_cli=True), keep the process alive "
+            "(wl.keep_serving()), then run `weightslab cli --list`; or pass the CLI server's --port / "
+            "--discovery-file")
+
+
+def not_a_cli_server(host: str, port: int, timeout: float, detail: str) -> str:
+    """Why ``host:port`` gave no CLI greeting, and what to do."""
+    return _grpc_hint(host, port, timeout) or (
+        f"{host}:{port} is not a WeightsLab CLI server ({detail}): check --port, or find the run's CLI "
+        "server with `weightslab cli --list`")
+
+
 # -- finding the server --------------------------------------------------------------------------
 
 
@@ -160,22 +210,43 @@ def _read_token(path: Path | None) -> str | None:
         return None
 
 
+def describe_entry(path: Path, info: dict[str, Any]) -> str:
+    return (f"pid {info.get('pid')} experiment {info.get('experiment')!r} on {info.get('host')}:{info.get('port')} "
+            f"(started {info.get('started_at', '?')}; --discovery-file {path})")
+
+
+def _choose_entry(entries: list[tuple[Path, dict[str, Any]]]) -> tuple[Path, dict[str, Any]]:
+    """Several live runs: ask on a terminal, else an error listing them (never a guess)."""
+    listed = "\n".join(f"  {i}. {describe_entry(p, info)}" for i, (p, info) in enumerate(entries, 1))
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ClientError(f"{len(entries)} runs serve a CLI server; choose one with --discovery-file PATH "
+                          f"(or --port):\n{listed}")
+    click.echo(f"{len(entries)} runs serve a CLI server:\n{listed}", err=True)
+    choice = click.prompt("which one", type=click.IntRange(1, len(entries)), err=True)
+    return entries[choice - 1]
+
+
 def resolve_target(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None) -> Target:
     config = _local_config()
     explicit_ca, default_ca, default_token_file, token = _auth_defaults(config)
-    path = discovery_file or default_discovery_file()
+    path = discovery_file
     info: dict[str, Any] = {}
-    if port is None:
+    if port is None and discovery_file is not None:
         try:
-            info = read_discovery(path)
+            info = read_discovery(discovery_file)
         except FileNotFoundError:
-            if discovery_file is not None:
-                raise ClientError(f"discovery file {path} not found") from None
+            raise ClientError(f"discovery file {discovery_file} not found") from None
         except (OSError, ValueError) as exc:
-            raise ClientError(f"cannot read the discovery file {path}: {exc}") from None
+            raise ClientError(f"cannot read the discovery file {discovery_file}: {exc}") from None
         if info and not pid_alive(info.get("pid")):
-            click.echo(f"warning: {path} names process {info.get('pid')}, which is not running "
+            click.echo(f"warning: {discovery_file} names process {info.get('pid')}, which is not running "
                        "(stale discovery file)", err=True)
+    elif port is None:
+        entries = live_entries()
+        if len(entries) == 1:
+            path, info = entries[0]
+        elif entries:
+            path, info = _choose_entry(entries)
     if info:
         source = f"discovery file {path}"
         host = host or str(info.get("host") or "127.0.0.1")
@@ -206,19 +277,24 @@ def connect(target: Target, timeout: float = DEFAULT_TIMEOUT) -> CliClient:
     if tls is None:  # no discovery file: follow the local TLS setting
         config = _local_config()
         tls = "auth" in config and bool(config["auth"].tls_enabled)
+    if tls and target.ca_file is not None and not Path(target.ca_file).is_file():
+        raise ClientError(f"CA file not found: {target.ca_file} (use --ca or GRPC_TLS_CA_FILE)")
     try:
         return CliClient(target.host, target.port, tls=tls, ca_file=target.ca_file if tls else None,
                          token=target.token, timeout=timeout, cert_file=target.cert_file if tls else None,
                          key_file=target.key_file if tls else None)
     except ssl.SSLError as exc:
-        raise ClientError(f"TLS with {target.host}:{target.port} failed: {exc.reason or exc} "
-                          f"(CA file: {target.ca_file}; use --ca or GRPC_TLS_CA_FILE)") from None
+        grpc = _grpc_hint(target.host, target.port, timeout)
+        raise ClientError(grpc or f"TLS with {target.host}:{target.port} failed: {exc.reason or exc} "
+                                  f"(CA file: {target.ca_file}; use --ca or GRPC_TLS_CA_FILE)") from None
     except FileNotFoundError as exc:
-        raise ClientError(f"CA file not found: {exc.filename} (use --ca or GRPC_TLS_CA_FILE)") from None
+        # ssl reports no file name for a missing CA file: name the path the client tried
+        missing = exc.filename or target.ca_file
+        raise ClientError(f"CA file not found: {missing} (use --ca or GRPC_TLS_CA_FILE)") from None
     except OSError as exc:
         raise ClientError(f"no CLI server at {target.host}:{target.port} ({target.source}): "
                           f"{exc.strerror or exc}. Is a run with wl.serve(serving_cli=True) "
-                          "(or `weightslab demo`) running?") from None
+                          "(or `weightslab demo`) running? `weightslab cli --list` shows the live ones") from None
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -278,21 +354,63 @@ def _render_answer(answer: dict[str, Any], console: Any) -> None:
         console.print("samples: " + ", ".join(ids[:20]) + more, markup=False, highlight=False)
 
 
-def render(reply: dict[str, Any], command: str, console: Any) -> None:
-    """Human-readable rendering of a reply (``--json`` prints the reply itself)."""
+def _when(value: Any) -> str:
+    """An epoch timestamp as local ``YYYY-MM-DD HH:MM:SS`` (``-`` when unset)."""
+    from datetime import datetime
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        return "-"
+    return datetime.fromtimestamp(float(value)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+EVAL_FIELDS = ("state", "split", "tags", "eval_fn", "progress", "batches", "samples", "started", "finished",
+               "elapsed", "message", "step", "id")
+
+
+def _render_evaluation(ev: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    shown = dict(ev)
+    shown["progress"] = f"{float(ev.get('progress') or 0.0) * 100:.0f}%"
+    if "batches_total" in ev:
+        shown["batches"] = f"{ev.get('batches_done')}/{ev.get('batches_total')}"
+        shown["samples"] = f"{ev.get('samples_done')}/{ev.get('samples_total')}"
+    shown["started"], shown["finished"] = _when(ev.get("started")), _when(ev.get("finished"))
+    if isinstance(ev.get("elapsed_seconds"), (int, float)):
+        shown["elapsed"] = f"{float(ev['elapsed_seconds']):.1f}s"
+    table = Table("field", "value", title="evaluation")
+    for key in EVAL_FIELDS:
+        if key in shown and shown[key] not in (None, "", []):
+            _add_row(table, key, _fmt(shown[key]))
+    for name, value in sorted(dict(ev.get("metrics") or {}).items()):
+        _add_row(table, f"metric {name}", _fmt(value))
+    console.print(table)
+
+
+def render(reply: dict[str, Any], command: str, console: Any, err_console: Any = None) -> None:
+    """Human-readable rendering of a reply (``--json`` prints the reply itself); an error goes to
+    ``err_console`` (stderr)."""
     from rich.table import Table
 
     if not reply.get("ok"):
         from rich.markup import escape
 
-        console.print(f"[red]error:[/red] {escape(str(reply.get('error')))}", highlight=False)
+        (err_console or console).print(f"[red]error:[/red] {escape(str(reply.get('error')))}", highlight=False)
         return
     body = {k: v for k, v in reply.items() if k not in ("ok", "id")}
+    for line in [body.pop("note")] if body.get("note") else []:
+        console.print(f"note: {line}", markup=False, highlight=False)
+    for line in body.pop("notes", None) or []:
+        console.print(f"note: {line}", markup=False, highlight=False)
     if "commands" in body:
         table = Table("command", "usage", "description")
         for name, info in body["commands"].items():
             _add_row(table, name, info["usage"], info["help"])
         console.print(table)
+        if body.get("details"):
+            console.print(str(body["details"]), markup=False, highlight=False)
+    elif isinstance(body.get("evaluation"), dict):
+        _render_evaluation(body["evaluation"], console)
     elif "status" in body:
         table = Table("field", "value", title="status")
         for key, value in body["status"].items():
@@ -327,6 +445,12 @@ def render(reply: dict[str, Any], command: str, console: Any) -> None:
         for g in groups:
             _add_row(table, *[_fmt(g["key"][k]) for k in keys], str(g["count"]), *[_fmt(g["values"][v]) for v in values])
         console.print(table)
+    elif "rows" in body and not body["rows"]:
+        # an empty result says so (a header-less empty table printed a blank line)
+        total = body.get("total") or 0
+        text = (f"0 of {body.get('table_rows', 0)} rows match" if not total
+                else f"{total} rows match, none on this page (offset {body.get('offset')})")
+        console.print(text, markup=False, highlight=False)
     elif "rows" in body:
         rows = body["rows"]
         words = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(body.get("query", "")) + " " + str(body.get("signal", "")))
@@ -339,7 +463,9 @@ def render(reply: dict[str, Any], command: str, console: Any) -> None:
         console.print(table)
     else:
         for key, value in body.items():
-            if key == "sample_ids" and isinstance(value, list) and len(value) > 20:
+            if key == "sample_ids" and "samples" in body:
+                continue  # shown as split:id (the same id can be in several splits)
+            if key in ("sample_ids", "samples") and isinstance(value, list) and len(value) > 20:
                 value = value[:20] + [f"... ({len(value) - 20} more)"]
             console.print(f"{key}: {_fmt(value) if not isinstance(value, dict) else json.dumps(value)}",
                           highlight=False, markup=False)
@@ -386,7 +512,7 @@ def interactive(client: CliClient, as_json: bool, console: Any) -> int:
             if as_json:
                 click.echo(json.dumps(reply))
             else:
-                render(reply, line, console)
+                render(reply, line, console, None)
             if reply.get("bye"):
                 break
     finally:
@@ -400,13 +526,15 @@ def interactive(client: CliClient, as_json: bool, console: Any) -> int:
 
 @click.command("cli", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
                help="Talk to a running experiment: `weightslab cli` (interactive) or "
-                    "`weightslab cli COMMAND ...` (one command, e.g. status, query loss > 2, "
-                    "tag noisy --query \"loss > 2\"). Options go before the command.")
+                    "`weightslab cli COMMAND ...` (one command, e.g. status, query 'loss > 2', "
+                    "tag noisy --query 'loss > 2'; quote queries: an unquoted > redirects). "
+                    "Client options go before the command; `weightslab cli help query` shows the query syntax.")
 @click.option("--host", default=None, help="Server host (default: from the discovery file, else CLI_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Server port (default: from the discovery file, else CLI_PORT).")
 @click.option("--discovery-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Discovery file written by the server (default ~/.weightslab/cli.json).")
+              help="Discovery file written by the server (default: the one live entry of ~/.weightslab/cli/).")
+@click.option("--list", "list_runs", is_flag=True, help="List the live runs serving a CLI server, then exit.")
 @click.option("--ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CA certificate verifying the server (default GRPC_TLS_CA_FILE / <cert dir>/ca.crt).")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -417,12 +545,15 @@ def interactive(client: CliClient, as_json: bool, console: Any) -> int:
               help="Seconds to wait for the server.")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON replies.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def cli_command(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None,
+def cli_command(host: str | None, port: int | None, discovery_file: Path | None, list_runs: bool, ca: Path | None,
                 cert: Path | None, key: Path | None, timeout: float, as_json: bool,
                 command: tuple[str, ...]) -> None:
-    from rich.console import Console
+    from weightslab_cli.console import make_console
 
-    console = Console()
+    console, err_console = make_console(), make_console(stderr=True)
+    if list_runs:
+        _list_runs(as_json, console)
+        return
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
     target = resolve_target(host, port, discovery_file, ca)
@@ -443,16 +574,38 @@ def cli_command(host: str | None, port: int | None, discovery_file: Path | None,
                         if as_json:
                             click.echo(json.dumps(reply))
                         else:
-                            render(reply, line, console)
+                            render(reply, line, console, err_console)
                         code = code or (0 if reply.get("ok") else 1)
                         if reply.get("bye"):
                             break
                 raise SystemExit(code)
             raise SystemExit(interactive(client, as_json, console))
-        reply = client.request(list(command))
+        # `weightslab cli 'query loss > 2'`: one quoted argument is a whole command line
+        words = list(command)
+        reply = client.request(words[0] if len(words) == 1 and " " in words[0].strip() else words)
     if as_json:
-        click.echo(json.dumps(reply, indent=2))
+        click.echo(json.dumps(reply, indent=2), err=not reply.get("ok"))
     else:
-        render(reply, " ".join(command), console)
+        render(reply, " ".join(command), console, err_console)
     if not reply.get("ok"):
         raise SystemExit(1)
+
+
+def _list_runs(as_json: bool, console: Any) -> None:
+    """``weightslab cli --list``: the live discovery entries (stale ones are removed on the way)."""
+    from rich.table import Table
+
+    entries = live_entries()
+    if as_json:
+        click.echo(json.dumps([{"discovery_file": str(p), **info} for p, info in entries], indent=2))
+        return
+    if not entries:
+        console.print("no live run serves a CLI server (start one with wl.serve(serving_cli=True) or "
+                      "`weightslab demo`)", markup=False, highlight=False)
+        return
+    table = Table("pid", "experiment", "address", "tls", "started", "discovery file", title="live runs")
+    for path, info in entries:
+        _add_row(table, str(info.get("pid")), str(info.get("experiment", "")),
+                 f"{info.get('host')}:{info.get('port')}", "yes" if info.get("tls") else "no",
+                 str(info.get("started_at", "")), str(path))
+    console.print(table)

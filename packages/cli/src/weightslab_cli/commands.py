@@ -31,7 +31,7 @@ from weightslab.operations import (
 from weightslab.operations._base import Caller
 
 from weightslab_cli.audit import audit_event
-from weightslab_cli.protocol import ProtocolError, Request, split_args, split_query_option
+from weightslab_cli.protocol import ProtocolError, Request, _find_option, split_args, split_query_option
 
 log = logging.getLogger("weightslab.cli.server")
 
@@ -71,6 +71,7 @@ class Command:
     help: str
     handler: Handler
     mutating: bool | Callable[[Request], bool] = False
+    details: str = ""  # longer help shown by `help <command>` (e.g. the query grammar)
 
     def is_mutating(self, req: Request) -> bool:
         return self.mutating(req) if callable(self.mutating) else self.mutating
@@ -80,10 +81,10 @@ COMMANDS: dict[str, Command] = {}
 ALIASES = {"exit": "quit", "evalstatus": "eval_status", "cancel": "cancel_eval", "?": "help"}
 
 
-def command(name: str, usage: str, help: str, *,
-            mutating: bool | Callable[[Request], bool] = False) -> Callable[[Handler], Handler]:
+def command(name: str, usage: str, help: str, *, mutating: bool | Callable[[Request], bool] = False,
+            details: str = "") -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        COMMANDS[name] = Command(name, usage, help, fn, mutating)
+        COMMANDS[name] = Command(name, usage, help, fn, mutating, details)
         return fn
 
     return register
@@ -195,6 +196,34 @@ def _positive_int(text: str, what: str, maximum: int | None = None) -> int:
     return value
 
 
+def _no_args(req: Request, usage: str) -> None:
+    """Commands without arguments refuse extra words instead of ignoring them (`status --json`)."""
+    extra = (req.args if req.args is not None else split_args(req.rest))
+    if extra:
+        hint = (" (client options such as --json go before the command: weightslab cli --json "
+                f"{usage.split()[0]})") if any(a.startswith("--") for a in extra) else ""
+        raise CommandError(f"{usage.split()[0]} takes no arguments, got {' '.join(extra)!r}; usage: {usage}{hint}")
+
+
+def _trailing_options(query: str | None, allowed: dict[str, bool]) -> tuple[str | None, list[str]]:
+    """Options written after ``--query`` (``--query loss > 2 --split train``): ``(query, option
+    tokens)``. Options may go anywhere; only a known option word outside quotes is taken out."""
+    if not query:
+        return query, []
+    taken: list[str] = []
+    for name, has_value in allowed.items():
+        at = _find_option(query, f"--{name}")
+        if at is None:
+            continue
+        head, tail = query[:at].rstrip(), query[at + len(name) + 2:].lstrip(" =\t")
+        taken.append(f"--{name}")
+        if has_value:
+            value, _, tail = tail.partition(" ")
+            taken.append(value)
+        query = (head + " " + tail.strip()).strip()
+    return query, taken
+
+
 def _ids(tokens: list[str]) -> list[str]:
     ids = [part for tok in tokens for part in tok.split(",") if part.strip()]
     return [i.strip() for i in ids]
@@ -210,7 +239,10 @@ def _help(ctx: CommandContext, req: Request) -> dict[str, Any]:
         cmd = COMMANDS.get(name)
         if cmd is None:
             raise CommandError(f"unknown command {name!r}; send 'help' for the list")
-        return {"commands": {cmd.name: _describe(cmd)}}
+        out: dict[str, Any] = {"commands": {cmd.name: _describe(cmd)}}
+        if cmd.details:
+            out["details"] = cmd.details
+        return out
     return {"commands": {c.name: _describe(c) for c in COMMANDS.values()}}
 
 
@@ -220,12 +252,18 @@ def _describe(cmd: Command) -> dict[str, Any]:
 
 @command("status", "status", "Training state, step, samples, latest signal values.")
 def _status(ctx: CommandContext, req: Request) -> dict[str, Any]:
+    _no_args(req, "status")
     return {"status": status.get_status(ctx.experiment).to_dict()}
 
 
 @command("pause", "pause", "Pause training at the next step boundary.", mutating=True)
 def _pause(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    return {"state": control.pause(ctx.experiment, ctx.mutating()).state}
+    _no_args(req, "pause")
+    result = control.pause(ctx.experiment, ctx.mutating())
+    out: dict[str, Any] = {"state": result.state}
+    if result.previous_state == "paused":
+        out["note"] = "already paused: nothing changed"
+    return out
 
 
 @command("resume", "resume [N]", "Resume training; with N, run N optimizer steps then pause.", mutating=True)
@@ -235,7 +273,10 @@ def _resume(ctx: CommandContext, req: Request) -> dict[str, Any]:
         raise CommandError("usage: resume [N]")
     steps = _positive_int(positional[0], "N") if positional else None
     result = control.resume(ctx.experiment, control.ResumeRequest(steps=steps), ctx.mutating())
-    return {"state": result.state, "steps": steps}
+    out: dict[str, Any] = {"state": result.state, "steps": steps}
+    if result.previous_state == "running" and steps is None:
+        out["note"] = "already running: nothing changed"
+    return out
 
 
 @command("hp", "hp [list] | hp get <key> | hp set <key> <value>",
@@ -246,23 +287,36 @@ def _hp(ctx: CommandContext, req: Request) -> dict[str, Any]:
     sub = tokens[0].lower() if tokens else "list"
     if sub == "list" and len(tokens) <= 1:
         values = hyperparameters.get_hyperparameters(ctx.experiment)
-        return {"hyperparameters": {"applied": values.applied(), "pending": values.pending()}}
+        listing: dict[str, Any] = {"applied": values.applied(), "pending": values.pending()}
+        if values.rejected:  # edits the loop refused when applying them (the old value stayed)
+            listing["rejected"] = values.rejected_edits()
+        return {"hyperparameters": listing}
     if sub == "get" and len(tokens) == 2:
         key = tokens[1]
-        found = {p.key: p for p in hyperparameters.get_hyperparameters(ctx.experiment).parameters}
+        listed = hyperparameters.get_hyperparameters(ctx.experiment)
+        found = {p.key: p for p in listed.parameters}
         if key not in found:
             raise CommandError(f"unknown hyperparameter {key!r}; known: {', '.join(sorted(found)) or 'none'}")
         out: dict[str, Any] = {"key": key, "value": found[key].applied}
         if found[key].has_requested:
             out["pending"] = found[key].requested
+        rejected = listed.rejected_edits().get(key)
+        if rejected is not None:
+            out["rejected"] = f"{rejected['value']!r} ({rejected['reason']}); kept {rejected['kept']!r}"
         return out
     if sub == "set" and len(tokens) >= 3:
         key, value = tokens[1], " ".join(tokens[2:])
         result = hyperparameters.set_hyperparameter(
             ctx.experiment, hyperparameters.SetHyperParameterRequest(key=key, value=value), ctx.mutating())
         return {"key": key, "requested": result.requested, "applied": result.previous,
-                "note": "applies at the next training step"}
+                "note": "applies at the next training step (if the loop refuses it then, the current value "
+                        "stays and `hp get` shows why)"}
     raise CommandError("usage: hp [list] | hp get <key> | hp set <key> <value>")
+
+
+def _table_rows(ctx: CommandContext) -> int:
+    """Rows in the whole table: the N of "0 of N rows"."""
+    return sum(s.samples for s in samples.list_splits(ctx.experiment))
 
 
 @command("top", "top <signal> [k] [--split s] [--smallest]",
@@ -280,22 +334,46 @@ def _top(ctx: CommandContext, req: Request) -> dict[str, Any]:
     if "split" in options:
         spec["filter"] = {"op": "==", "column": "split", "value": options["split"]}
     page = samples.query_samples(ctx.experiment, samples.QuerySamplesRequest(query=spec, allow_groups=False))
-    return {"signal": signal, "k": k, "total": page.total, "rows": page.records()}
+    out = {"signal": signal, "k": k, "total": page.total, "table_rows": _table_rows(ctx), "rows": page.records()}
+    return {**out, "notes": list(page.notes)} if page.notes else out
+
+
+QUERY_HELP = """\
+Query syntax (keywords any case; column names as shown by `query limit 1`):
+  filter   name OP value (OP: == != < <= > >=), name between a and b, name in (a, b),
+           name contains "text", name is null, has:TAG, tag:NAME == "value",
+           combined with and / or / not and parentheses
+  clauses  sort by col [asc|desc], ... | limit N (1..10000) | offset N | top N by col |
+           bottom N by col | group by col, ... [: count, mean(col), ...] | aggregate count, max(col)
+Columns: sample_id, split, discarded, label, prediction, the signals (loss, accuracy, ...),
+suspected_mislabel (a ranking score, not a probability: compare samples, use `top`), tags.
+Examples:
+  query loss > 2 sort by loss desc limit 20
+  query split == "train" and has:noisy
+  query label == 3 and prediction != 3 top 10 by loss
+  query group by split, label: count, mean(loss)
+Quote the whole query in a shell: weightslab cli query 'loss > 2 limit 5'.
+A query that matches nothing answers "0 of N rows"; an unknown column, split or tag is an
+error listing the known ones."""
 
 
 @command("query", "query <text query>",
-         "Filter/sort/page (or group) the sample table, e.g. query loss > 2 sort by loss desc limit 20.")
+         "Filter/sort/page (or group) the sample table, e.g. query loss > 2 sort by loss desc limit 20; "
+         "`help query` shows the syntax.", details=QUERY_HELP)
 def _query(ctx: CommandContext, req: Request) -> dict[str, Any]:
     text = " ".join(req.args) if req.args is not None else req.rest
     if not text.strip():
         raise CommandError("usage: query <text query>, e.g. query loss > 2 sort by loss desc limit 20")
     page = samples.query_samples(ctx.experiment, samples.QuerySamplesRequest(query=text))
-    out: dict[str, Any] = {"query": text, "total": page.total, "offset": page.offset, "limit": page.limit}
+    out: dict[str, Any] = {"query": text, "total": page.total, "offset": page.offset, "limit": page.limit,
+                           "table_rows": _table_rows(ctx)}
     if page.groups is not None:
         out["groups"] = list(page.groups)
         out["total_groups"] = page.total_groups
     else:
         out["rows"] = page.records()
+    if page.notes:
+        out["notes"] = list(page.notes)
     return out
 
 
@@ -304,7 +382,8 @@ def _query(ctx: CommandContext, req: Request) -> dict[str, Any]:
          "per split and discarded; --by-position bins the query's sort order instead; --query comes last.")
 def _hist(ctx: CommandContext, req: Request) -> dict[str, Any]:
     before, query = split_query_option(req.rest, req.args)
-    positional, options = _options(before, {"bins": True, "by-position": False})
+    query, after = _trailing_options(query, {"bins": True, "by-position": False})
+    positional, options = _options(before, {"bins": True, "by-position": False}, split_args(before) + after)
     by_position = "by-position" in options
     if len(positional) != (0 if by_position else 1):
         raise CommandError("usage: hist <column> [--bins N] [--by-position] [--query q]")
@@ -330,7 +409,8 @@ def _curves(ctx: CommandContext, req: Request) -> dict[str, Any]:
 
 def _edit(ctx: CommandContext, req: Request, action: str, *, with_tag: bool) -> dict[str, Any]:
     before, query = split_query_option(req.rest, req.args)
-    positional, options = _options(before, {"split": True})
+    query, after = _trailing_options(query, {"split": True})
+    positional, options = _options(before, {"split": True}, split_args(before) + after)
     usage = (f"usage: {action} <tag> <ids|--query q> [--split s]" if with_tag
              else f"usage: {action} <ids|--query q> [--split s]")
     tag = value = ""
@@ -352,8 +432,13 @@ def _edit(ctx: CommandContext, req: Request, action: str, *, with_tag: bool) -> 
     result = edits.edit_samples(ctx.experiment, edits.EditRequest(
         action=edit_action, ids=tuple(ids) if ids else None, query=query, split=options.get("split", ""),
         tag=tag, value=value), ctx.mutating())
-    return {"action": edit_action, "matched": result.matched, "changed": result.changed,
-            "sample_ids": list(result.sample_ids)}
+    out: dict[str, Any] = {"action": edit_action, "matched": result.matched, "changed": result.changed,
+                           "sample_ids": list(result.sample_ids), "samples": list(result.samples)}
+    if result.note:
+        out["note"] = result.note
+    elif result.matched and not result.changed:
+        out["note"] = f"nothing changed: the {result.matched} matched samples were already in that state"
+    return out
 
 
 @command("tag", "tag <tag|name=value> <ids|--query q> [--split s]",
@@ -398,12 +483,19 @@ def _eval(ctx: CommandContext, req: Request) -> dict[str, Any]:
 
 @command("eval_status", "eval_status", "Progress, metrics and state of the current or last evaluation pass.")
 def _eval_status(ctx: CommandContext, req: Request) -> dict[str, Any]:
+    _no_args(req, "eval_status")
     return {"evaluation": evaluation.evaluation_status(ctx.experiment).details}
 
 
 @command("cancel_eval", "cancel_eval", "Cancel the running evaluation pass.", mutating=True)
 def _cancel_eval(ctx: CommandContext, req: Request) -> dict[str, Any]:
-    return {"evaluation": evaluation.cancel_evaluation(ctx.experiment, ctx.mutating()).details}
+    _no_args(req, "cancel_eval")
+    before = evaluation.evaluation_status(ctx.experiment).state
+    out: dict[str, Any] = {"evaluation": evaluation.cancel_evaluation(ctx.experiment, ctx.mutating()).details}
+    if before != "running":
+        out["note"] = "nothing to cancel: no evaluation is running" + (f" (the last one: {before})"
+                                                                       if before not in ("", "idle") else "")
+    return out
 
 
 # -- agent -------------------------------------------------------------------------------------
@@ -433,11 +525,13 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
 
 
 from weightslab_cli import agent_commands as _agent_commands  # noqa: E402,F401 - registers `agent`
+from weightslab_cli import label_commands as _label_commands  # noqa: E402,F401 - registers `relabel` ...
 
 # -- session -------------------------------------------------------------------------------------
 
 
 @command("quit", "quit", "Close the connection.")
 def _quit(ctx: CommandContext, req: Request) -> dict[str, Any]:
+    _no_args(req, "quit")
     ctx.session.closing = True
     return {"bye": True}

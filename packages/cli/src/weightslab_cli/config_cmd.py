@@ -36,14 +36,15 @@ def show(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from weightslab_cli.console import make_console
 
     table = Table("variable", "value", "source", "owner", title="WeightsLab configuration")
     for name, row in data.items():
         value = "unset" if row["value"] is None else str(row["value"])
         table.add_row(name, value, row["source"], row["owner"])
-    console = Console()
+    console = make_console()  # unbounded width in a pipe: `config show | grep` sees every row whole
     console.print(table)
     console.print(f".env file: {config.env_file or 'none found'}")
     for name in dict.fromkeys(entry.section for entry in config.entries.values()):

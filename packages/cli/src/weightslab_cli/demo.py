@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -423,7 +424,7 @@ def _install_sigterm() -> None:
 @click.option("--cli-port", type=click.IntRange(0, 65535), default=None,
               help="CLI server port (default CLI_PORT; 0 = any free port).")
 @click.option("--discovery-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where the CLI server advertises itself (default ~/.weightslab/cli.json).")
+              help="Where the CLI server advertises itself (default ~/.weightslab/cli/<pid>.json).")
 @click.option("--no-grpc", is_flag=True, help="Do not serve the gRPC API.")
 @click.option("--headless", is_flag=True, help="Do not launch the Studio.")
 @click.option("--exit-when-done", is_flag=True, help="Exit after the report instead of serving until Ctrl+C.")
@@ -460,16 +461,18 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
     import weightslab as wl
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # One bar for the whole run (batches of every epoch), the epoch in its description: a bar per
+    # epoch piled thousands of finished bars up on long runs and the live one scrolled out of view.
     progress_bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
                             MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True)
                             if as_json else out, transient=False, disable=as_json and not sys.stderr.isatty())
-    tasks: dict[int, Any] = {}
+    run_task = progress_bar.add_task("train", total=None, epoch=1, epochs=epochs, start=False)
 
     def on_batch(epoch: int, total_epochs: int, batch: int, batches: int) -> None:
-        task = tasks.get(epoch)
-        if task is None:
-            task = tasks[epoch] = progress_bar.add_task("train", total=batches, epoch=epoch + 1, epochs=total_epochs)
-        progress_bar.update(task, completed=batch, epochs=total_epochs)
+        progress_bar.start_task(run_task)  # idempotent; the clock starts with the first batch
+        # total follows `hp set epochs N`: epochs x batches per epoch
+        progress_bar.update(run_task, total=total_epochs * batches, completed=epoch * batches + batch,
+                            epoch=epoch + 1, epochs=total_epochs)
 
     studio = StudioStart(problem="--headless")
 
@@ -479,7 +482,9 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
         if served.get("grpc_port"):
             parts.append(f"gRPC on {host}:{served['grpc_port']}" + (" (TLS + mTLS + token)" if security.tls else ""))
         if served.get("cli_port"):
-            parts.append(f"CLI server on {host}:{served['cli_port']} — try `weightslab cli status`")
+            # the client finds this run by its discovery entry; an explicit file must be named
+            flag = f"--discovery-file {discovery_file} " if discovery_file is not None else ""
+            parts.append(f"CLI server on {host}:{served['cli_port']} — try `weightslab cli {flag}status`")
         for part in parts:
             out.print(f"[bold]serving:[/bold] {part}")
         if not headless:  # while training runs, so the grid fills live
@@ -503,11 +508,11 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
         raise SystemExit(130) from None
     except (ConfigError, CliServerError) as exc:
         wl.reset_experiment()
-        raise DemoError(str(exc)) from None
+        raise DemoError(str(exc) + _port_hint(str(exc))) from None
     except Exception as exc:
         wl.reset_experiment()
         if type(exc).__name__ == "GrpcBindError":  # weightslab_grpc_server's clear bind error
-            raise DemoError(str(exc)) from None
+            raise DemoError(str(exc) + _port_hint(str(exc))) from None
         raise
     summary = result.summary
     if not headless:
@@ -522,9 +527,19 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
     try:
         if not exit_when_done:
             out.print("Serving until Ctrl+C (`weightslab cli` to inspect, tag, discard, resume).")
-            wl.keep_serving()
+            # not wl.keep_serving(): it returns normally on Ctrl+C, and the demo exits 130 then
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
     finally:
         wl.reset_experiment()
+
+
+def _port_hint(message: str) -> str:
+    """A port already in use (another demo, another run): say how to take any free port."""
+    if "in use" not in message and "EADDRINUSE" not in message:
+        return ""
+    return "; for the demo, --grpc-port 0 --cli-port 0 pick free ports"
 
 
 def _print_report(console: Any, summary: dict[str, Any], top: list[dict[str, Any]]) -> None:

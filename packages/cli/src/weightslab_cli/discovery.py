@@ -1,8 +1,11 @@
 """The discovery file: where a running CLI server listens, so ``weightslab cli`` finds it.
 
-Default ``~/.weightslab/cli.json``; a server started with ``wl.serve(...,
-cli_discovery_file=PATH)`` (``weightslab demo --discovery-file PATH``) writes PATH instead, and
-``weightslab cli --discovery-file PATH`` reads it. Contents (JSON)::
+One file per process: ``~/.weightslab/cli/<pid>.json`` (two runs at once never overwrite or
+delete each other's entry); a server started with ``wl.serve(..., cli_discovery_file=PATH)``
+(``weightslab demo --discovery-file PATH``) writes PATH instead, and ``weightslab cli
+--discovery-file PATH`` reads it. ``weightslab cli`` alone picks the one live entry of the
+directory (entries of dead processes are removed), asks when several are live, and
+``weightslab cli --list`` shows them. Contents (JSON)::
 
     {"host": "127.0.0.1", "port": 50052, "tls": true, "auth": true, "pid": 1234,
      "protocol": 1, "experiment": "...", "root_log_dir": "...", "ca_file": "...",
@@ -21,11 +24,40 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEFAULT_RELATIVE = Path(".weightslab") / "cli.json"
+DEFAULT_DIR = Path(".weightslab") / "cli"
+LEGACY_RELATIVE = Path(".weightslab") / "cli.json"  # one shared file, written by older servers
 
 
-def default_discovery_file() -> Path:
-    return Path("~").expanduser() / DEFAULT_RELATIVE
+def default_discovery_dir() -> Path:
+    return Path("~").expanduser() / DEFAULT_DIR
+
+
+def default_discovery_file(pid: int | None = None) -> Path:
+    """This process's entry (``<dir>/<pid>.json``)."""
+    return default_discovery_dir() / f"{os.getpid() if pid is None else pid}.json"
+
+
+def live_entries(directory: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """``(path, record)`` of every entry whose process is alive, oldest first. Entries of dead
+    processes are removed (they would otherwise be picked forever); unreadable ones are skipped."""
+    directory = default_discovery_dir() if directory is None else directory
+    candidates = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    legacy = directory.parent / LEGACY_RELATIVE.name
+    if legacy.is_file():
+        candidates.append(legacy)
+    out: list[tuple[Path, dict[str, Any]]] = []
+    for path in candidates:
+        try:
+            info = read_discovery(path)
+        except (OSError, ValueError):
+            continue
+        if not pid_alive(info.get("pid")):
+            if path.parent == directory:  # stale: its process is gone
+                path.unlink(missing_ok=True)
+            continue
+        out.append((path, info))
+    out.sort(key=lambda item: str(item[1].get("started_at", "")))
+    return out
 
 
 def write_discovery(path: Path, info: dict[str, Any]) -> None:

@@ -176,7 +176,8 @@ class CliServer:
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise CliServerError(f"CLI_PORT={port} is already in use on CLI_HOST={host!r}: "
-                                         "choose another CLI_PORT (or cli_port=...)") from None
+                                         "choose another CLI_PORT (0 = any free port; or cli_port=..., "
+                                         "`weightslab demo --cli-port 0`)") from None
                 raise CliServerError(f"cannot bind the CLI server to CLI_HOST={host!r} CLI_PORT={port}: "
                                      f"{exc.strerror or exc}") from None
         for candidate in range(port + 1, min(port + 1 + PORT_SEARCH, 65536)):
@@ -455,7 +456,8 @@ def _close(sock: socket.socket) -> None:
 
 
 def discovery_path(experiment: Any) -> Path | None:
-    """``serve_options['cli_discovery_file']`` (``False``/``""`` = none) or ``~/.weightslab/cli.json``."""
+    """``serve_options['cli_discovery_file']`` (``False``/``""`` = none) or this process's own entry
+    ``~/.weightslab/cli/<pid>.json`` (two runs never share, overwrite or delete one entry)."""
     option = getattr(experiment, "serve_options", {}).get(DISCOVERY_KWARG)
     if option is False or option == "":
         return None
