@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from weightslab_auth.pki import PKIPaths
@@ -213,3 +215,19 @@ def edit(handle: StudioHandle, action: str, ids: list[str]) -> Any:
 
     request = pb.EditSamplesRequest(action=getattr(pb, f"EDIT_ACTION_{action.upper()}"), ids=pb.SampleIds(ids=ids))
     return call(handle, "EditSamples", request.SerializeToString())
+
+
+def agent_testutil() -> ModuleType:
+    """The agent suite's helper module (packages/agent/tests/agent_testutil.py: local model servers
+    speaking the Ollama and OpenAI/OpenRouter wire formats, scripted plans), loaded by path and
+    reused rather than copied. Registered under its own name, so the agent suite running in the
+    same pytest process gets the same module."""
+    name = "agent_testutil"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "packages" / "agent" / "tests" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before exec: its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

@@ -294,9 +294,14 @@ export class Studio {
         total.changed += num(res.changed);
       }
     }
+    await this.afterEdit();
+    return total;
+  }
+
+  /** A write landed (here or through the agent): counts, tags and the views are re-read. */
+  async afterEdit(): Promise<void> {
     await Promise.all([this.loadCounts(), this.loadTags()]);
     this.edited.emit();
     this.queryChanged.emit();
-    return total;
   }
 }

@@ -6,6 +6,7 @@ import { Studio } from "./app.js";
 import { ConfigError, resolveConfig, type RuntimeConfig } from "./config.js";
 import { acquireToken, storeToken } from "./token.js";
 import { ActionBar } from "./ui/actions.js";
+import { AgentBar } from "./ui/agentbar.js";
 import { byId, isTyping } from "./ui/dom.js";
 import { FilterBar } from "./ui/filters.js";
 import { GridView } from "./ui/grid.js";
@@ -90,6 +91,7 @@ function boot(): void {
     current().scrollToIndex(i);
   });
   const actions = new ActionBar(app);
+  new AgentBar(app, byId("agent-bar"));
   setupSide(app, filters, grid);
   const plots = new PlotsBoard(app, byId("plots"), {
     // The samples of a plotted step: those whose last training batch was that step.

@@ -61,3 +61,48 @@ describe("ViewModel", () => {
     expect(view.total).toBe(500);
   });
 });
+
+describe("ViewModel refresh after an edit", () => {
+  it("is not superseded by a prefetch queued behind it, and a stale page answer does not overwrite it", async () => {
+    const n = 1000;
+    let tagged = false;
+    const gates = new Map<string, () => void>();
+    const api = {
+      async querySamples(req: { page: { offset: bigint; limit: number } }) {
+        const offset = Number(req.page.offset);
+        const seenTagged = tagged; // what the server holds when the request arrives
+        await new Promise<void>((r) => gates.set(`${offset}+${req.page.limit}`, r));
+        const rows = [];
+        for (let i = offset; i < Math.min(n, offset + req.page.limit); i++) {
+          rows.push({ sampleId: String(i), split: "train", discarded: false, values: [], tags: seenTagged ? ["review"] : [], categories: {} });
+        }
+        return { total: BigInt(n), offset: BigInt(offset), columns: [], rows };
+      },
+    } as unknown as Api;
+    const open = async (key: string): Promise<void> => {
+      for (let i = 0; i < 50 && !gates.has(key); i++) await new Promise((r) => setTimeout(r, 0));
+      const release = gates.get(key);
+      expect(release, `a request ${key}`).toBeDefined();
+      gates.delete(key);
+      release!();
+    };
+    const view = new ViewModel(api, new Scheduler());
+    const first = view.set("", null);
+    await open(`0+${PAGE_SIZE}`);
+    await first;
+    const prefetch = view.ensure(PAGE_SIZE, 2 * PAGE_SIZE); // in flight, asked before the edit
+    await new Promise((r) => setTimeout(r, 0));
+    tagged = true; // the edit lands
+    const refresh = view.refresh(0, 2 * PAGE_SIZE); // the grid re-reads what it shows
+    const later = view.ensure(2 * PAGE_SIZE, 3 * PAGE_SIZE); // scrolling queues another prefetch
+    await open(`0+${2 * PAGE_SIZE}`); // the refresh runs beside the prefetch (its own kind)
+    await refresh;
+    expect(view.row(0)?.tags).toEqual(["review"]);
+    await open(`${PAGE_SIZE}+${PAGE_SIZE}`); // the stale prefetch answers after it
+    await prefetch;
+    await open(`${2 * PAGE_SIZE}+${PAGE_SIZE}`);
+    await later;
+    expect(view.row(PAGE_SIZE + 3)?.tags).toEqual(["review"]); // not overwritten by the older answer
+    expect(view.row(2 * PAGE_SIZE)?.tags).toEqual(["review"]);
+  });
+});

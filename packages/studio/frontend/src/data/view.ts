@@ -1,5 +1,7 @@
 // The current view: query text + sort, its total and its rows, fetched in pages on demand.
-// Every QuerySamples call goes through the scheduler's "rows" kind (one in flight, latest wins).
+// Every QuerySamples call goes through the scheduler's "rows" kind (one in flight, latest wins),
+// except refreshes of loaded rows ("rows-refresh"): a refresh after an edit must never be the
+// queued request that a prefetch supersedes, or the grid would keep showing the old tags.
 
 import type { Api } from "../api/client.js";
 import { pageOf, type ColumnInfo, type Row } from "../api/model.js";
@@ -32,6 +34,9 @@ export class ViewModel {
   private pages = new Map<number, Row[]>();
   private pending = new Set<number>();
   private generation = 0;
+  /** Order of issue of fetches; per page, the issue number of the rows it holds. */
+  private issued = 0;
+  private pageIssue = new Map<number, number>();
   /** set() calls waiting for their first page: paging the old view meanwhile is pointless. */
   private switching = 0;
 
@@ -67,6 +72,7 @@ export class ViewModel {
     this.generation++;
     this.pages.clear();
     this.pending.clear();
+    this.pageIssue.clear();
     const first = Math.floor(start / PAGE_SIZE) * PAGE_SIZE;
     await this.fetch(first, Math.max(PAGE_SIZE, end - first), true);
   }
@@ -105,6 +111,7 @@ export class ViewModel {
   ): Promise<void> {
     if (next) this.generation++;
     const gen = this.generation;
+    const issue = ++this.issued;
     const query = next ? next.query : this.query;
     const sort = next ? next.sort : this.sort;
     const pagesAsked: number[] = [];
@@ -117,7 +124,7 @@ export class ViewModel {
       columns: [],
     };
     try {
-      const res = await this.scheduler.run("rows", () => this.api.querySamples(request));
+      const res = await this.scheduler.run(replace ? "rows-refresh" : "rows", () => this.api.querySamples(request));
       if (gen !== this.generation) return;
       const page = pageOf(res);
       if (next) {
@@ -125,12 +132,16 @@ export class ViewModel {
         this.sort = next.sort;
         this.pages.clear();
         this.pending.clear();
+        this.pageIssue.clear();
       }
       const totalChanged = page.total !== this.total;
       this.total = page.total;
       this.columns = page.columns;
       pagesAsked.forEach((p, k) => {
         this.pending.delete(p);
+        // Answers may land out of order (two kinds): rows asked later (a refresh) win.
+        if ((this.pageIssue.get(p) ?? 0) > issue) return;
+        this.pageIssue.set(p, issue);
         const rows = page.rows.slice(k * PAGE_SIZE, (k + 1) * PAGE_SIZE);
         if (rows.length) this.pages.set(p, rows);
         else this.pages.delete(p);

@@ -1,0 +1,261 @@
+"""The agent bar end to end in the system Chromium: a real training job (digits, TLS + mTLS +
+token) with the real agent plugin, behind the real Envoy, asking a local model server that speaks
+the OpenAI/OpenRouter chat-completions wire format (the agent suite's scripted server, reused).
+
+A question shows the plan and its effect (rows matched, first ids) and changes nothing until
+Apply; Apply tags exactly the previewed rows (checked in the backend) and the grid shows it;
+Dismiss changes nothing; /model and /reset leave history entries; an agent without a connection
+shows which settings configure one. Screenshots go to artifacts/studio/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from studio_testutil import (
+    ARTIFACTS,
+    TrainingJob,
+    agent_testutil,
+    call,
+    free_port,
+    launch_chromium,
+    query,
+    require_browser,
+    wait_for,
+)
+from weightslab_auth.pki import PKIPaths
+from weightslab_studio import grpcweb
+from weightslab_studio.launcher import StudioHandle, launch, make_plan
+
+N_SAMPLES = 300
+UI_TIMEOUT_MS = 20_000
+MODEL = "openai/gpt-4o-mini"
+OTHER_MODEL = "meta-llama/llama-3.3-70b-instruct"
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[Any]:
+    au = agent_testutil()
+    server = au.openrouter_server(au.KEY, models=[MODEL, OTHER_MODEL])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def agent_job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str], llm: Any) -> Iterator[TrainingJob]:
+    folder = tmp_path_factory.mktemp("agent-job")
+    conf = agent_testutil().write_agent_config(folder / "agent-conf", provider="openrouter",
+                                               openrouter_base_url=llm.base_url, openrouter_model=MODEL)
+    env = {**environ, "AGENT_CONFIG_PATH": str(conf.parent), "OPENROUTER_API_KEY": agent_testutil().KEY}
+    job = TrainingJob(folder, env, samples=N_SAMPLES, throttle=0.05)
+    try:
+        yield job
+    finally:
+        job.stop()
+
+
+@pytest.fixture(scope="module")
+def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, agent_job: TrainingJob) -> Iterator[StudioHandle]:
+    require_browser()
+    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=agent_job.grpc_port,
+                     envoy_host="localhost", envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui)
+    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-agent"), pki.envoy_server_cert)
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _pb() -> Any:
+    from weightslab_grpc_server._generated import experiment_pb2 as pb
+
+    return pb
+
+
+@pytest.fixture
+def agent(studio: StudioHandle, llm: Any) -> Any:
+    """The agent connected to the local model (whatever an earlier test did), no scripted reply left."""
+    llm.script.clear()
+    reply = call(studio, "AgentInit", _pb().AgentInitRequest(provider="openrouter", model=MODEL).SerializeToString())
+    assert reply.status == grpcweb.OK, reply
+    return llm
+
+
+@pytest.fixture
+def paused(studio: StudioHandle) -> Iterator[None]:
+    """Training paused: the losses (and so the top-k rows) stand still while compared."""
+    assert call(studio, "Pause").status == grpcweb.OK
+    try:
+        yield
+    finally:
+        assert call(studio, "Resume").status == grpcweb.OK
+
+
+class Page:
+    """A page plus the console errors and uncaught exceptions it produced."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.page, name)
+
+    def live(self, url: str) -> Page:
+        self.page.goto(url)
+        self.page.wait_for_selector('body[data-conn="live"]')
+        return self
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+    def ask(self, text: str) -> None:
+        self.page.fill("#agent-input", text)
+        self.page.press("#agent-input", "Enter")
+
+    def close(self, *, expect_clean: bool = True) -> None:
+        errors = list(self.errors)
+        self.page.close()
+        if expect_clean:
+            assert errors == [], f"console errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    p = Page(browser)
+    yield p
+    if not p.page.is_closed():
+        p.close(expect_clean=False)
+
+
+def _tagged(studio: StudioHandle, tag: str) -> set[str]:
+    """The backend's rows carrying ``tag`` (none while the tag does not exist yet)."""
+    pb = _pb()
+    reply = call(studio, "ListTags")
+    assert reply.status == grpcweb.OK, reply
+    if tag not in {t.name for t in pb.ListTagsResponse.FromString(reply.messages[0]).tags}:
+        return set()
+    return {r.sample_id for r in query(studio, f"has:{tag}", limit=1000).rows}
+
+
+def _history_kinds(studio: StudioHandle) -> list[str]:
+    pb = _pb()
+    reply = call(studio, "AgentHistory", pb.AgentHistoryRequest(limit=1000).SerializeToString())
+    assert reply.status == grpcweb.OK, reply
+    return [e.kind for e in pb.AgentHistoryResponse.FromString(reply.messages[0]).entries]
+
+
+def _tag_plan(tag: str, k: int) -> Any:
+    return agent_testutil().plan_reply({"step": "top_k", "column": "loss", "k": k},
+                                       {"step": "tag", "tag": tag}, explanation=f"the {k} highest losses")
+
+
+def test_a_question_shows_the_plan_and_apply_tags_the_rows(studio: StudioHandle, page: Page, agent: Any,
+                                                          paused: None) -> None:
+    tag = "agent_review"
+    agent.script.append(_tag_plan(tag, 5))
+    page.live(studio.url)
+    page.wait_for_selector('#agent-bar[data-agent="ready"]')
+    assert MODEL in page.locator("#agent-status").inner_text()
+    page.click("#sort-loss")
+    expected = [r.sample_id for r in query(studio, sort=("loss", True), limit=5).rows]
+    wait_for(lambda: page.evaluate("""() => Array.from(document.querySelectorAll('#grid .wl-cell'))
+        .map(c => ({id: c.dataset.sampleId, r: c.getBoundingClientRect()})).filter(c => c.r.width > 0)
+        .sort((a, b) => (a.r.top - b.r.top) || (a.r.left - b.r.left)).slice(0, 5).map(c => c.id)""") == expected,
+             20, f"the grid in loss order {expected}")
+
+    page.ask("tag the 5 highest-loss samples as agent_review")
+    page.wait_for_selector('#agent-answer[data-state="preview"]')
+    effect = page.locator("#agent-effect").inner_text()
+    assert "5 rows matched" in effect, effect
+    shown = page.evaluate("Array.from(document.querySelectorAll('#agent-ids .wl-agent-id')).map(e => e.textContent)")
+    assert shown == expected, (shown, expected)
+    steps = page.evaluate("Array.from(document.querySelectorAll('#agent-plan .wl-agent-step')).map(e => e.textContent)")
+    assert steps[0] == "top 5 by loss" and steps[-1].startswith("tag") and tag in steps[-1], steps
+    assert _tagged(studio, tag) == set()  # a preview changes nothing
+    assert page.locator(f'#grid .wl-cell[data-sample-id="{expected[0]}"] .wl-tagtext').count() == 0
+    page.shot("agent-plan")
+
+    page.click("#agent-apply")
+    page.wait_for_selector('#agent-answer[data-state="applied"]')
+    assert _tagged(studio, tag) == set(expected)  # exactly the previewed rows
+    for sample in expected:  # the grid shows the new tag without a reload
+        page.wait_for_selector(f'#grid .wl-cell[data-sample-id="{sample}"] .wl-tagtext:has-text("{tag}")')
+    assert len(agent.chats()) == 1  # Apply did not ask the model again
+    page.click("#agent-history-btn")
+    page.wait_for_selector('#agent-history .wl-agent-entry[data-kind="applied"]')
+    kinds = page.evaluate("Array.from(document.querySelectorAll('#agent-history .wl-agent-entry')).map(e => e.dataset.kind)")
+    assert {"question", "plan", "applied"} <= set(kinds), kinds
+    page.shot("agent-applied")
+    page.close()
+
+
+def test_dismiss_changes_nothing(studio: StudioHandle, page: Page, agent: Any) -> None:
+    tag = "agent_dismissed"
+    agent.script.append(_tag_plan(tag, 3))
+    page.live(studio.url)
+    page.wait_for_selector('#agent-bar[data-agent="ready"]')
+    page.ask("tag the 3 highest-loss samples as agent_dismissed")
+    page.wait_for_selector('#agent-answer[data-state="preview"]')
+    assert "3 rows matched" in page.locator("#agent-effect").inner_text()
+    applied_before = _history_kinds(studio).count("applied")
+    page.click("#agent-dismiss")
+    page.wait_for_selector("#agent-answer", state="hidden")
+    assert _tagged(studio, tag) == set()
+    assert _history_kinds(studio).count("applied") == applied_before
+    assert page.locator("#agent-apply").count() == 0
+    page.close()
+
+
+def test_model_and_reset_leave_history_entries_and_no_agent_shows_how_to_configure(
+        studio: StudioHandle, page: Page, agent: Any) -> None:
+    page.live(studio.url)
+    page.wait_for_selector('#agent-bar[data-agent="ready"]')
+    page.click("#agent-history-btn")
+    # /model lists the provider's models; picking one changes it
+    page.click("#agent-model-btn")
+    page.wait_for_selector(f'#agent-models .wl-agent-model[data-model="{OTHER_MODEL}"]')
+    assert page.locator(f'#agent-models .wl-agent-model.wl-current[data-model="{MODEL}"]').count() == 1
+    page.shot("agent-models")
+    page.click(f'#agent-models .wl-agent-model[data-model="{OTHER_MODEL}"]')
+    page.wait_for_selector(f'#agent-status:has-text("{OTHER_MODEL}")')
+    page.wait_for_selector('#agent-history .wl-agent-entry[data-kind="model"]')
+    assert "model_change" in _history_kinds(studio)
+    # /reset drops the connection: with the provider openrouter the agent is then unconfigured
+    page.ask("/reset")
+    page.wait_for_selector('#agent-bar[data-agent="unconfigured"]')
+    page.wait_for_selector('#agent-history .wl-agent-entry[data-kind="reset"]')
+    assert "reset" in _history_kinds(studio)
+    howto = page.locator("#agent-howto").inner_text()
+    for setting in ("OPENROUTER_API_KEY", "AGENT_CONFIG_PATH", "agent.provider", "/init"):
+        assert setting in howto, (setting, howto)
+    page.shot("agent-reset")
+    # a fresh page finds the agent unconfigured and says so at once
+    page.reload()
+    page.wait_for_selector('#agent-bar[data-agent="unconfigured"]')
+    page.wait_for_selector("#agent-howto:visible")
+    page.shot("agent-not-configured")
+    # /init connects again (the key comes from OPENROUTER_API_KEY on the training side)
+    page.ask("/init openrouter")
+    page.wait_for_selector('#agent-bar[data-agent="ready"]')
+    page.wait_for_selector("#agent-howto", state="hidden")
+    assert "connect" in _history_kinds(studio)
+    page.close()
