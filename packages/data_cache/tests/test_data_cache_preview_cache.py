@@ -96,6 +96,26 @@ def test_warmup_builds_the_first_max_entries() -> None:
     assert rendered == [0, 1, 2, 3, 4] and len(cache) == 5 and all(i in cache for i in range(5))
 
 
+def test_warmup_holds_while_training_is_busy() -> None:
+    """The overview renders nothing while ``busy()`` (the training loop stepping), then resumes."""
+    cache = PreviewCache(max_entries=5, warmup_wait_ms=0)
+    rendered: list[int] = []
+    asked = threading.Event()
+    busy = [True]
+
+    def is_busy() -> bool:
+        asked.set()
+        return busy[0]
+
+    cache.start_warmup(range(3), lambda i: rendered.append(i) or _value(3), busy=is_busy)
+    assert asked.wait(10) and not cache.wait_warmup(0.3)  # held: still warming, nothing rendered
+    assert rendered == []
+    assert cache.get(7, lambda: _value(3, "d"))[0].startswith(b"d")  # on demand meanwhile: renders
+    busy[0] = False
+    assert cache.wait_warmup(10)
+    assert rendered == [0, 1, 2]
+
+
 def test_request_waits_for_the_warmup_instead_of_rendering_twice() -> None:
     cache = PreviewCache(max_entries=10, warmup_wait_ms=1000)
     release = threading.Event()

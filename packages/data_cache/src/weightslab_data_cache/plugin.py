@@ -72,12 +72,23 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
     if "previews" in experiment.services:
         return None
     settings = _settings(config)
-    service = PreviewService.from_settings(settings, lambda key: experiment.load_sample(*key))
+    service = PreviewService.from_settings(settings, lambda key: experiment.load_sample(*key),
+                                           busy=lambda: _stepping(experiment))
     experiment.services["previews"] = service
     keys = [(split, sid) for split, sid in experiment.sample_keys(limit=settings.max_preview_cache_size)]
     if service.start(keys):
         log.info("data cache: building the thumbnail overview of %d samples in the background", len(keys))
     return service
+
+
+def _stepping(experiment: Any) -> bool:
+    """Whether the training loop is making steps now (the overview waits for a pause, an idle
+    loop or its end; thumbnails asked for meanwhile still render on demand)."""
+    activity = getattr(experiment, "activity", None)
+    if activity is None:
+        return False
+    state, age = activity()
+    return state == "running" and age is not None
 
 
 @hookimpl

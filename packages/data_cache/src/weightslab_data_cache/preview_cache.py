@@ -24,6 +24,7 @@ from typing import Any
 from weightslab_data_cache.codec import id_text
 
 log = logging.getLogger("weightslab.data_cache")
+_BUSY_POLL_S = 0.25  # how often a held warm-up checks whether training still runs
 
 Preview = tuple[bytes, str]
 
@@ -182,8 +183,12 @@ class PreviewCache:
         return thread is not None and thread.is_alive()
 
     def start_warmup(self, sample_ids: Iterable[Any], render: Callable[[Any], Any],
-                     chunk_size: int = 0) -> threading.Thread:
-        """Render the first ``max_entries`` of ``sample_ids`` in a daemon thread."""
+                     chunk_size: int = 0, busy: Callable[[], bool] | None = None) -> threading.Thread:
+        """Render the first ``max_entries`` of ``sample_ids`` in a daemon thread.
+
+        ``busy()`` true (e.g. the training loop is stepping) holds the warm-up before its next
+        render: rendering is pure Python, and a thread that holds the GIL makes the training
+        thread wait a switch interval each time it gets back from a torch op."""
         self.stop_warmup()
         ids: list[Any] = []
         for sample_id in sample_ids:
@@ -194,7 +199,7 @@ class PreviewCache:
             self._warm_stop = threading.Event()
             self._warm_pending = {cache_key(i) for i in ids} - set(self._entries)
         stop = self._warm_stop
-        thread = threading.Thread(target=self._warmup, args=(ids, render, chunk_size, stop),
+        thread = threading.Thread(target=self._warmup, args=(ids, render, chunk_size, stop, busy),
                                   name="weightslab-preview-warmup", daemon=True)
         self._warm_thread = thread
         thread.start()
@@ -213,7 +218,7 @@ class PreviewCache:
             thread.join(timeout)
 
     def _warmup(self, ids: list[Any], render: Callable[[Any], Any], chunk_size: int,
-                stop: threading.Event) -> None:
+                stop: threading.Event, busy: Callable[[], bool] | None = None) -> None:
         step = chunk_size if chunk_size > 0 else max(1, len(ids))
         try:
             for a in range(0, len(ids), step):
@@ -221,6 +226,8 @@ class PreviewCache:
                     todo = [(i, cache_key(i)) for i in ids[a:a + step]]
                     todo = [(i, k) for i, k in todo if k not in self._entries and k not in self._inflight]
                 for sample_id, k in todo:
+                    while busy is not None and not stop.is_set() and busy():
+                        stop.wait(_BUSY_POLL_S)
                     if stop.is_set():
                         return
                     try:

@@ -19,13 +19,15 @@ class PreviewService:
     def __init__(self, load_sample: Callable[[Any], Any], *, size: int = 720, max_entries: int = 2000,
                  max_bytes: int = 512 << 20, warmup_wait_ms: int = 100, preload: bool = True,
                  chunk_size: int = 0, preview_fn: Callable[[Any], Any] | None = None,
-                 renderer: Callable[..., tuple[bytes, str]] = render_preview) -> None:
+                 renderer: Callable[..., tuple[bytes, str]] = render_preview,
+                 busy: Callable[[], bool] | None = None) -> None:
         self.load_sample = load_sample
         self.size = size
         self.preload = preload
         self.chunk_size = chunk_size
         self.preview_fn = preview_fn
         self.renderer = renderer
+        self.busy = busy  # true while the training loop steps: the overview waits (see start_warmup)
         self.cache = PreviewCache(max_entries, max_bytes, warmup_wait_ms)
 
     @classmethod
@@ -48,7 +50,7 @@ class PreviewService:
         if not self.preload:
             return False
         self.cache.start_warmup(((i, self.size) for i in sample_ids), lambda key: self.render(key[0], key[1]),
-                                chunk_size=self.chunk_size)
+                                chunk_size=self.chunk_size, busy=self.busy)
         return True
 
     def close(self) -> None:
