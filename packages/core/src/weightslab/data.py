@@ -343,11 +343,13 @@ class WatchedLoader:
             if not idx:
                 continue
             ids = self._ids_out(idx)
-            experiment.batch_started(self, self.rows[np.asarray(idx)], ids)
+            rows = self.rows[np.asarray(idx)]
+            experiment.batch_started(self, rows, ids)
             if self._torch_loader is None and not self._numpy:  # plain Python batching: items as they are
                 yield (batch, ids, None)
                 continue
             inputs, labels, extra = split_batch(batch, self.layout)
+            labels = experiment.label_edits.overlay(rows, labels)  # corrected labels, from this batch on
             yield (inputs, ids, labels, *extra)
 
     def __next__(self) -> tuple[Any, ...]:

@@ -25,6 +25,8 @@ from weightslab.control import TrainingControl, TrainingState
 from weightslab.evaluation import EvaluationController
 from weightslab.history import InstanceHistory, SignalHistory
 from weightslab.hyperparams import HyperParameters
+from weightslab.labels import reapply as reapply_label_edits
+from weightslab.labels import restore as restore_label_edits
 from weightslab.lock import WeightsLabRLock, try_acquire_rlock
 from weightslab.log import configure_logging, default_root_log_dir
 from weightslab.recorder import BatchRecord, Recorder, SeenRecord, _per_sample
@@ -87,6 +89,11 @@ class Experiment:
         from weightslab.mislabel import MislabelTracker
 
         self.mislabel = MislabelTracker()
+        from weightslab.labels import LabelEdits
+        from weightslab.suggest import SuggestionTracker
+
+        self.label_edits = LabelEdits()  # corrected class labels (operations.labels), applied by loaders
+        self.suggestions = SuggestionTracker()  # suggested_label from the training trajectory
         self.mislabel_rows: dict[str, int] = {}
         self.embeddings: Any = None  # EmbeddingIndex once a model is watched with embeddings=
         self.stored_embeddings: StoredState | None = None  # what the store held, until then
@@ -191,6 +198,7 @@ class Experiment:
                         for row, value in zip(idx.tolist(), col[mask].tolist(), strict=True):
                             if value is not None:
                                 self.table.set_category(cat, np.asarray([row]), str(value))
+                    restore_label_edits(self.table, self.label_edits, idx, rows.metadata, mask)
         for signal, hist in state.history.items():
             for split in np.unique(hist.split.astype(str)):
                 mask = hist.split.astype(str) == split
@@ -221,6 +229,7 @@ class Experiment:
                 labels = _labels_array(labels)
                 if len(labels) == len(rows):
                     self.table.set_labels(rows, labels)
+                    reapply_label_edits(self.table, self.label_edits, rows)  # corrections win over the dataset
                 else:
                     log.warning("%s: %d labels for %d samples; labels ignored", split, len(labels), len(rows))
             self._persist_rows(rows)
@@ -364,6 +373,8 @@ class Experiment:
             gone = np.flatnonzero(self.table.discarded[: self.table.n])
             keys = sorted(f"{self.table.split[r]}/{self.table.sample_id[r]}" for r in gone.tolist())
         digest.update("\n".join(keys).encode())
+        with self.data_lock:  # corrected labels are a data edit too (nothing added when there are none)
+            digest.update(self.label_edits.hash_text(self.table).encode())
         for name, model in sorted(self.models.items()):
             digest.update(name.encode())
             digest.update(repr(model).encode())
@@ -533,6 +544,8 @@ class Experiment:
             if key != self._mislabel_key:  # recomputed only after new losses arrived
                 self._mislabel_columns, self._mislabel_key = self.mislabel.columns(n), key
             frame.columns.update(self._mislabel_columns)
+            frame.columns.update(self.suggestions.cached_columns(n, self.table.numeric.get("label"),
+                                                                 self.label_edits.version))
             if self.embeddings is not None:
                 frame.columns.update(self.embeddings.columns(n))
         return frame

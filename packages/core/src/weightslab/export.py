@@ -23,6 +23,7 @@ def to_dataframe(experiment: Experiment) -> Any:
     with experiment.data_lock:
         frame = experiment.table.frame(copy=True)
         frame.columns.update(experiment.mislabel.columns(experiment.table.n))
+        frame.columns.update(experiment.suggestions.columns(experiment.table.n, experiment.table.numeric.get("label")))
         instance_signals = {sig: dict(per) for sig, per in experiment.instance_signals.items()}
     n = len(frame.sample_id)
     data: dict[str, Any] = {"split": frame.split.astype(str), "sample_id": frame.sample_id.astype(str)}

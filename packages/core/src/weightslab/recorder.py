@@ -178,6 +178,7 @@ class Recorder:
         self._store("append_history", r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals,
                     r.branch)
         if targets is not None:
+            targets = exp.label_edits.overlay(rows, targets)  # a batch yielded before a correction
             table.set_labels(rows, targets)
         if preds is not None:
             table.set_predictions(rows, preds)
@@ -187,6 +188,8 @@ class Recorder:
             exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
                                 targets=class_targets, step=r.step,
                                 preds=preds if class_targets is not None and logits is None else None)
+            exp.suggestions.update(rows, logits=logits, targets=class_targets,
+                                   preds=preds if logits is None else None)
             self.loss_updates += 1
         if r.log_curve and finite.any():
             value = float(vals[finite].mean())

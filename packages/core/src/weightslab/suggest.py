@@ -1,0 +1,202 @@
+"""``suggested_label``: the class a training run believes, from its whole prediction trajectory.
+
+:class:`SuggestionTracker` keeps, per sample-table row, a maturity-weighted running sum of the
+softmax probabilities the watched training loss saw (one-hot prediction votes when only hard
+predictions are known). Columns (float64, NaN where the row was never observed):
+
+``suggested_label``             argmax of the weighted mean probabilities (a class index).
+``suggested_label_confidence``  that class's weighted mean probability, in [0, 1].
+``suggestion_differs``          1 where the suggestion differs from the row's current label,
+                                0 where it agrees (NaN when either is unknown).
+
+Why the whole trajectory and not the latest prediction: a network memorises wrong labels late
+in training, after which its latest prediction just repeats the wrong label; the mean over
+every observation keeps what the run believed before it memorised. Observations made by a
+barely trained network say little, so each batch is weighted by ``max(min_weight, 1 - G/G_max)``
+(``G``: an EMA of the batch-mean cross-entropy, ``G_max`` its running maximum), as
+:class:`~weightslab.mislabel.MislabelTracker` weights its ``suspected_mislabel`` score.
+
+Storage is ``rows x classes`` float32; beyond ``max_cells`` (or when the width of the logits
+changes) suggestions stop, with one warning. Host numpy only: this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+log = logging.getLogger("weightslab.suggest")
+
+COLUMN_NAMES = ("suggested_label", "suggested_label_confidence", "suggestion_differs")
+MAX_CELLS = 1 << 26  # 256 MiB of float32: e.g. 1M rows x 64 classes, 100k rows x 640 classes
+
+
+class SuggestionTracker:
+    def __init__(self, *, maturity_halflife: float = 4.0, min_weight: float = 0.05,
+                 max_cells: int = MAX_CELLS) -> None:
+        self._g_decay = float(0.5 ** (1.0 / maturity_halflife))
+        self._min_weight = float(min_weight)
+        self._max_cells = int(max_cells)
+        self._g_ema = float("nan")
+        self._g_max = float("nan")
+        self._lock = threading.Lock()
+        self._p = np.zeros((0, 0), np.float32)  # weighted sum of probabilities per row and class
+        self._w = np.zeros(0, np.float64)  # sum of weights per row
+        self.n_classes = 0  # known once logits (or votes) were seen; 0 = unknown
+        self.disabled = ""  # why suggestions stopped ("" = active)
+        self.updates = 0
+        self._cache_key: tuple[int, int, int] | None = None
+        self._cache: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ update
+    def update(self, rows: np.ndarray, *, logits: np.ndarray | None = None, targets: np.ndarray | None = None,
+               preds: np.ndarray | None = None) -> None:
+        """One training batch: ``logits`` (batch, classes), else hard ``preds`` (batch,) as votes.
+        ``targets`` (integer class indices) only set the batch's weight. Anything else is skipped."""
+        if self.disabled:
+            return
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        batch = rows.shape[0]
+        if batch == 0:
+            return
+        probs = _probabilities(logits, batch)
+        if probs is None:
+            probs = _votes(preds, batch)
+            if probs is None:
+                return
+        ok = np.isfinite(probs).all(axis=1)
+        if not ok.any():
+            return
+        width = probs.shape[1]
+        with self._lock:
+            if logits is not None and self.n_classes and width != self.n_classes and _is_logits(logits, batch):
+                self._stop(f"the logits' width changed from {self.n_classes} to {width}")
+                return
+            weight = self._maturity(probs, targets, ok)
+            if not self._ensure(int(rows.max()) + 1, width):
+                return
+            r = rows[ok]
+            p = probs[ok].astype(np.float32, copy=False)
+            # a row that repeats in the batch adds each occurrence (np.add.at is unbuffered)
+            if p.shape[1] < self._p.shape[1]:
+                p = np.pad(p, ((0, 0), (0, self._p.shape[1] - p.shape[1])))
+            np.add.at(self._p, r, np.float32(weight) * p)
+            np.add.at(self._w, r, weight)
+            self.updates += 1
+
+    def _maturity(self, probs: np.ndarray, targets: np.ndarray | None, ok: np.ndarray) -> float:
+        """Update the overall loss level with this batch; the weight of its observations."""
+        level = float("nan")
+        t = None if targets is None else np.asarray(targets).reshape(-1)
+        if t is not None and t.shape[0] == probs.shape[0] and t.dtype.kind in "iuf":
+            valid = ok & np.isfinite(t) & (t >= 0) & (t < probs.shape[1]) & (np.mod(t, 1) == 0)
+            if valid.any():
+                idx = np.flatnonzero(valid)
+                p_true = probs[idx, t[idx].astype(np.int64)]
+                level = float(-np.log(np.clip(p_true, 1e-12, 1.0)).mean())
+        if np.isfinite(level):
+            self._g_ema = level if np.isnan(self._g_ema) else self._g_decay * self._g_ema + (1 - self._g_decay) * level
+            self._g_max = self._g_ema if np.isnan(self._g_max) else max(self._g_max, self._g_ema)
+        if not self._g_max > 0:
+            return 1.0
+        return min(1.0, max(self._min_weight, 1.0 - self._g_ema / self._g_max))
+
+    def _ensure(self, n_rows: int, width: int) -> bool:
+        rows_cap, cls = self._p.shape
+        new_cls = max(cls, width)
+        new_rows = rows_cap if n_rows <= rows_cap else max(n_rows, 2 * rows_cap, 64)
+        if new_rows * new_cls > self._max_cells:
+            self._stop(f"{n_rows} rows x {new_cls} classes exceed {self._max_cells} cells")
+            return False
+        if (new_rows, new_cls) != (rows_cap, cls):
+            p = np.zeros((new_rows, new_cls), np.float32)
+            p[:rows_cap, :cls] = self._p
+            w = np.zeros(new_rows, np.float64)
+            w[:rows_cap] = self._w
+            self._p, self._w = p, w
+        self.n_classes = max(self.n_classes, width)
+        return True
+
+    def _stop(self, why: str) -> None:
+        self.disabled = why
+        self._p = np.zeros((0, 0), np.float32)
+        self._w = np.zeros(0, np.float64)
+        log.warning("suggested_label is off for this run: %s", why)
+
+    # ------------------------------------------------------------------ columns
+    def columns(self, n_rows: int, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The suggestion columns for rows ``0..n_rows-1``; ``labels``: the table's current labels."""
+        out = {name: np.full(n_rows, np.nan) for name in COLUMN_NAMES}
+        with self._lock:
+            k = min(n_rows, self._w.shape[0])
+            if k == 0 or self._p.shape[1] == 0:
+                return out
+            w = self._w[:k]
+            seen = np.flatnonzero(w > 0)
+            if seen.size == 0:
+                return out
+            p = self._p[seen]
+            best = p.argmax(axis=1)
+            conf = p[np.arange(seen.size), best] / w[seen]
+        out["suggested_label"][seen] = best
+        out["suggested_label_confidence"][seen] = np.clip(conf, 0.0, 1.0)
+        if labels is not None:
+            lab = np.asarray(labels, dtype=np.float64)[seen]
+            known = np.isfinite(lab)
+            out["suggestion_differs"][seen[known]] = (best[known] != lab[known]).astype(np.float64)
+        return out
+
+    def cached_columns(self, n_rows: int, labels: np.ndarray | None, labels_version: int) -> dict[str, np.ndarray]:
+        """:meth:`columns`, recomputed only after new observations or label corrections."""
+        key = (n_rows, self.updates, labels_version)
+        if key != self._cache_key:
+            self._cache = self.columns(n_rows, None if labels is None else labels[:n_rows])
+            self._cache_key = key
+        return self._cache
+
+    def suggestion(self, rows: np.ndarray) -> np.ndarray:
+        """Suggested class per row (-1 where none)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full(rows.shape[0], -1, np.int64)
+        with self._lock:
+            inside = rows < self._w.shape[0]
+            if not inside.any() or self._p.shape[1] == 0:
+                return out
+            r = rows[inside]
+            has = self._w[r] > 0
+            best = np.where(has, self._p[r].argmax(axis=1), -1)
+        out[inside] = best
+        return out
+
+
+def _is_logits(logits: np.ndarray | None, batch: int) -> bool:
+    z = None if logits is None else np.asarray(logits)
+    return z is not None and z.ndim == 2 and z.shape[0] == batch and z.shape[1] >= 2 and z.dtype.kind in "iuf"
+
+
+def _probabilities(logits: np.ndarray | None, batch: int) -> np.ndarray | None:
+    if not _is_logits(logits, batch):
+        return None
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _votes(preds: np.ndarray | None, batch: int) -> np.ndarray | None:
+    """Hard predictions as one-hot votes (integer classes only)."""
+    if preds is None:
+        return None
+    p = np.asarray(preds)
+    if p.ndim != 1 or p.shape[0] != batch or p.dtype.kind not in "iuf":
+        return None
+    ok = np.isfinite(p) & (p >= 0) & (np.mod(np.where(np.isfinite(p), p, 0), 1) == 0) & (p < 1 << 16)
+    if not ok.any():
+        return None
+    cls = np.where(ok, p, 0).astype(np.int64)
+    out = np.zeros((batch, int(cls.max()) + 1), np.float64)
+    out[np.flatnonzero(ok), cls[ok]] = 1.0
+    out[~ok] = np.nan
+    return out
