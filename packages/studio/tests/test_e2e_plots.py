@@ -126,7 +126,9 @@ class Page:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
     def chart_box(self, signal: str = "loss") -> dict[str, float]:
-        box: dict[str, float] = self.page.locator(f'.wl-plot-card[data-signals="{signal}"] .u-over').bounding_box()
+        over = self.page.locator(f'.wl-plot-card[data-signals="{signal}"] .u-over')
+        over.scroll_into_view_if_needed()  # the cards scroll: the mouse must reach this chart
+        box: dict[str, float] = over.bounding_box()
         return box
 
     def context_menu(self, fraction: float, signal: str = "loss") -> int:
@@ -227,7 +229,7 @@ def test_zoom_asks_the_server_for_the_range_re_downsampled(studio: StudioHandle,
     card = page.card()
     assert len(zoom_requests) == 1
     request = zoom_requests[0]
-    assert list(request.signals) == ["loss"] and 0 < request.max_steps - request.min_step
+    assert list(request.signals) == ["loss"] and 0 < request.max_step - request.min_step
     assert int(card["visiblePoints"]) > int(card["zoomBefore"]), card
     # the server's answer for that range is what the card shows
     answer = backend_curves(studio, "loss", min_step=request.min_step, max_step=request.max_step,
