@@ -24,6 +24,7 @@ from weightslab.config import Config
 from weightslab.control import TrainingControl, TrainingState
 from weightslab.evaluation import EvaluationController
 from weightslab.history import InstanceHistory, SignalHistory
+from weightslab.hp_checks import check_training_objects
 from weightslab.hyperparams import HyperParameters
 from weightslab.labels import reapply as reapply_label_edits
 from weightslab.labels import restore as restore_label_edits
@@ -31,7 +32,7 @@ from weightslab.lock import WeightsLabRLock, try_acquire_rlock
 from weightslab.log import configure_logging, default_root_log_dir
 from weightslab.recorder import BatchRecord, Recorder, SeenRecord, _per_sample
 from weightslab.signals import DerivedSignal, SignalContext
-from weightslab.store import MemorySampleStore, StoredRows, StoredState
+from weightslab.store import MemorySampleStore, StoredRows, StoredState, StoreLockedError, root_dir_in_use
 from weightslab.table import SampleTable, UnknownSamples, check_name, check_text, ids_to_list
 
 log = logging.getLogger("weightslab.experiment")
@@ -142,7 +143,11 @@ class Experiment:
         # wl.setup_logging() called before the start wins over the configured level.
         level, to_file = self.log_override or (logging_cfg.log_level, logging_cfg.log_to_file)
         configure_logging(level, log_to_file=to_file, log_dir=self.root_log_dir)
-        store = self.pm.hook.weightslab_sample_store(experiment=self, config=self.config)
+        try:
+            store = self.pm.hook.weightslab_sample_store(experiment=self, config=self.config)
+        except StoreLockedError as exc:  # a second run on the same root log dir: one line, with the fix
+            self.started = False
+            raise StoreLockedError(root_dir_in_use(self.root_log_dir, exc.pid), pid=exc.pid) from None
         self.store = store if store is not None else MemorySampleStore()
         self._restore(self.store.load())
         self.branch = self.compute_hash()
@@ -219,7 +224,22 @@ class Experiment:
 
             restore_embeddings(self, state)
         if state.rows is not None or state.history:
-            log.info("reloaded %d samples and %d signals from the store", self.table.n, len(state.history))
+            log.info("%s", self._reload_summary(len(state.history)))
+
+    def _reload_summary(self, signals: int) -> str:
+        """One line saying that an earlier run's edits came back, how many, from where, and how to start fresh."""
+        n = self.table.n
+        with self.data_lock:
+            discarded = int(self.table.discarded[:n].sum())
+            tagged = np.zeros(n, dtype=bool)
+            for col in self.table.tags.values():
+                tagged |= col[:n]
+            for cat in self.table.categories.values():
+                tagged |= np.asarray([v is not None for v in cat[:n].tolist()], dtype=bool)
+            tag_names = len(self.table.tags) + len(self.table.categories)
+        return (f"reloaded an earlier run from root log dir {self.root_log_dir}: {n} samples, {discarded} discarded, "
+                f"{int(tagged.sum())} tagged ({tag_names} tags), {signals} signals; these edits apply to this run "
+                "too (another folder starts fresh: WEIGHTSLAB_ROOT_LOG_DIR or root_log_dir=)")
 
     # -- registration (watch_or_edit) ---------------------------------------
     def register_samples(self, split: str, ids: Sequence[str], labels: Any = None) -> np.ndarray:
@@ -239,6 +259,7 @@ class Experiment:
         self.hp = hp
         hp.add_applier(self._apply_hyperparameter)
         hp.add_validator(self._validate_config_key)
+        hp.add_validator(lambda key, value: check_training_objects(self, key, value))  # optimizer/loader rules
         hp.add_listener(self._reload_config_keys)
         self.config = self._load_config()
         if self.config["experiment"].enable_hp_sync:
@@ -675,7 +696,7 @@ class Experiment:
             return {"applied": {}, "pending": {}}
         if not self.config["experiment"].enable_hp_sync:
             self.hp.check_file()  # on-demand read when the per-step sync is off
-        return {"applied": self.hp.flat(), "pending": self.hp.pending()}
+        return {"applied": self.hp.flat(), "pending": self.hp.pending(), "rejected": self.hp.rejected()}
 
     def set_hyperparameter(self, key: str, value: Any) -> Any:
         if self.hp is None:

@@ -69,6 +69,12 @@ def resolve_format(path: str | Path | None, fmt: str | None) -> str:
     if fmt is not None:
         return fmt.lower() if isinstance(fmt, str) else fmt
     suffix = Path(path).suffix.lstrip(".").lower() if path is not None else ""
+    if suffix == "jsonl":  # what format="json" writes: JSON lines
+        return "json"
+    if suffix and suffix not in FORMATS and not Path(str(path)).is_dir():
+        # never CSV bytes in a file named .xlsx/.feather/...: say what is written instead of guessing
+        raise ValueError(f"path {Path(str(path)).name!r}: .{suffix} is not an export format; expected a "
+                         f"file name ending in .{', .'.join(FORMATS)} (or .jsonl), a folder, or format=")
     return suffix if suffix in FORMATS else "csv"
 
 

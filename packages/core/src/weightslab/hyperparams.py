@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -31,6 +32,24 @@ _SPECIAL_FLOATS = {"inf": float("inf"), "+inf": float("inf"), "-inf": float("-in
 
 class HyperParameterError(ValueError):
     pass
+
+
+class NumberLoader(yaml.SafeLoader):
+    """YAML 1.1 safe loading, plus the floats YAML 1.1 reads as text: ``1e-3``, ``1E3``, ``5.``, ``1_000.5``.
+
+    Quoted scalars stay text (``"1e-3"``), as in any YAML loader.
+    """
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that reads numbers in every common notation as numbers (see :class:`NumberLoader`)."""
+    return yaml.load(text, Loader=NumberLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def shown(key: str, value: Any) -> str:
@@ -84,7 +103,7 @@ def _safe_yaml(key: str, text: str) -> Any:
                     raise HyperParameterError(f"{key}: value nested deeper than {MAX_VALUE_DEPTH} levels")
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise HyperParameterError(f"{key}: not a valid value ({_yaml_problem(exc)}); expected a number, "
                                   "JSON or plain YAML") from None
@@ -184,6 +203,53 @@ def _coerce(key: str, old: Any, new: Any) -> Any:
     return new
 
 
+# Constraints every training loop shares, by the key's last part: an edit outside them would
+# kill the run at the next step (a loader with batch_size 0, an optimizer with lr -1).
+_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "batch_size": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "lr": ("a finite number > 0", lambda v: _finite(v) and v > 0),
+    "learning_rate": ("a finite number > 0", lambda v: _finite(v) and v > 0),
+    "epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "num_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "max_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "max_steps": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "num_workers": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "momentum": ("a number in [0, 1]", lambda v: _is_num(v) and 0 <= v <= 1),
+    "weight_decay": ("a finite number >= 0", lambda v: _finite(v) and v >= 0),
+    "dropout": ("a number in [0, 1)", lambda v: _is_num(v) and 0 <= v < 1),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return _is_num(value) and math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def accepted(key: str) -> str | None:
+    """What a value of ``key`` must be (the built-in rule of its last part), or ``None``."""
+    rule = _RULES.get(key.rsplit(".", 1)[-1].lower())
+    return rule[0] if rule is not None else None
+
+
+def check_range(key: str, value: Any, current: Any = None) -> None:
+    """Refuse a value outside the built-in rule of ``key`` (``batch_size`` >= 1, ``lr`` > 0...)."""
+    rule = _RULES.get(key.rsplit(".", 1)[-1].lower())
+    if rule is None or value is None or rule[1](value):
+        return
+    raise HyperParameterError(f"{key}={shown(key, value)}: expected {rule[0]} (current {shown(key, current)}); "
+                              "the edit was refused and training goes on with the current value")
+
+
 class HyperParameters:
     """A nested dict of hyperparameters that changes only at step boundaries.
 
@@ -209,6 +275,7 @@ class HyperParameters:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self._rejected: dict[str, dict[str, Any]] = {}
         self.new_pending = threading.Event()
 
     # -- reading ------------------------------------------------------------
@@ -248,6 +315,7 @@ class HyperParameters:
             known = ", ".join(sorted(flat)) or "none"
             raise HyperParameterError(f"unknown hyperparameter {key!r}; known: {known}")
         coerced = _coerce(key, flat[key], value)
+        check_range(key, coerced, flat[key])
         for validate in self._validators:
             validate(key, coerced)
         with self._lock:
@@ -263,6 +331,7 @@ class HyperParameters:
             if key not in flat:
                 raise HyperParameterError(f"unknown hyperparameter {key!r}; known: {', '.join(sorted(flat))}")
             coerced[key] = _coerce(key, flat[key], value)
+            check_range(key, coerced[key], flat[key])
             for validate in self._validators:
                 validate(key, coerced[key])
         with self._lock:
@@ -271,6 +340,8 @@ class HyperParameters:
         return coerced
 
     def add_applier(self, fn: Callable[[str, Any], None]) -> None:
+        """``fn(key, value)`` runs at the step boundary for each applied edit; raising refuses the
+        edit: it is rolled back, logged and listed by :meth:`rejected` (training goes on)."""
         self._appliers.append(fn)
 
     def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
@@ -281,23 +352,70 @@ class HyperParameters:
         self._validators.append(fn)
 
     def apply_pending(self) -> dict[str, Any]:
-        """Apply queued edits (called at a step boundary). Returns what changed."""
+        """Apply queued edits (called at a step boundary). Returns what changed.
+
+        Never raises for an edit: one whose applier fails (the loader or optimizer refused it)
+        is rolled back to its previous value, logged and listed by :meth:`rejected`, and the
+        loop goes on with the previous value.
+        """
         with self._lock:
             if not self._pending:
                 return {}
             changes, self._pending = self._pending, {}
             # Cleared with the pending edits taken: a request racing this call sets it again.
             self.new_pending.clear()
+            previous = flatten(self._applied)
             for key, value in changes.items():
                 _set_path(self._applied, key, value)
-        self._write_yaml()
+        self._write_yaml_quietly()  # before the appliers, as a person reading the file expects
+        applied: dict[str, Any] = {}
         for key, value in changes.items():
-            for applier in self._appliers:
+            problem = self._run_appliers(key, value)
+            if problem is None:
+                applied[key] = value
+                with self._lock:
+                    self._rejected.pop(key, None)
+                continue
+            old = previous.get(key)
+            problem = scrub(problem, {**self.as_dict(), key: value})  # an exception text may quote a secret
+            with self._lock:
+                _set_path(self._applied, key, old)
+                self._rejected[key] = {"value": value, "reason": problem, "kept": old}
+            self._run_appliers(key, old)  # best effort: undo a partial apply (e.g. one optimizer of two)
+            self.last_error = scrub(f"{key}={shown(key, value)} rejected when applied ({problem}); "
+                                    f"kept {shown(key, old)}", self.as_dict())
+            log.warning("hyperparameter edit rejected, training goes on: %s", self.last_error)
+        if len(applied) < len(changes):
+            self._write_yaml_quietly()  # the kept values
+        if applied:
+            for listener in self._listeners:
+                try:
+                    listener(applied)
+                except Exception as exc:
+                    log.warning("hyperparameter listener %s failed on %s: %s",
+                                getattr(listener, "__name__", listener), redact(applied), exc)
+            log.info("applied hyperparameters: %s", redact(applied))
+        return applied
+
+    def _write_yaml_quietly(self) -> None:
+        try:
+            self._write_yaml()
+        except OSError as exc:  # a full disk must not stop the run either
+            log.warning("cannot write %s: %s", self.yaml_path, exc)
+
+    def _run_appliers(self, key: str, value: Any) -> str | None:
+        """Run every applier for ``key``; the first failure as text (``None`` when all succeeded)."""
+        for applier in self._appliers:
+            try:
                 applier(key, value)
-        for listener in self._listeners:
-            listener(changes)
-        log.info("applied hyperparameters: %s", redact(changes))
-        return changes
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def rejected(self) -> dict[str, dict[str, Any]]:
+        """Edits refused when applied, by key: ``{"value", "reason", "kept"}`` (until the key next applies)."""
+        with self._lock:
+            return copy.deepcopy(self._rejected)
 
     # -- YAML file ----------------------------------------------------------
     def _write_yaml(self) -> None:
@@ -329,7 +447,7 @@ class HyperParameters:
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
                 raise HyperParameterError(f"{path.name}: {size} bytes; at most {MAX_FILE_BYTES} accepted")
-            data = yaml.safe_load(path.read_text()) or {}
+            data = load_yaml(path.read_text()) or {}
             if not isinstance(data, Mapping):
                 raise HyperParameterError(f"{path.name}: expected a mapping at the top level")
             current = self.flat()

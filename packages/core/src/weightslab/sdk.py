@@ -153,7 +153,7 @@ def _watch_hyperparameters(experiment: Experiment, obj: Any, *, defaults: Mappin
                            poll_interval: float = 1.0, name: str | None = None, **kw: Any) -> Any:
     import yaml
 
-    from weightslab.hyperparams import HyperParameterError, HyperParameters
+    from weightslab.hyperparams import HyperParameterError, HyperParameters, load_yaml
 
     _no_unknown(kw, "hyperparameters")
     values: dict[str, Any] = dict(defaults or {})
@@ -161,7 +161,7 @@ def _watch_hyperparameters(experiment: Experiment, obj: Any, *, defaults: Mappin
         path = Path(obj).expanduser()
         if path.exists():
             try:
-                loaded = yaml.safe_load(path.read_text()) or {}
+                loaded = load_yaml(path.read_text()) or {}  # lr: 1e-3 is a number
             except yaml.YAMLError as exc:
                 raise HyperParameterError(f"{path}: not valid YAML: {exc}") from None
             if not isinstance(loaded, Mapping):
@@ -450,9 +450,17 @@ def start_training(timeout: float | None = None) -> bool:
 
 
 def eval_fn(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Register the evaluation function used by user-triggered evaluation passes."""
+    """Register the evaluation function used by user-triggered evaluation passes.
+
+    Accepted forms: ``fn(ctx)`` (an :class:`~weightslab.evaluation.EvalContext`: ``ctx.batches``,
+    ``ctx.model``, ``ctx.record``, ``ctx.report``) or ``fn(batches, model)``; any other signature
+    is refused here with a ``TypeError`` naming them.
+    """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        from weightslab.evaluation.context import check_eval_fn
+
+        check_eval_fn(func, name)  # a wrong signature fails here, naming the accepted forms
         get_experiment().eval_fns[name or func.__name__] = func
         return func
 

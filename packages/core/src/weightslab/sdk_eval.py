@@ -16,8 +16,9 @@ from weightslab.sdk import get_experiment
 def _register(loaders: Any, model: Any, eval_fn: Callable[..., Any] | None) -> None:
     experiment = get_experiment()
     if eval_fn is not None:
-        if not callable(eval_fn):
-            raise TypeError(f"eval_fn: expected a function, got {type(eval_fn).__name__}")
+        from weightslab.evaluation.context import check_eval_fn
+
+        check_eval_fn(eval_fn)
         experiment.eval_fns.setdefault(getattr(eval_fn, "__name__", "eval_fn"), eval_fn)
     if model is not None and model not in experiment.models.values():
         experiment.models.setdefault("model", model)

@@ -12,6 +12,26 @@ from typing import Any, Protocol
 import numpy as np
 
 
+class StoreLockedError(RuntimeError):
+    """The root log dir's sample store is open for writing in another process: one run per root log dir.
+
+    A store plugin raises it (or a subclass) from ``weightslab_sample_store``; ``pid`` is the
+    holder's process id when the plugin knows it.
+    """
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def root_dir_in_use(root_log_dir: Any, pid: int | None = None) -> str:
+    """The one-line explanation of a locked store, with the fix."""
+    holder = f" (process {pid})" if pid else ""
+    return (f"root log dir {root_log_dir} is in use by another running WeightsLab process{holder}: two runs "
+            "cannot share one root log dir. Stop the other run, or give this one its own folder: "
+            "WEIGHTSLAB_ROOT_LOG_DIR=<dir> (or root_log_dir=<dir> in code, --root-log-dir <dir> for the demo)")
+
+
 @dataclass
 class StoredRows:
     """Sample-table rows as persisted: one entry per (split, sample_id)."""

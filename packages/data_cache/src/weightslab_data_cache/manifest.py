@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from weightslab.store import StoreLockedError as CoreStoreLockedError
+
 log = logging.getLogger("weightslab.data_cache")
 
 MANIFEST = "MANIFEST.json"
@@ -97,8 +99,8 @@ def remove_orphans(folder: Path, manifest: Manifest) -> list[str]:
     return removed
 
 
-class StoreLockedError(RuntimeError):
-    pass
+class StoreLockedError(CoreStoreLockedError):
+    """The folder's writer lock is held (by another process, or another store of this one)."""
 
 
 def acquire_lock(folder: Path) -> IO[bytes] | None:
@@ -111,10 +113,28 @@ def acquire_lock(folder: Path) -> IO[bytes] | None:
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        pid = _holder_pid(handle)
         handle.close()
+        holder = f" (process {pid})" if pid else ""
         raise StoreLockedError(f"sample store {folder} is already open for writing by another store "
-                               "instance or process; close it first (or read it with read_store())") from None
+                               f"instance or process{holder}; close it first (or read it with read_store())",
+                               pid=pid) from None
+    try:  # the holder's pid, for the message another process gets
+        handle.truncate(0)
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+    except OSError:
+        pass
     return handle
+
+
+def _holder_pid(handle: IO[bytes]) -> int | None:
+    try:
+        handle.seek(0)
+        text = handle.read(32).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def release_lock(handle: IO[bytes] | None) -> None:

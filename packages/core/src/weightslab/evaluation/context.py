@@ -161,13 +161,62 @@ def make_batch(loader: Any, idx: list[int]) -> tuple[Any, ...]:
     return (batch, ids, None)
 
 
-def _call_eval_fn(fn: Callable[..., Any], ctx: EvalContext) -> Any:
+EVAL_FN_FORMS = (
+    "fn(ctx) -- one parameter, an EvalContext: `for inputs, sample_ids, targets, *rest in ctx.batches`, "
+    "ctx.model, ctx.record(name, values, sample_ids), ctx.report(metric=value); or "
+    "fn(batches, model) -- batches first, then the model: `for inputs, sample_ids, targets, *rest in batches`. "
+    "Return {metric: number}, a number or None")
+_MODEL_NAMES = frozenset({"model", "net", "network", "module", "classifier"})
+_DATA_NAMES = frozenset({"loader", "data_loader", "dataloader", "batches", "data", "dataset", "ctx", "context"})
+
+
+def _required_positional(fn: Callable[..., Any]) -> tuple[list[inspect.Parameter], inspect.Signature] | None:
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-    except (TypeError, ValueError):
-        params = []
-    if len(params) >= 2:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or extension without a signature: called as fn(ctx)
+        return None
+    return [p for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty], sig
+
+
+def check_eval_fn(fn: Any, name: str | None = None) -> None:
+    """Refuse, at registration, an evaluation function the pass could not call as documented.
+
+    Raises ``TypeError`` naming the function, its signature and the accepted forms
+    (:data:`EVAL_FN_FORMS`), instead of a confusing error in the middle of a pass.
+    """
+    label = name or getattr(fn, "__name__", type(fn).__name__)
+    if not callable(fn):
+        raise TypeError(f"@wl.eval_fn {label}: expected a function, got {type(fn).__name__}. "
+                        f"Accepted forms: {EVAL_FN_FORMS}")
+    found = _required_positional(fn)
+    if found is None:
+        return
+    required, sig = found
+    params = sig.parameters.values()
+    names = [p.name.lower() for p in required]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+    keyword_only = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    problem = None
+    if keyword_only:
+        problem = f"keyword-only parameter(s) without a default ({', '.join(keyword_only)}) are never passed"
+    elif len(required) > 2:
+        problem = f"{len(required)} required parameters; the pass passes one (ctx) or two (batches, model)"
+    elif not required and not positional and not takes_varargs:
+        problem = "no parameter: the pass passes the context (ctx) or (batches, model)"
+    elif len(required) == 1 and names[0] in _MODEL_NAMES:
+        problem = (f"the one parameter {required[0].name!r} looks like the model, but a one-parameter function "
+                   "receives the EvalContext (use ctx.model and ctx.batches)")
+    elif len(required) == 2 and names[0] in _MODEL_NAMES and names[1] in _DATA_NAMES:
+        problem = f"parameters in the wrong order ({required[0].name}, {required[1].name}): the batches come first"
+    if problem is not None:
+        raise TypeError(f"@wl.eval_fn {label}{sig}: {problem}. Accepted forms: {EVAL_FN_FORMS}")
+
+
+def _call_eval_fn(fn: Callable[..., Any], ctx: EvalContext) -> Any:
+    found = _required_positional(fn)
+    if found is not None and len(found[0]) >= 2:
         return fn(ctx.batches, ctx.model)
     return fn(ctx)
 

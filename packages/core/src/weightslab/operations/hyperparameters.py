@@ -1,4 +1,4 @@
-"""Hyperparameters: get (applied and requested; secret-named values as fingerprints) and set."""
+"""Hyperparameters: get (applied, requested and rejected; secret-named values as fingerprints) and set."""
 
 from __future__ import annotations
 
@@ -21,15 +21,30 @@ class HyperParameter:
 
 
 @dataclass(frozen=True)
+class RejectedEdit:
+    """An edit that passed validation but failed when applied at the step boundary: training
+    went on with ``kept``."""
+
+    key: str
+    value: Any  # the refused value (a fingerprint text for a secret-named key)
+    reason: str
+    kept: Any  # the value in use instead
+
+
+@dataclass(frozen=True)
 class HyperParametersResult:
     parameters: tuple[HyperParameter, ...]
-    last_error: str  # last rejected edit of the live YAML file, if any
+    last_error: str  # last rejected edit (live YAML file or apply time), if any
+    rejected: tuple[RejectedEdit, ...] = ()
 
     def applied(self) -> dict[str, Any]:
         return {p.key: p.applied for p in self.parameters}
 
     def pending(self) -> dict[str, Any]:
         return {p.key: p.requested for p in self.parameters if p.has_requested}
+
+    def rejected_edits(self) -> dict[str, dict[str, Any]]:
+        return {r.key: {"value": r.value, "reason": r.reason, "kept": r.kept} for r in self.rejected}
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,12 @@ def get_hyperparameters(experiment: Any) -> HyperParametersResult:
                                   requested=_shown(key, pending.get(key)), has_requested=key in pending,
                                   secret=is_secret_name(key))
                    for key in sorted(set(applied) | set(pending)))
+    rejected = tuple(RejectedEdit(key=key, value=_shown(key, r.get("value")), reason=str(r.get("reason", "")),
+                                  kept=_shown(key, r.get("kept")))
+                     for key, r in sorted((values.get("rejected") or {}).items()))
     hp = getattr(experiment, "hp", None)
-    return HyperParametersResult(parameters=params, last_error=str(getattr(hp, "last_error", None) or ""))
+    return HyperParametersResult(parameters=params, last_error=str(getattr(hp, "last_error", None) or ""),
+                                 rejected=rejected)
 
 
 def set_hyperparameter(experiment: Any, request: SetHyperParameterRequest,
