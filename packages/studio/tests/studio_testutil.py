@@ -59,7 +59,7 @@ class TrainingJob:
     """``training_job.py`` in a subprocess; ``stop()`` ends it."""
 
     def __init__(self, folder: Path, environ: dict[str, str], *, samples: int = 600, throttle: float = 0.05,
-                 timeout: float = 120.0) -> None:
+                 timeout: float = 120.0, extra_args: tuple[str, ...] = ()) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.ready_file = folder / "ready.json"
@@ -70,7 +70,7 @@ class TrainingJob:
             self.process = subprocess.Popen(
                 [sys.executable, str(TRAINING_JOB), "--root", str(folder / "root"), "--ready-file",
                  str(self.ready_file), "--seen-file", str(self.seen_file), "--samples", str(samples),
-                 "--throttle", str(throttle)],
+                 "--throttle", str(throttle), *extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for(lambda: self.ready_file.is_file() or self.process.poll() is not None, timeout,
@@ -89,6 +89,10 @@ class TrainingJob:
                 item = json.loads(line)
                 rows.append((item["step"], item["ids"]))
         return rows
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every complete line of the seen file (step, ids and, from this job, the optimizer's lr)."""
+        return [json.loads(line) for line in self.seen_file.read_text().splitlines() if line.endswith("}")]
 
     def last_step(self) -> int:
         rows = self.seen()

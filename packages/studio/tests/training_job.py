@@ -43,6 +43,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--throttle", type=float, default=0.05, help="seconds between steps (keeps the CPU free)")
     parser.add_argument("--max-epochs", type=int, default=0, help="0 = until stopped")
+    parser.add_argument("--hp", action="store_true", help="watch live hyperparameters (optimizer.lr, ...)")
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -63,6 +64,8 @@ def main() -> int:
     experiment = wl.get_experiment(root_log_dir=args.root)
     experiment.start()
     model = wl.watch_or_edit(make_model(), flag="model")
+    if args.hp:  # one key of each type the Studio edits: float (applied to the optimizer), int, bool, text
+        wl.watch_or_edit({"optimizer": {"lr": 0.003}, "epochs": 100, "augment": False, "note": "digits"}, flag="hp")
     optimizer = wl.watch_or_edit(torch.optim.Adam(model.parameters(), lr=0.003), flag="optimizer")
     criterion = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="loss")
     metric = wl.watch_or_edit(accuracy, flag="metric", name="accuracy")
@@ -88,8 +91,10 @@ def main() -> int:
                 optimizer.step()
                 metric(logits.argmax(dim=1), yb, batch_ids=ids)
                 if seen is not None:
-                    seen.write(json.dumps({"step": int(experiment.step), "ids": [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]})
-                               + "\n")
+                    batch = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
+                    # "lr": what the optimizer used for this step (a test reads it to see an edit land)
+                    line = {"step": int(experiment.step), "ids": batch, "lr": optimizer.param_groups[0]["lr"]}
+                    seen.write(json.dumps(line) + "\n")
                     seen.flush()
                 if stop.wait(args.throttle):
                     break

@@ -10,6 +10,7 @@ import { type SortSpec, ViewModel } from "./data/view.js";
 import { Emitter } from "./events.js";
 import { EditAction, TagKind } from "./gen/weightslab/v1/experiment_pb.js";
 import { type Chip, chipText, composeQuery, hasFilter } from "./query.js";
+import { refresh } from "./refresh.js";
 import { Scheduler } from "./scheduler.js";
 import { Selection } from "./selection.js";
 
@@ -39,7 +40,6 @@ export interface EditResult {
 /** Unreachable for this long after having been live: the training process is taken as gone. */
 export const GONE_AFTER_MS = 15_000;
 export const STATUS_INTERVAL_MS = 1000;
-const ROWS_REFRESH_MS = 2500;
 const HIST_REFRESH_MS = 8000;
 
 export class Studio {
@@ -137,7 +137,8 @@ export class Studio {
     } else {
       if (st.discarded !== this.lastDiscarded || st.samples !== this.lastSamples) void this.loadCounts();
       const now = Date.now();
-      if (st.step !== this.lastStep && now - this.lastRowsRefresh > ROWS_REFRESH_MS) {
+      const auto = refresh.get(); // header → refresh settings
+      if (auto.dataAuto && st.step !== this.lastStep && now - this.lastRowsRefresh > auto.dataIntervalMs) {
         this.lastRowsRefresh = now;
         this.stepMoved.emit(st.step);
         if (now - this.lastHistRefresh > HIST_REFRESH_MS) {

@@ -7,15 +7,22 @@ import { ConfigError, resolveConfig, type RuntimeConfig } from "./config.js";
 import { acquireToken, storeToken } from "./token.js";
 import { ActionBar } from "./ui/actions.js";
 import { AgentBar } from "./ui/agentbar.js";
+import { setupControls } from "./ui/controls.js";
+import { setupDisplay } from "./ui/display.js";
 import { byId, isTyping } from "./ui/dom.js";
 import { FilterBar } from "./ui/filters.js";
 import { GridView } from "./ui/grid.js";
 import { setupHeader } from "./ui/header.js";
+import { setupHyperParameters } from "./ui/hparams.js";
 import { HistogramView } from "./ui/histogram.js";
+import { setupKeys } from "./ui/keys.js";
+import { setupLayout } from "./ui/layout.js";
 import { ListView } from "./ui/list.js";
 import { PlotsBoard } from "./ui/plots/board.js";
 import { DetailModal } from "./ui/modal.js";
+import { Painter } from "./ui/painter.js";
 import { setupSide } from "./ui/side.js";
+import { setupTagPanel } from "./ui/tagpanel.js";
 import { setupTheme } from "./ui/theme.js";
 import { setupToast, toast } from "./ui/toast.js";
 
@@ -93,6 +100,16 @@ function boot(): void {
   const actions = new ActionBar(app);
   new AgentBar(app, byId("agent-bar"));
   setupSide(app, filters, grid);
+  // Training cockpit: header controls, hyperparameters, tags + painter, display, layout, keys.
+  const painter = new Painter(app, grid);
+  setupTagPanel(app, filters, painter);
+  setupDisplay(grid);
+  setupHyperParameters(app);
+  const cockpit = setupControls(app);
+  setupLayout(() => {
+    if (!grid.el.hidden) grid.layout();
+    hist.draw();
+  });
   const plots = new PlotsBoard(app, byId("plots"), {
     // The samples of a plotted step: those whose last training batch was that step.
     highlightStep: (step) => {
@@ -194,6 +211,8 @@ function boot(): void {
       }
     }
   });
+
+  setupKeys({ app, cockpit, actions, grid, painter, modalOpen: () => modal.isOpen(), blocked: () => !tokenScreen.hidden });
 
   app.start();
   plots.start();

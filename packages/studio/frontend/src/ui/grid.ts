@@ -3,6 +3,7 @@
 // visible range first, then the prefetch window in the direction of travel.
 
 import { formatCell, sampleKey, type Row } from "../api/model.js";
+import { labelBadge } from "../cockpit.js";
 import type { Studio } from "../app.js";
 import { h } from "./dom.js";
 import { splitColor } from "./palette.js";
@@ -44,6 +45,11 @@ export class GridView {
   private lasso: { x0: number; y0: number; base: string[]; active: boolean; pointer: number; cellIndex: number | null } | null = null;
   showLabels = true;
   showSplit = true;
+  /** Display card: the prediction in the badge, and the badge red when it differs from the label. */
+  showPrediction = true;
+  showCorrect = true;
+  /** Display card: a fixed thumbnail resolution (px), or null = from the cell size. */
+  thumbRes: number | null = null;
   displayCols: string[] = ["loss", "suspected_mislabel"];
   onScrollIndex: (first: number) => void = () => {};
 
@@ -99,7 +105,7 @@ export class GridView {
     this.spacer.style.height = `${PAD * 2 + rows * (this.cellH + GAP)}px`;
     const dpr = window.devicePixelRatio || 1;
     const want = this.cellW * dpr;
-    this.app.thumbs.setSize(want <= 96 ? 96 : want <= 160 ? 160 : want <= 256 ? 256 : 384);
+    this.app.thumbs.setSize(this.thumbRes ?? (want <= 96 ? 96 : want <= 160 ? 160 : want <= 256 ? 256 : 384));
     this.app.thumbs.batchSize = this.batchSize();
     if (this.app.config.maxImageCacheSize === null) {
       const limits = this.app.thumbs.cache.currentLimits;
@@ -278,12 +284,13 @@ export class GridView {
     const pred = view.columnIndex("prediction");
     const lv = label >= 0 ? row.values[label] : null;
     const pv = pred >= 0 ? row.values[pred] : null;
-    if (this.showLabels && lv !== null && lv !== undefined) {
+    const badge = labelBadge(lv ?? null, pv ?? null, { label: this.showLabels, prediction: this.showPrediction, correct: this.showCorrect }, formatCell);
+    if (badge) {
       c.lab.hidden = false;
-      const wrong = pv !== null && pv !== undefined && pv !== lv;
-      c.lab.textContent = pv !== null && pv !== undefined ? `${formatCell(lv)}→${formatCell(pv)}` : formatCell(lv);
-      c.lab.classList.toggle("wrong", wrong);
-      c.lab.title = `label ${formatCell(lv)} · prediction ${formatCell(pv ?? null)}`;
+      c.lab.textContent = badge.text;
+      c.lab.classList.toggle("wrong", badge.wrong === true);
+      c.lab.classList.toggle("right", badge.wrong === false);
+      c.lab.title = `label ${formatCell(lv ?? null)} · prediction ${formatCell(pv ?? null)}`;
     } else c.lab.hidden = true;
     const tagged = row.tags.length > 0 || Object.keys(row.categories).length > 0;
     const tagText = [...row.tags, ...Object.entries(row.categories).map(([k, v]) => `${k}=${v}`)].join(", ");

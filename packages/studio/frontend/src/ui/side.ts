@@ -1,4 +1,4 @@
-// Left panel: per-split counts (#counts), tags, display settings.
+// Left panel: per-split counts (#counts) and the Display card's first settings (ui/display.ts: the rest).
 
 import type { Studio } from "../app.js";
 import { byId, fmtInt, h } from "./dom.js";
@@ -28,24 +28,7 @@ export function setupSide(app: Studio, filters: FilterBar, grid: GridView): void
     filters.paintBanner();
   });
 
-  const tags = byId("tags");
-  app.tagsChanged.on((list) => {
-    if (!list.length) {
-      tags.replaceChildren(h("span", { class: "wl-muted", text: "no tags yet — select samples and tag them" }));
-      return;
-    }
-    const items: Node[] = [];
-    for (const t of list) {
-      const b = h("button", { type: "button", class: `wl-tag${t.categorical ? " wl-cat" : ""}`, title: t.categorical ? `categorical: ${t.values.map((v) => `${v.value} (${v.count})`).join(", ")}` : `filter: has:${t.name}` },
-        t.name, h("span", { class: "wl-n", text: fmtInt(t.count) }));
-      b.addEventListener("click", () => {
-        if (t.categorical && t.values[0]) filters.addExternal({ column: `tag:${t.name}`, op: "==", value: t.values[0].value });
-        else filters.addExternal({ column: "", op: "has-tag", value: t.name });
-      });
-      items.push(b);
-    }
-    tags.replaceChildren(...items);
-  });
+  // Tags: ui/tagpanel.ts (chips, new tag, painter).
 
   const size = byId<HTMLInputElement>("cell-size");
   size.addEventListener("input", () => grid.setCellSize(Number(size.value)));
@@ -55,7 +38,7 @@ export function setupSide(app: Studio, filters: FilterBar, grid: GridView): void
   const gridEl = byId("grid");
   labels.addEventListener("change", () => {
     grid.showLabels = labels.checked;
-    gridEl.classList.toggle("wl-hide-labels", !labels.checked);
+    grid.refill();
   });
   split.addEventListener("change", () => {
     grid.showSplit = split.checked;
