@@ -13,7 +13,7 @@ SERVICE_PREFIX = f"/{SERVICE}/"
 READ_ONLY: frozenset[str] = frozenset({
     "GetStatus", "GetHyperParameters", "GetCurves", "BreakBySlices", "QuerySamples", "GetHistogram",
     "ListSplits", "GetTrajectory", "GetThumbnail", "GetThumbnails", "ListTags", "StreamSample",
-    "GetEvaluationStatus", "ListCheckpoints", "AgentHealth", "AgentModels", "AgentHistory",
+    "GetEvaluationStatus", "ListCheckpoints", "AgentHealth", "AgentModels", "AgentHistory", "ExportLabels",
 })
 
 # AgentQuery may apply the plan it makes (unless `preview`): a proxy cannot read the body, so it

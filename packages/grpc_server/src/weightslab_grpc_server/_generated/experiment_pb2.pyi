@@ -42,6 +42,9 @@ class EditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EDIT_ACTION_CLEAR_CATEGORY: _ClassVar[EditAction]
     EDIT_ACTION_DISCARD: _ClassVar[EditAction]
     EDIT_ACTION_RESTORE: _ClassVar[EditAction]
+    EDIT_ACTION_RELABEL: _ClassVar[EditAction]
+    EDIT_ACTION_RELABEL_TO_SUGGESTION: _ClassVar[EditAction]
+    EDIT_ACTION_REVERT_LABEL: _ClassVar[EditAction]
 TRAINING_STATE_UNSPECIFIED: TrainingState
 TRAINING_STATE_RUNNING: TrainingState
 TRAINING_STATE_PAUSED: TrainingState
@@ -63,6 +66,9 @@ EDIT_ACTION_SET_CATEGORY: EditAction
 EDIT_ACTION_CLEAR_CATEGORY: EditAction
 EDIT_ACTION_DISCARD: EditAction
 EDIT_ACTION_RESTORE: EditAction
+EDIT_ACTION_RELABEL: EditAction
+EDIT_ACTION_RELABEL_TO_SUGGESTION: EditAction
+EDIT_ACTION_REVERT_LABEL: EditAction
 
 class Value(_message.Message):
     __slots__ = ("number", "int", "bool", "string", "json")
@@ -596,30 +602,34 @@ class SampleIds(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EditSamplesRequest(_message.Message):
-    __slots__ = ("action", "ids", "query", "split", "tag", "value")
+    __slots__ = ("action", "ids", "query", "split", "tag", "value", "label")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     action: EditAction
     ids: SampleIds
     query: SampleQuery
     split: str
     tag: str
     value: str
-    def __init__(self, action: _Optional[_Union[EditAction, str]] = ..., ids: _Optional[_Union[SampleIds, _Mapping]] = ..., query: _Optional[_Union[SampleQuery, _Mapping]] = ..., split: _Optional[str] = ..., tag: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    label: int
+    def __init__(self, action: _Optional[_Union[EditAction, str]] = ..., ids: _Optional[_Union[SampleIds, _Mapping]] = ..., query: _Optional[_Union[SampleQuery, _Mapping]] = ..., split: _Optional[str] = ..., tag: _Optional[str] = ..., value: _Optional[str] = ..., label: _Optional[int] = ...) -> None: ...
 
 class EditSamplesResponse(_message.Message):
-    __slots__ = ("matched", "changed", "sample_ids")
+    __slots__ = ("matched", "changed", "sample_ids", "without_suggestion")
     MATCHED_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_SUGGESTION_FIELD_NUMBER: _ClassVar[int]
     matched: int
     changed: int
     sample_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, matched: _Optional[int] = ..., changed: _Optional[int] = ..., sample_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    without_suggestion: int
+    def __init__(self, matched: _Optional[int] = ..., changed: _Optional[int] = ..., sample_ids: _Optional[_Iterable[str]] = ..., without_suggestion: _Optional[int] = ...) -> None: ...
 
 class StartEvaluationRequest(_message.Message):
     __slots__ = ("split", "eval_fn", "tags", "max_steps", "resume_after", "include_discarded", "batch_size", "model")
@@ -847,3 +857,31 @@ class AgentHistoryResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[AgentHistoryEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[AgentHistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class ExportLabelsRequest(_message.Message):
+    __slots__ = ("split",)
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    split: str
+    def __init__(self, split: _Optional[str] = ...) -> None: ...
+
+class LabelCorrection(_message.Message):
+    __slots__ = ("id", "split", "original", "corrected", "by", "at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    split: str
+    original: int
+    corrected: int
+    by: str
+    at: str
+    def __init__(self, id: _Optional[str] = ..., split: _Optional[str] = ..., original: _Optional[int] = ..., corrected: _Optional[int] = ..., by: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+
+class ExportLabelsResponse(_message.Message):
+    __slots__ = ("labels",)
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[LabelCorrection]
+    def __init__(self, labels: _Optional[_Iterable[_Union[LabelCorrection, _Mapping]]] = ...) -> None: ...

@@ -179,6 +179,11 @@ class ExperimentServiceStub:
                 request_serializer=weightslab_dot_v1_dot_experiment__pb2.AgentHistoryRequest.SerializeToString,
                 response_deserializer=weightslab_dot_v1_dot_experiment__pb2.AgentHistoryResponse.FromString,
                 _registered_method=True)
+        self.ExportLabels = channel.unary_unary(
+                '/weightslab.v1.ExperimentService/ExportLabels',
+                request_serializer=weightslab_dot_v1_dot_experiment__pb2.ExportLabelsRequest.SerializeToString,
+                response_deserializer=weightslab_dot_v1_dot_experiment__pb2.ExportLabelsResponse.FromString,
+                _registered_method=True)
 
 
 class ExperimentServiceServicer:
@@ -372,6 +377,14 @@ class ExperimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportLabels(self, request, context):
+        """--- label corrections (set through EditSamples) -------------------------------------
+        Every corrected label: id, split, original, corrected, who and when (read-only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -519,6 +532,11 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.AgentHistory,
                     request_deserializer=weightslab_dot_v1_dot_experiment__pb2.AgentHistoryRequest.FromString,
                     response_serializer=weightslab_dot_v1_dot_experiment__pb2.AgentHistoryResponse.SerializeToString,
+            ),
+            'ExportLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportLabels,
+                    request_deserializer=weightslab_dot_v1_dot_experiment__pb2.ExportLabelsRequest.FromString,
+                    response_serializer=weightslab_dot_v1_dot_experiment__pb2.ExportLabelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1304,6 +1322,33 @@ class ExperimentService:
             '/weightslab.v1.ExperimentService/AgentHistory',
             weightslab_dot_v1_dot_experiment__pb2.AgentHistoryRequest.SerializeToString,
             weightslab_dot_v1_dot_experiment__pb2.AgentHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/weightslab.v1.ExperimentService/ExportLabels',
+            weightslab_dot_v1_dot_experiment__pb2.ExportLabelsRequest.SerializeToString,
+            weightslab_dot_v1_dot_experiment__pb2.ExportLabelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

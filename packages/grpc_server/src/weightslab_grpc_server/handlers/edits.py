@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import grpc
-from weightslab.operations import edits
+from weightslab.operations import edits, labels
 
 from weightslab_grpc_server._generated import experiment_pb2 as pb
 from weightslab_grpc_server.convert import parse_json
@@ -16,11 +16,16 @@ from weightslab_grpc_server.handlers._base import HandlerBase
 _ACTIONS = {pb.EDIT_ACTION_TAG: "tag", pb.EDIT_ACTION_UNTAG: "untag", pb.EDIT_ACTION_SET_CATEGORY: "set_category",
             pb.EDIT_ACTION_CLEAR_CATEGORY: "clear_category", pb.EDIT_ACTION_DISCARD: "discard",
             pb.EDIT_ACTION_RESTORE: "restore"}
+# Label corrections go to operations.labels (same request shape, plus `label`).
+_LABEL_ACTIONS = {pb.EDIT_ACTION_RELABEL: "relabel", pb.EDIT_ACTION_RELABEL_TO_SUGGESTION: "relabel_to_suggestion",
+                  pb.EDIT_ACTION_REVERT_LABEL: "revert_label"}
 
 
 class EditsHandlers(HandlerBase):
     def EditSamples(self, request: pb.EditSamplesRequest, context: grpc.ServicerContext) -> pb.EditSamplesResponse:
         target = request.WhichOneof("target")
+        if request.action in _LABEL_ACTIONS:
+            return self._relabel(request, context)
         action = _ACTIONS.get(request.action, "")
         ids = tuple(request.ids.ids) if target == "ids" else None
         query: Any = None
@@ -34,7 +39,7 @@ class EditsHandlers(HandlerBase):
         with self.rejecting(context, "edit_samples", edit.audit_params()):
             if not action:
                 raise invalid(f"action={request.action}: expected one of " + ", ".join(
-                    pb.EditAction.Name(k) for k in _ACTIONS))
+                    pb.EditAction.Name(k) for k in (*_ACTIONS, *_LABEL_ACTIONS)))
             if field == "query.spec_json":
                 data = parse_json(query, field)
                 if not isinstance(data, dict):
@@ -42,3 +47,38 @@ class EditsHandlers(HandlerBase):
                 edit = dataclasses.replace(edit, query=data)
         result = edits.edit_samples(self.experiment, edit, self.caller(context))
         return pb.EditSamplesResponse(matched=result.matched, changed=result.changed, sample_ids=result.sample_ids)
+
+    def _relabel(self, request: pb.EditSamplesRequest, context: grpc.ServicerContext) -> pb.EditSamplesResponse:
+        target = request.WhichOneof("target")
+        query: Any = None
+        field = "query"
+        if target == "query":
+            kind = request.query.WhichOneof("kind")
+            query, field = (request.query.text, "query.text") if kind != "spec_json" else \
+                (request.query.spec_json, "query.spec_json")
+        relabel = labels.RelabelRequest(
+            action=_LABEL_ACTIONS[request.action], ids=tuple(request.ids.ids) if target == "ids" else None,
+            query=query, split=request.split, label=request.label if request.HasField("label") else None,
+            query_field=field, ids_field="ids.ids")
+        with self.rejecting(context, "relabel_samples", relabel.audit_params()):
+            if request.tag or request.value:
+                raise invalid(f"tag/value: not used by {relabel.action} (give `label` for relabel)")
+            if field == "query.spec_json":
+                data = parse_json(query, field)
+                if not isinstance(data, dict):
+                    raise invalid(f"{field}: expected a JSON object (the query spec)")
+                relabel = dataclasses.replace(relabel, query=data)
+        result = labels.relabel_samples(self.experiment, relabel, self.caller(context))
+        return pb.EditSamplesResponse(matched=result.matched, changed=result.changed, sample_ids=result.sample_ids,
+                                      without_suggestion=result.without_suggestion)
+
+    def ExportLabels(self, request: pb.ExportLabelsRequest,
+                     context: grpc.ServicerContext) -> pb.ExportLabelsResponse:
+        result = labels.export_labels(self.experiment, labels.ExportLabelsRequest(split=request.split))
+        response = pb.ExportLabelsResponse()
+        for row in result.rows():
+            entry = response.labels.add(id=row["id"], split=row["split"], corrected=row["corrected"], by=row["by"],
+                                        at=row["at"])
+            if isinstance(row["original"], int):
+                entry.original = row["original"]
+        return response
