@@ -26,6 +26,8 @@ def default_cert_dir() -> Path:
 
 
 def _report(paths: PKIPaths, written: list[Path], action: str) -> None:
+    # absolute paths: `--dir ./certs` must print a GRPC_TLS_CERT_DIR that works from any directory
+    paths = PKIPaths.of(paths.directory.expanduser().resolve())
     click.echo(f"{action} in {paths.directory}:")
     for path in written:
         click.echo(f"  {path.name:<20} {oct(path.stat().st_mode & 0o777)[2:]}"

@@ -350,7 +350,7 @@ suspected_mislabel (a ranking score, not a probability: compare samples, use `to
 Examples:
   query loss > 2 sort by loss desc limit 20
   query split == "train" and has:noisy
-  query label == 3 and prediction != 3 top 10 by loss
+  query label == 3 top 10 by loss
   query group by split, label: count, mean(loss)
 Quote the whole query in a shell: weightslab cli query 'loss > 2 limit 5'.
 A query that matches nothing answers "0 of N rows"; an unknown column, split or tag is an

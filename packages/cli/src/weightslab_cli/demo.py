@@ -449,7 +449,9 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
         raise DemoError(f"the demo needs torch and scikit-learn ({exc.name} is missing): "
                         "pip install 'weightslab[demo]'") from None
 
-    out = Console(stderr=as_json, highlight=False)  # human output; stderr in --json mode
+    from weightslab_cli.console import make_console
+
+    out = make_console(stderr=as_json, highlight=False)  # human output (stderr in --json mode), not cut in a pipe
     _install_sigterm()
     security = prepare_security()
     for note in security.notes:
@@ -513,6 +515,10 @@ def demo_command(epochs: int, noise: float, seed: int, root_log_dir: Path | None
         wl.reset_experiment()
         if type(exc).__name__ == "GrpcBindError":  # weightslab_grpc_server's clear bind error
             raise DemoError(str(exc) + _port_hint(str(exc))) from None
+        from weightslab.store import StoreLockedError
+
+        if isinstance(exc, StoreLockedError):  # another run holds the root log dir: one line, with the fix
+            raise DemoError(str(exc)) from None
         raise
     summary = result.summary
     if not headless:

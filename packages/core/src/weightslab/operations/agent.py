@@ -79,8 +79,18 @@ def get_agent(experiment: Any) -> QueryAgent:
             if agent is not None:
                 _agents[experiment] = agent
     if agent is None:
-        raise Unavailable("no query agent is installed (agent plugin not installed: pip install 'weightslab[agent]')")
+        raise Unavailable(_no_agent_reason(pm))
     return agent
+
+
+def _no_agent_reason(pm: Any) -> str:
+    """Not installed, or installed but it built no agent (not configured, or it failed: its log says why)."""
+    impls = pm.hook.weightslab_query_agent.get_hookimpls() if pm is not None else []
+    if impls:
+        names = ", ".join(sorted({impl.plugin_name for impl in impls}))
+        return (f"the agent plugin is installed ({names}) but provides no query agent: it is not configured or "
+                "could not be built (see the server log; `weightslab config show` lists the agent settings)")
+    return "no query agent is installed (agent plugin not installed: pip install 'weightslab[agent]')"
 
 
 def forget_agent(experiment: Any) -> None:
