@@ -129,10 +129,16 @@ class MislabelTracker:
     def capacity(self) -> int:
         return self._cap
 
-    def _grow(self, needed: int) -> None:
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` rows, allocated exactly (the sample table's size, known up front):
+        growing by doubling as shuffled batches reveal larger rows could leave half of it unused."""
+        with self._lock:
+            self._grow(rows, exact=True)
+
+    def _grow(self, needed: int, *, exact: bool = False) -> None:
         if needed <= self._cap:
             return
-        new_cap = max(needed, 2 * self._cap, 64)
+        new_cap = needed if exact else max(needed, 2 * self._cap, 64)
         for name, fill in self._FILL.items():
             old = getattr(self, name)
             new = np.full(new_cap, fill, dtype=old.dtype)

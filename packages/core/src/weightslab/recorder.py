@@ -185,6 +185,7 @@ class Recorder:
             self._store("append_predictions", r.split, sample_ids, r.step, preds)
         if r.is_loss and exp.is_training_split(r.split):  # one stream: the training loss
             class_targets = targets if targets is not None and targets.ndim == 1 else None
+            exp.mislabel.reserve(table.n)
             exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
                                 targets=class_targets, step=r.step,
                                 preds=preds if class_targets is not None and logits is None else None)

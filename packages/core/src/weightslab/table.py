@@ -8,7 +8,7 @@ experiment lock.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,9 +54,77 @@ class UnknownSamples(KeyError):
         return str(self.args[0])
 
 
+class _RowIndex:
+    """``(split, sample_id) -> row`` without a Python object per row.
+
+    Decimal ids (``"0"``, ``"17"``: what a watched loader numbers its samples with) are slots of
+    one int64 array per split (8 bytes a row, -1 = absent); other ids live in a per-split dict.
+    A dict keyed by ``(split, id)`` tuples cost about 140 bytes a row (tuple, entry, int object).
+    Reads like the mapping it replaces: ``key in index``, ``index[key]``, ``get``, ``items``.
+    """
+
+    def __init__(self) -> None:
+        self._dense: dict[str, np.ndarray] = {}
+        self._named: dict[str, dict[str, int]] = {}
+        self._counts: dict[str, int] = {}
+
+    @staticmethod
+    def _number(sid: str) -> int:
+        if sid.isdigit() and sid.isascii() and len(sid) < 19 and (len(sid) == 1 or sid[0] != "0"):
+            return int(sid)
+        return -1
+
+    def get(self, key: tuple[str, str], default: int | None = None) -> int | None:
+        split, sid = key
+        num = self._number(sid) if isinstance(sid, str) else -1
+        dense = self._dense.get(split)
+        if num >= 0 and dense is not None and num < len(dense):
+            row = int(dense[num])
+            if row >= 0:
+                return row
+        named = self._named.get(split)
+        return named.get(sid, default) if named is not None else default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and len(key) == 2 and self.get(key) is not None
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        row = self.get(key)
+        if row is None:
+            raise KeyError(key)
+        return row
+
+    def __setitem__(self, key: tuple[str, str], row: int) -> None:
+        split, sid = key
+        count = self._counts.get(split, 0)
+        num = self._number(sid)
+        if 0 <= num < max(1 << 20, 4 * (count + 1)):  # dense while the numbering is compact
+            dense = self._dense.get(split)
+            if dense is None or num >= len(dense):
+                grown = np.full(max(num + 1, 2 * len(dense) if dense is not None else 1024), -1, np.int64)
+                if dense is not None:
+                    grown[: len(dense)] = dense
+                dense = self._dense[split] = grown
+            dense[num] = row
+        else:
+            self._named.setdefault(split, {})[sid] = row
+        self._counts[split] = count + 1
+
+    def items(self) -> Iterator[tuple[tuple[str, str], int]]:
+        for split, dense in self._dense.items():
+            for num in np.flatnonzero(dense >= 0).tolist():
+                yield (split, str(num)), int(dense[num])
+        for split, named in self._named.items():
+            for sid, row in named.items():
+                yield (split, sid), row
+
+    def __len__(self) -> int:
+        return sum(self._counts.values())
+
+
 class SampleTable:
     def __init__(self) -> None:
-        self._index: dict[tuple[str, str], int] = {}
+        self._index = _RowIndex()
         self.n = 0
         self._cap = 0
         self.sample_id = np.empty(0, dtype=object)
@@ -145,7 +213,8 @@ class SampleTable:
         wanted = set(ids)
         if not wanted:
             return np.zeros(0, dtype=np.int64)
-        found = [row for (sp, sid), row in self._index.items() if sid in wanted]
+        found = [row for split in self._split_counts for sid in wanted
+                 if (row := self._index.get((split, sid))) is not None]
         seen = {self.sample_id[row] for row in found}
         missing = sorted(wanted - seen)
         if missing:

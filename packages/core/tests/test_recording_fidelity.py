@@ -1,0 +1,122 @@
+"""What a training run records, value for value: table, history, curves, store writes and the
+mislabel columns, against a reference computed here from the same batches.
+
+Pins the recorded data while the recording path is optimised (issue 19: batching, compact
+dtypes, index structures): any change in what is kept, or in which value wins, fails here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from weightslab.data import WatchedLoader
+from weightslab.experiment import Experiment
+from weightslab.mislabel import MislabelTracker
+from weightslab.store import MemorySampleStore
+
+ENV = {"WEIGHTSLAB_DISABLED_PLUGINS": "data_cache,grpc_server,cli,watchdog,auth,agent,studio,example",
+       "WEIGHTSLAB_LOG_LEVEL": "WARNING"}
+N, FEATURES, CLASSES, BATCH, EPOCHS = 53, 4, 3, 8, 3
+
+
+class RecordingStore(MemorySampleStore):
+    """The in-memory store, keeping every write it receives (in order)."""
+
+    def __init__(self) -> None:
+        self.history: list[tuple[Any, ...]] = []
+        self.curves: list[tuple[Any, ...]] = []
+        self.predictions: list[tuple[Any, ...]] = []
+
+    def append_history(self, signal: str, split: str, sample_ids: np.ndarray, steps: np.ndarray,
+                       values: np.ndarray, branch: str) -> None:
+        self.history.append((signal, split, [str(s) for s in np.asarray(sample_ids).tolist()],
+                             np.asarray(steps).tolist(), np.asarray(values, dtype=np.float64).copy(), branch))
+
+    def append_curve(self, signal: str, split: str, branch: str, step: int, value: float) -> None:
+        self.curves.append((signal, split, branch, int(step), float(value)))
+
+    def append_predictions(self, split: str, sample_ids: np.ndarray, step: int, predictions: np.ndarray) -> None:
+        self.predictions.append((split, [str(s) for s in np.asarray(sample_ids).tolist()], int(step),
+                                 np.asarray(predictions).tolist()))
+
+
+def _batch_values(x: np.ndarray, y: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic per-sample loss (a NaN now and then), logits and predictions of one batch."""
+    logits = np.stack([x[:, c % FEATURES] * (1.0 + 0.1 * step) - 0.2 * c for c in range(CLASSES)], axis=1)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    loss = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y]
+    if step % 4 == 1:
+        loss[0] = np.nan  # kept in the history, never the latest value
+    return loss, logits, logits.argmax(axis=1)
+
+
+def test_recorded_values_match_a_reference_run(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(N, FEATURES))
+    y = rng.integers(0, CLASSES, N)
+    exp = Experiment(kwargs={"root_log_dir": tmp_path}, environ=ENV)
+    exp.start()
+    store = RecordingStore()
+    exp.store = store
+    try:
+        loader = WatchedLoader(exp, (x, y), loader_name="train", batch_size=BATCH, shuffle=True, seed=3)
+        exp.loaders["train"] = loader
+        reference = MislabelTracker()
+        latest = np.full(N, np.nan)
+        last_pred = np.full(N, np.nan)
+        seen = np.zeros(N)
+        last_seen = np.full(N, -1.0)
+        hist_ids: list[int] = []
+        hist_steps: list[int] = []
+        hist_values: list[float] = []
+        curve: list[tuple[int, float]] = []
+        for _ in range(EPOCHS):
+            for xb, ids, yb in loader:
+                step = exp.step
+                loss, logits, preds = _batch_values(xb, yb, step)
+                exp.record("loss", loss, ids, targets=yb, preds=preds, is_loss=True)
+                exp.step_end()
+                idx = np.asarray(ids)
+                seen[idx] += 1
+                last_seen[idx] = step
+                ok = np.isfinite(loss)
+                latest[idx[ok]] = loss[ok]
+                last_pred[idx] = preds
+                hist_ids += idx.tolist()
+                hist_steps += [step] * len(idx)
+                hist_values += loss.tolist()
+                curve.append((step, float(loss[ok].mean())))
+                reference.update(idx, loss, targets=yb, step=step, preds=preds)
+        exp.recorder.drain()
+
+        table = exp.table
+        rows = table.rows("train", [str(i) for i in range(N)], create=False)
+        assert rows.tolist() == list(range(N))  # registration order
+        np.testing.assert_array_equal(table.numeric["loss"][rows], latest)
+        np.testing.assert_array_equal(table.numeric["label"][rows], y.astype(np.float64))
+        np.testing.assert_array_equal(table.numeric["prediction"][rows], last_pred)
+        np.testing.assert_array_equal(table.seen_count[rows], seen)
+        np.testing.assert_array_equal(table.last_seen_step[rows], last_seen)
+        assert table.numeric["loss"].dtype == np.float64 and table.seen_count.dtype == np.float64
+
+        h_rows, h_steps, h_values, h_codes = exp.history.arrays("loss")
+        assert h_rows.tolist() == hist_ids and h_steps.tolist() == hist_steps
+        np.testing.assert_array_equal(h_values, np.asarray(hist_values))
+        assert h_values.dtype == np.float64
+        assert {exp.history.branches[c] for c in h_codes.tolist()} == {exp.branch}
+        points = exp.history.curve("loss", split="train")
+        assert [(p.step, p.value) for p in points] == curve
+
+        assert [s for s in store.curves] == [("loss", "train", exp.branch, st, v) for st, v in curve]
+        assert sum((h[2] for h in store.history), []) == [str(i) for i in hist_ids]
+        assert sum((h[3] for h in store.history), []) == hist_steps
+        np.testing.assert_array_equal(np.concatenate([h[4] for h in store.history]), np.asarray(hist_values))
+        assert [p[1] for p in store.predictions] and all(p[0] == "train" for p in store.predictions)
+
+        frame = exp.frame()
+        expected = reference.columns(N)
+        for name, column in expected.items():
+            np.testing.assert_array_equal(frame.columns[name][:N], column, err_msg=name)
+    finally:
+        exp.shutdown()
