@@ -28,5 +28,6 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
 def weightslab_cli_commands() -> list[Any]:
     from weightslab_cli.client import cli_command
     from weightslab_cli.demo import demo_command
+    from weightslab_cli.label_commands import export_group
 
-    return [cli_command, demo_command]
+    return [cli_command, demo_command, export_group]
