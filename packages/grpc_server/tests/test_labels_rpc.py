@@ -7,6 +7,7 @@ import json
 
 import grpc
 import numpy as np
+import pytest
 from grpc_testutil import TIMEOUT, pb, rpc_error
 
 
@@ -65,6 +66,9 @@ def test_relabel_bad_input_is_invalid_argument(make_env) -> None:
     stub = env.stub()
     exp = env.experiment
     exp.register_samples("reg", ["r0", "r1"], np.array([0.25, 1.5]))
+    torch = pytest.importorskip("torch")  # logits (a tensor) tell the number of classes
+    exp.record("loss", np.ones(4), ["0", "1", "2", "3"], split="train", logits=torch.zeros(4, 10),
+               targets=np.arange(4), is_loss=True)
 
     def error(**fields) -> grpc.RpcError:
         return rpc_error(stub.EditSamples, pb.EditSamplesRequest(**fields))

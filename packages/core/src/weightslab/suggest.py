@@ -44,7 +44,7 @@ class SuggestionTracker:
         self._lock = threading.Lock()
         self._p = np.zeros((0, 0), np.float32)  # weighted sum of probabilities per row and class
         self._w = np.zeros(0, np.float64)  # sum of weights per row
-        self.n_classes = 0  # known once logits (or votes) were seen; 0 = unknown
+        self.n_classes = 0  # the logits' width once seen; 0 = unknown
         self.disabled = ""  # why suggestions stopped ("" = active)
         self.updates = 0
         self._cache_key: tuple[int, int, int] | None = None
@@ -62,6 +62,7 @@ class SuggestionTracker:
         if batch == 0:
             return
         probs = _probabilities(logits, batch)
+        from_logits = probs is not None
         if probs is None:
             probs = _votes(preds, batch)
             if probs is None:
@@ -71,12 +72,14 @@ class SuggestionTracker:
             return
         width = probs.shape[1]
         with self._lock:
-            if logits is not None and self.n_classes and width != self.n_classes and _is_logits(logits, batch):
+            if from_logits and self.n_classes and width != self.n_classes:
                 self._stop(f"the logits' width changed from {self.n_classes} to {width}")
                 return
             weight = self._maturity(probs, targets, ok)
             if not self._ensure(int(rows.max()) + 1, width):
                 return
+            if from_logits:  # votes only give a lower bound (classes never predicted are not seen)
+                self.n_classes = width
             r = rows[ok]
             p = probs[ok].astype(np.float32, copy=False)
             # a row that repeats in the batch adds each occurrence (np.add.at is unbuffered)
@@ -116,7 +119,6 @@ class SuggestionTracker:
             w = np.zeros(new_rows, np.float64)
             w[:rows_cap] = self._w
             self._p, self._w = p, w
-        self.n_classes = max(self.n_classes, width)
         return True
 
     def _stop(self, why: str) -> None:
