@@ -174,7 +174,7 @@ class Recorder:
                           "they are kept in the history but do not replace the latest value", r.name)
         table.set_signal(r.name, rows[finite], vals[finite])
         exp.history.append(r.name, rows, r.step, vals, r.branch)
-        sample_ids = table.sample_id[rows]
+        sample_ids = table.store_ids(rows)  # int64 for decimal ids: the store encodes them vectorised
         self._store("append_history", r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals,
                     r.branch)
         if targets is not None:

@@ -128,6 +128,9 @@ class SampleTable:
         self.n = 0
         self._cap = 0
         self.sample_id = np.empty(0, dtype=object)
+        # The id as an integer where it is one in decimal (-1 otherwise): lets writers hand whole
+        # batches of ids to the store as one int64 array instead of one text object per sample.
+        self.int_id = np.empty(0, dtype=np.int64)
         self.split = np.empty(0, dtype=object)
         self.discarded = np.zeros(0, dtype=bool)
         # float64 (whole numbers) so query frames can use views instead of copies
@@ -157,6 +160,7 @@ class SampleTable:
             return out
 
         self.sample_id = grow(self.sample_id, None)
+        self.int_id = grow(self.int_id, -1)
         self.split = grow(self.split, None)
         self.discarded = grow(self.discarded, False)
         self.last_seen_step = grow(self.last_seen_step, -1)
@@ -197,6 +201,7 @@ class SampleTable:
                 self._grow(row + 1)
                 index[(split, sid)] = row
                 self.sample_id[row] = sid
+                self.int_id[row] = _RowIndex._number(sid) if isinstance(sid, str) else -1
                 self.split[row] = split
                 self.n += 1
                 self._split_counts[split] = self._split_counts.get(split, 0) + 1
@@ -205,6 +210,12 @@ class SampleTable:
             raise UnknownSamples(missing)
         self.version += 1
         return np.asarray(out, dtype=np.int64)
+
+    def store_ids(self, rows: np.ndarray) -> np.ndarray:
+        """Sample ids of ``rows`` for the sample store: int64 when every one is a decimal integer
+        (the store keys ``7`` and ``"7"`` alike), else the text objects."""
+        ints = self.int_id[rows]
+        return ints if len(ints) and ints.min() >= 0 else self.sample_id[rows]
 
     def find(self, ids: Iterable[str], split: str | None = None) -> np.ndarray:
         """Rows of ``ids`` in ``split`` (any split when None); raises :class:`UnknownSamples`."""
