@@ -14,8 +14,8 @@ interface RowEls {
   state: HTMLSpanElement;
   error: HTMLDivElement;
   kind: HpKind;
-  /** An edit was sent from this page and is not applied yet. */
-  sent: boolean;
+  /** The value an edit sent from this page asked for, until the loop took it (or refused it). */
+  sent: string | null;
 }
 
 export function setupHyperParameters(app: Studio): void {
@@ -33,9 +33,9 @@ export function setupHyperParameters(app: Studio): void {
     r.state.textContent = "sending…";
     try {
       const res = await app.api.setHyperParameter({ key, value: { kind: value } });
-      r.sent = true;
+      r.sent = hpText(res.requested?.kind as HpValue);
       r.el.dataset.phase = "requested";
-      r.state.textContent = `${hpText(res.requested?.kind as HpValue)} requested → applying…`;
+      r.state.textContent = `${r.sent} requested → applying…`;
       r.state.title = "Queued: the training loop applies it at its next step boundary";
       app.scheduler.setInterval("hparams", 2000);
       app.scheduler.trigger("hparams");
@@ -57,7 +57,7 @@ export function setupHyperParameters(app: Studio): void {
     const error = h("div", { class: "wl-inline-error wl-hp-error", role: "alert", hidden: true });
     const el = h("div", { class: "wl-hp", "data-key": key, "data-kind": kind, "data-phase": "applied" },
       h("label", { class: "wl-hp-key", for: id, title: key, text: key }), input, state, error);
-    const r: RowEls = { el, input, state, error, kind, sent: false };
+    const r: RowEls = { el, input, state, error, kind, sent: null };
     if (kind === "bool") input.addEventListener("change", () => void send(key, r));
     else {
       input.addEventListener("keydown", (e) => {
@@ -76,7 +76,7 @@ export function setupHyperParameters(app: Studio): void {
     return r;
   };
 
-  const render = (params: Array<{ key: string; applied: HpValue | undefined; requested: HpValue | undefined }>): void => {
+  const render = (params: Array<{ key: string; applied: HpValue | undefined; requested: HpValue | undefined }>, serverError: string): void => {
     states = params.map((p) => ({ key: p.key, kind: hpKind(p.applied), applied: hpText(p.applied), requested: p.requested ? hpText(p.requested) : null }));
     if (!params.length) {
       host.replaceChildren(h("span", { class: "wl-muted", text: "no hyperparameters watched (wl.watch_or_edit(hp, flag='hp'))" }));
@@ -101,10 +101,18 @@ export function setupHyperParameters(app: Studio): void {
         r.el.dataset.phase = "requested";
         r.state.textContent = `${s.requested} requested → applying…`;
       } else if (r.el.dataset.phase === "requested" || r.el.dataset.phase === "sending") {
-        // The loop took it: shown as applied (until the next edit).
-        r.el.dataset.phase = r.sent ? "applied-now" : "applied";
-        r.state.textContent = r.sent ? "applied ✓" : "";
-        r.sent = false;
+        if (r.sent !== null && r.sent !== s.applied) {
+          // Valid when queued but refused when applied at the step boundary: the loop kept its value.
+          r.el.dataset.phase = "rejected";
+          r.state.textContent = "";
+          r.error.hidden = false;
+          r.error.textContent = `${r.sent} not applied; training kept ${s.applied}${serverError.includes(s.key) ? `: ${serverError}` : ""}`;
+        } else {
+          // The loop took it: shown as applied (until the next edit).
+          r.el.dataset.phase = r.sent !== null ? "applied-now" : "applied";
+          r.state.textContent = r.sent !== null ? "applied ✓" : "";
+        }
+        r.sent = null;
       }
       order.push(r.el);
     }
@@ -118,9 +126,9 @@ export function setupHyperParameters(app: Studio): void {
     paused: true, // starts once the page is live (no token: no request)
     run: async () => {
       const res = await app.api.getHyperParameters({});
-      render(res.parameters.map((p) => ({ key: p.key, applied: p.applied?.kind as HpValue | undefined, requested: p.requested?.kind as HpValue | undefined })));
+      render(res.parameters.map((p) => ({ key: p.key, applied: p.applied?.kind as HpValue | undefined, requested: p.requested?.kind as HpValue | undefined })), res.lastError);
       lastError.hidden = !res.lastError;
-      lastError.textContent = res.lastError ? `hyperparameters file: ${res.lastError}` : "";
+      lastError.textContent = res.lastError ? `last refused edit: ${res.lastError}` : "";
       app.scheduler.setInterval("hparams", hpPollInterval(states));
     },
     onError: () => {
