@@ -48,11 +48,20 @@ def _train(wl, data, *, epochs: int, act_epoch: int | None = None, k: int = 0):
     loader = wl.watch_or_edit((xtr, yntr), flag="data", loader_name="train", batch_size=64, shuffle=True, seed=0)
     loss_fn = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="train_loss")
     accuracy = []
+    corrected: dict[int, int] = {}
     for epoch in range(epochs):
         if act_epoch is not None and epoch == act_epoch:
             result = wl.relabel_to_suggestion(query=f"top {k} by suspected_mislabel")
-            assert result["matched"] == k
+            assert result["matched"] == k and result["changed"] > 0.8 * k
+            table = wl.get_experiment().table
+            rows = table.find(result["sample_ids"], "train")
+            corrected = {int(s): int(v) for s, v in zip(table.sample_id[rows], table.numeric["label"][rows],
+                                                        strict=True)}
         for inputs, ids, labels in loader:
+            if corrected:  # the very next batch already carries the new labels
+                got = {int(i): int(v) for i, v in zip(ids, labels, strict=True) if int(i) in corrected}
+                assert got and got == {i: corrected[i] for i in got}
+                corrected = {}
             loss = loss_fn(model(torch.as_tensor(inputs)), torch.as_tensor(labels), batch_ids=ids)
             opt.zero_grad()
             loss.mean().backward()
@@ -283,3 +292,30 @@ def test_corrections_survive_a_restart(tmp_path, monkeypatch):
             ("4", int(y[4]), 3, "sdk"), ("9", int(y[9]), 3, "sdk")]
     finally:
         reset_experiment()
+
+
+def test_suggestion_tracker_weights_votes_and_limits(caplog):
+    from weightslab.suggest import SuggestionTracker
+
+    tracker = SuggestionTracker()
+    rows = np.array([0, 1, 1])  # row 1 twice in one batch: both observations count
+    logits = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7]]))
+    tracker.update(rows, logits=logits, targets=np.array([0, 1, 2]))
+    cols = tracker.columns(3, labels=np.array([0.0, 2.0, np.nan]))
+    assert cols["suggested_label"][0] == 0 and cols["suggested_label_confidence"][0] == pytest.approx(0.7)
+    assert cols["suggested_label_confidence"][1] == pytest.approx(0.5)  # (0.8 + 0.2) / 2 for class 1
+    assert cols["suggestion_differs"].tolist()[:2] == [0.0, 1.0] and np.isnan(cols["suggested_label"][2])
+    assert tracker.n_classes == 3
+    assert tracker.suggestion(np.array([0, 1, 2, 99])).tolist() == [0, 1, -1, -1]
+    # hard predictions are votes; they never set the number of classes
+    votes = SuggestionTracker()
+    votes.update(np.array([0, 0, 0]), preds=np.array([4, 4, 1]))
+    assert votes.columns(1)["suggested_label"].tolist() == [4.0] and votes.n_classes == 0
+    assert votes.columns(1)["suggested_label_confidence"][0] == pytest.approx(2 / 3)
+    # a change of the logits' width or too many cells stops suggestions with one warning
+    tracker.update(np.array([0]), logits=np.zeros((1, 5)))
+    assert tracker.disabled and np.isnan(tracker.columns(2)["suggested_label"]).all()
+    small = SuggestionTracker(max_cells=100)
+    small.update(np.arange(40), logits=np.zeros((40, 10)))
+    assert "exceed 100 cells" in small.disabled
+    assert any("suggested_label is off" in r.message for r in caplog.records)

@@ -82,11 +82,14 @@ class SuggestionTracker:
                 self.n_classes = width
             r = rows[ok]
             p = probs[ok].astype(np.float32, copy=False)
-            # a row that repeats in the batch adds each occurrence (np.add.at is unbuffered)
             if p.shape[1] < self._p.shape[1]:
                 p = np.pad(p, ((0, 0), (0, self._p.shape[1] - p.shape[1])))
-            np.add.at(self._p, r, np.float32(weight) * p)
-            np.add.at(self._w, r, weight)
+            if np.unique(r).size == r.size:  # the usual batch: fancy-index adds (several times faster)
+                self._p[r] += np.float32(weight) * p
+                self._w[r] += weight
+            else:  # a row that repeats in the batch adds each occurrence (np.add.at is unbuffered)
+                np.add.at(self._p, r, np.float32(weight) * p)
+                np.add.at(self._w, r, weight)
             self.updates += 1
 
     def _maturity(self, probs: np.ndarray, targets: np.ndarray | None, ok: np.ndarray) -> float:
