@@ -406,6 +406,34 @@ def test_the_left_panel_resizes_and_its_cards_fold_and_both_persist(studio: Stud
     page.close()
 
 
+def test_refresh_settings_switch_auto_refresh_and_clear_caches(studio: StudioHandle, page: Page) -> None:
+    page.live(studio.url)
+    page.wait_for_selector("#grid .wl-cell img.wl-thumb")
+    page.click("#refresh-btn")
+    page.wait_for_selector("#refresh-pop:visible")
+    page.fill("#rf-plots-int", "0.1")  # below the floor: refused inline, nothing stored
+    page.press("#rf-plots-int", "Enter")
+    page.wait_for_selector("#rf-error:visible")
+    assert "plots interval" in page.locator("#rf-error").inner_text()
+    page.fill("#rf-plots-int", "5")
+    page.press("#rf-plots-int", "Enter")
+    page.uncheck("#rf-data-auto")
+    page.wait_for_selector("#rf-error", state="hidden")
+    stored = page.evaluate("JSON.parse(localStorage.getItem('wl-refresh'))")
+    assert stored == {"dataAuto": False, "dataIntervalMs": 2500, "plotsAuto": True, "plotsIntervalMs": 5000}, stored
+    assert "data off" in (page.locator("#refresh-btn").get_attribute("title") or "")
+    page.shot("refresh-settings")
+    # "clear caches and reload": the thumbnails are fetched again
+    before = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.endsWith('/GetThumbnails')).length")
+    page.click("#clear-cache")
+    page.wait_for_selector("#refresh-pop", state="hidden")
+    wait_for(lambda: page.evaluate("performance.getEntriesByType('resource')"
+                                   ".filter(e => e.name.endsWith('/GetThumbnails')).length") > before, 20,
+             "the thumbnails to be fetched again")
+    page.evaluate("localStorage.removeItem('wl-refresh')")
+    page.close()
+
+
 def test_keyboard_shortcuts_and_the_help_overlay(studio: StudioHandle, page: Page, running: None) -> None:
     page.live(studio.url)
     page.wait_for_selector('#train-state[data-state="running"]')
