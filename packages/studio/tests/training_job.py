@@ -43,6 +43,10 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--throttle", type=float, default=0.05, help="seconds between steps (keeps the CPU free)")
     parser.add_argument("--max-epochs", type=int, default=0, help="0 = until stopped")
+    parser.add_argument("--extra-signals", type=int, default=0,
+                        help="scalar curves bench_00.. logged every step besides loss/accuracy (plots benchmark)")
+    parser.add_argument("--prefill-steps", type=int, default=0,
+                        help="history of the extra signals before training starts (steps 1..N)")
     parser.add_argument("--hp", action="store_true", help="watch live hyperparameters (optimizer.lr, ...)")
     args = parser.parse_args()
 
@@ -72,6 +76,16 @@ def main() -> int:
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
     loader = wl.watch_or_edit(dataset, flag="data", loader_name="train", batch_size=args.batch_size,
                               shuffle=True, seed=0, labels=y)
+    extra = [f"bench_{i:02d}" for i in range(args.extra_signals)]
+
+    def log_extra(step: int) -> None:
+        # one point per extra signal and step, straight into the history the API serves
+        for i, name in enumerate(extra):
+            experiment.history.append_curve(name, "train", str(experiment.branch), step,
+                                            float(np.exp(-step / 30_000) * (1 + i) + 0.05 * np.sin(step / 50 + i)))
+
+    for step in range(1, args.prefill_steps + 1):
+        log_extra(step)
     services = wl.serve(serving_grpc=True, serving_cli=False, grpc_host="127.0.0.1", grpc_port=0)
     port = services["grpc"].port
     tmp = args.ready_file.with_suffix(".tmp")
@@ -90,6 +104,8 @@ def main() -> int:
                 losses.mean().backward()
                 optimizer.step()
                 metric(logits.argmax(dim=1), yb, batch_ids=ids)
+                if extra:
+                    log_extra(args.prefill_steps + int(experiment.step))
                 if seen is not None:
                     batch = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
                     # "lr": what the optimizer used for this step (a test reads it to see an edit land)

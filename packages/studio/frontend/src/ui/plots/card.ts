@@ -80,6 +80,8 @@ export class PlotCard {
   private readonly splitBtn: HTMLButtonElement;
   private readonly resetZoomBtn: HTMLButtonElement;
   private width = 300;
+  private legendSig = "";
+  private markerSig = "";
 
   constructor(
     readonly id: string,
@@ -258,22 +260,24 @@ export class PlotCard {
     this.paintLegend(drawn);
     this.paintMarkers();
     const total = drawn.reduce((a, d) => a + d.line.steps.length, 0);
-    this.el.dataset.series = String(drawn.filter((d) => d.kind === "curve").length);
-    this.el.dataset.slices = String(drawn.filter((d) => d.kind === "slice").length);
-    this.el.dataset.points = String(total);
-    this.el.dataset.visiblePoints = String(data.points);
+    setData(this.el, "series", drawn.filter((d) => d.kind === "curve").length);
+    setData(this.el, "slices", drawn.filter((d) => d.kind === "slice").length);
+    setData(this.el, "points", total);
+    setData(this.el, "visiblePoints", data.points);
+    let info: string;
     if (zoom) {
-      this.el.dataset.zoomBefore = String(zoom.before);
-      this.info.textContent = zoom.error
+      setData(this.el, "zoomBefore", zoom.before);
+      info = zoom.error
         ? `steps ${fmtInt(Math.round(zoom.lo))}–${fmtInt(Math.round(zoom.hi))} · ${zoom.error}`
         : zoom.series
           ? `steps ${fmtInt(Math.round(zoom.lo))}–${fmtInt(Math.round(zoom.hi))} · ${fmtInt(data.points)} points (was ${fmtInt(zoom.before)})`
           : `steps ${fmtInt(Math.round(zoom.lo))}–${fmtInt(Math.round(zoom.hi))} · loading…`;
     } else {
-      delete this.el.dataset.zoomBefore;
+      if ("zoomBefore" in this.el.dataset) delete this.el.dataset.zoomBefore;
       const branches = new Set(drawn.filter((d) => d.kind === "curve").map((d) => d.branch)).size;
-      this.info.textContent = `${branches > 1 ? `${branches} branches · ` : ""}${fmtInt(total)} pts`;
+      info = `${branches > 1 ? `${branches} branches · ` : ""}${fmtInt(total)} pts`;
     }
+    if (this.info.textContent !== info) this.info.textContent = info;
   }
 
   private aligned(data: ChartData): uPlot.AlignedData {
@@ -351,6 +355,10 @@ export class PlotCard {
   }
 
   private paintLegend(drawn: Drawn[]): void {
+    // Rebuilt only when what it says changes (a DOM change costs a style/layout pass).
+    const sig = drawn.map((d) => `${d.kind}/${d.label}/${d.color}/${d.branch}/${d.line.steps.length}`).join("|");
+    if (sig === this.legendSig) return;
+    this.legendSig = sig;
     const items = drawn.map((d) => {
       const swatch = h("span", { class: d.dash ? "wl-plot-swatch wl-dashed" : "wl-plot-swatch" });
       swatch.style.setProperty("--c", d.color);
@@ -373,6 +381,9 @@ export class PlotCard {
 
   private paintMarkers(): void {
     const markers = this.host.markers();
+    const sig = markers.map((m) => `${m.step}/${m.kind}/${m.text}`).join("|");
+    if (sig === this.markerSig) return;
+    this.markerSig = sig;
     this.el.dataset.markers = String(markers.length);
     const recent = markers.slice(-4);
     this.markerList.replaceChildren(...recent.map((m) => h("span", {
@@ -432,6 +443,11 @@ export class PlotCard {
     this.plot = null;
     this.el.remove();
   }
+}
+
+function setData(el: HTMLElement, key: string, value: number): void {
+  const v = String(value);
+  if (el.dataset[key] !== v) el.dataset[key] = v;
 }
 
 const short = (branch: string): string => (branch.length > 10 ? branch.slice(0, 8) : branch) || "—";
