@@ -120,3 +120,27 @@ def test_recorded_values_match_a_reference_run(tmp_path) -> None:
             np.testing.assert_array_equal(frame.columns[name][:N], column, err_msg=name)
     finally:
         exp.shutdown()
+
+
+def test_live_mislabel_columns_equal_a_full_recompute() -> None:
+    """``live_columns`` recomputes only the rows updated since its last call: same values as
+    ``columns`` after every batch (repeated rows, NaN losses, logits, growth of the table)."""
+    rng = np.random.default_rng(11)
+    tracker = MislabelTracker()
+    n = 40
+    for step in range(30):
+        if step == 12:
+            n = 90  # more rows registered: capacity grows
+        if step % 7:
+            tracker.reserve(n)
+        rows = rng.integers(0, n, 16)
+        losses = rng.exponential(1.0, 16)
+        losses[rng.random(16) < 0.1] = np.nan
+        logits = rng.normal(size=(16, 3)) if step % 3 else None
+        tracker.update(rows, losses, logits=logits, targets=rng.integers(0, 3, 16), step=step)
+        if step % 4 == 0:
+            continue  # several updates between two reads
+        live, full = tracker.live_columns(n + 5), tracker.columns(n + 5)
+        assert list(live) == list(full)
+        for name in full:
+            np.testing.assert_array_equal(live[name], full[name], err_msg=f"{name} at step {step}")

@@ -113,6 +113,11 @@ class MislabelTracker:
         self._s_w = np.zeros(0, np.float64)
         self._s_sum = np.zeros(0, np.float64)
         self._updates = np.zeros(0, np.int32)  # occurrences in update(), valid or not
+        # live_columns(): the columns, and the rows updated since they were computed (None = all).
+        self._live: dict[str, np.ndarray] | None = None
+        self._live_k = 0
+        self._touched: list[np.ndarray] | None = []
+        self._touched_n = 0
         if capacity:
             self._grow(capacity)
 
@@ -194,6 +199,7 @@ class MislabelTracker:
 
         with self._lock:
             self._grow(int(rows.max()) + 1)
+            self._note_touched(rows)
             if step is not None:
                 self._last_step[rows] = float(step)
             weight = self._maturity(suspicion)
@@ -333,29 +339,70 @@ class MislabelTracker:
             raise ValueError(f"n_rows must be >= 0, got {n_rows}")
         with self._lock:
             k = min(n_rows, self._cap)
-            n = self._n[:k]
-            m_n = self._m_n[:k]
-            s_w = self._s_w[:k]
-            c_n = self._c_n[:k]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                loss_mean = np.where(n > 0, self._loss_sum[:k] / n, np.nan)
-                aum = np.where(m_n > 0, self._m_sum[:k] / m_n, np.nan)
-                score = np.where(s_w > 0, self._s_sum[:k] / s_w, np.nan)
-                s0, sx, sxx = self._weight_sums(n)
-                den = s0 * sxx - sx * sx
-                num = s0 * self._sxy[:k] - sx * self._sy[:k]
-                trend = np.where((n >= 2) & (den > 1e-12), num / den, np.nan)
-            out = {
-                "loss_mean": loss_mean,
-                "loss_last": self._loss_last[:k].copy(),
-                "loss_trend": trend,
-                "margin": self._m_last[:k].copy(),
-                "aum": aum,
-                "forgetting_events": np.where(c_n > 0, self._forget[:k].astype(np.float64), np.nan),
-                "n_observations": np.where(self._updates[:k] > 0, n.astype(np.float64), np.nan),
-                "last_step": self._last_step[:k].copy(),
-                "suspected_mislabel": score,
-            }
+            out = self._compute(slice(0, k))
+        return self._padded(out, n_rows, k)
+
+    def live_columns(self, n_rows: int) -> dict[str, np.ndarray]:
+        """:meth:`columns`, kept up to date in place: after the first call only the rows that
+        ``update`` touched since the previous call are recomputed (O(rows touched), not O(table)),
+        so the first query after new losses stays cheap on a large table. Same values as
+        :meth:`columns`; the arrays are live (later calls overwrite them, as a table frame's views)."""
+        if n_rows < 0:
+            raise ValueError(f"n_rows must be >= 0, got {n_rows}")
+        with self._lock:
+            k = min(n_rows, self._cap)
+            live = self._live
+            touched = self._touched
+            self._touched, self._touched_n = [], 0
+            if live is None or self._live_k != k or touched is None:
+                live = self._live = self._compute(slice(0, k))
+                self._live_k = k
+            elif touched:
+                rows = np.unique(np.concatenate(touched))
+                rows = rows[rows < k]
+                if len(rows):
+                    for name, values in self._compute(rows).items():
+                        live[name][rows] = values
+            out = dict(live)
+        return self._padded(out, n_rows, k)
+
+    def _note_touched(self, rows: np.ndarray) -> None:
+        """Rows ``live_columns`` must recompute (caller holds the lock); none kept before its first call."""
+        if self._live is None or self._touched is None:
+            return
+        self._touched.append(rows)
+        self._touched_n += len(rows)
+        if self._touched_n > self._live_k:  # more than a full pass: recompute everything instead
+            self._touched = None
+
+    def _compute(self, sel: slice | np.ndarray) -> dict[str, np.ndarray]:
+        """The columns of rows ``sel`` (a slice from 0, or row indices); caller holds the lock."""
+        n = self._n[sel]
+        m_n = self._m_n[sel]
+        s_w = self._s_w[sel]
+        c_n = self._c_n[sel]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss_mean = np.where(n > 0, self._loss_sum[sel] / n, np.nan)
+            aum = np.where(m_n > 0, self._m_sum[sel] / m_n, np.nan)
+            score = np.where(s_w > 0, self._s_sum[sel] / s_w, np.nan)
+            s0, sx, sxx = self._weight_sums(n)
+            den = s0 * sxx - sx * sx
+            num = s0 * self._sxy[sel] - sx * self._sy[sel]
+            trend = np.where((n >= 2) & (den > 1e-12), num / den, np.nan)
+        copy = isinstance(sel, slice)  # fancy indexing already copied
+        return {
+            "loss_mean": loss_mean,
+            "loss_last": self._loss_last[sel].copy() if copy else self._loss_last[sel],
+            "loss_trend": trend,
+            "margin": self._m_last[sel].copy() if copy else self._m_last[sel],
+            "aum": aum,
+            "forgetting_events": np.where(c_n > 0, self._forget[sel].astype(np.float64), np.nan),
+            "n_observations": np.where(self._updates[sel] > 0, n.astype(np.float64), np.nan),
+            "last_step": self._last_step[sel].copy() if copy else self._last_step[sel],
+            "suspected_mislabel": score,
+        }
+
+    def _padded(self, out: dict[str, np.ndarray], n_rows: int, k: int) -> dict[str, np.ndarray]:
         if n_rows > k:
             pad = np.full(n_rows - k, np.nan)
             out = {name: np.concatenate([col, pad]) for name, col in out.items()}
