@@ -230,13 +230,19 @@ def test_bad_input_gives_clear_errors(wl):
         wl.relabel(query="", label=1)
     with pytest.raises(ValueError, match="label= or suggested=True"):
         wl.relabel(["1"], 1, suggested=True)
+    x, y, _, _ = noisy_digits(n=8, noise=0.0)
+    wl.watch_or_edit((x, y), flag="data", loader_name="val", batch_size=4)  # ids 0..7 in train and val
+    with pytest.raises(InvalidRequest, match="sample id '1' exists in several splits"):
+        wl.relabel(["1"], 2)
+    assert wl.relabel(["val:1"], 2)["changed"] == int(y[1] != 2)
+    wl.revert_labels(["1"], split="val")
     unlabelled = torch.utils.data.TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.int64))
     wl.watch_or_edit(unlabelled, flag="data", loader_name="nolabels", batch_size=2)
     with pytest.raises(ValueError, match="has no class label recorded yet.*preload_labels=True"):
         wl.relabel(["1"], 1, split="nolabels")
     from weightslab.sdk import get_experiment
 
-    assert len(get_experiment().label_edits) == 0 and "original_label" not in wl.dataframe()
+    assert len(get_experiment().label_edits) == 0 and wl.dataframe().original_label.isna().all()
 
 
 def test_non_class_targets_are_refused(wl):

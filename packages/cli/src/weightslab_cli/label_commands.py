@@ -38,7 +38,7 @@ def _run(ctx: CommandContext, action: str, ids: list[str], query: str | None, sp
     result = labels.relabel_samples(ctx.experiment, labels.RelabelRequest(
         action=action, ids=tuple(ids) if ids else None, query=query, split=split, label=label), ctx.mutating())
     out = {"action": action, "matched": result.matched, "changed": result.changed,
-           "sample_ids": list(result.sample_ids)}
+           "sample_ids": list(result.sample_ids), "samples": list(result.samples)}
     if action == "relabel_to_suggestion":
         out["without_suggestion"] = result.without_suggestion
     return out

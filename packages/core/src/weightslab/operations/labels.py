@@ -37,6 +37,7 @@ from weightslab.operations.edits import (
     MAX_IDS_AUDITED,
     MAX_IDS_SHOWN,
     _query_text,
+    rows_of_ids,
     rows_of_query,
 )
 from weightslab.operations.samples import QueryLike
@@ -75,6 +76,7 @@ class RelabelResult:
     changed: int  # 0 when re-applied: idempotent
     sample_ids: tuple[str, ...]  # first 1000 matched ids
     without_suggestion: int = 0  # relabel_to_suggestion: matched rows the run has no suggestion for yet
+    samples: tuple[str, ...] = ()  # the matched rows as ``split:id`` (ids repeat across splits)
 
 
 def class_index(value: Any, field: str = "label") -> int:
@@ -109,7 +111,8 @@ def _rows(experiment: Any, request: RelabelRequest, split: str) -> np.ndarray:
         ids = names(request.ids, request.ids_field, max_items=MAX_IDS, max_len=MAX_ID)
         if not ids:
             raise InvalidRequest(request.ids_field, "expected at least one sample id")
-        rows = experiment.resolve_rows(list(ids), split=split or None)  # UnknownSamples names the ids
+        # as every edit: unknown ids/splits named, an id held by several splits needs its split
+        rows = rows_of_ids(experiment, ids, split, request.ids_field)
     else:
         rows = rows_of_query(experiment, request.query, split, request.query_field)
     _, first = np.unique(rows, return_index=True)
@@ -134,9 +137,13 @@ def relabel_samples(experiment: Any, request: RelabelRequest, caller: Caller = S
         with main_lock(experiment), data_lock(experiment):
             changed, without = _apply(experiment, request.action, rows, label, caller_text(caller))
         entry.result = {"matched": int(len(rows)), "changed": int(len(changed))}
+    shown = rows[:MAX_IDS_SHOWN]
+    table = experiment.table
     return RelabelResult(action=request.action, matched=int(len(rows)), changed=int(len(changed)),
-                         sample_ids=tuple(str(s) for s in experiment.table.sample_id[rows[:MAX_IDS_SHOWN]]),
-                         without_suggestion=without)
+                         sample_ids=tuple(str(s) for s in table.sample_id[shown]), without_suggestion=without,
+                         samples=tuple(f"{sp}:{sid}" for sp, sid in zip(table.split[shown].tolist(),
+                                                                         table.sample_id[shown].tolist(),
+                                                                         strict=True)))
 
 
 def _apply(experiment: Any, action: str, rows: np.ndarray, label: int, by: str) -> tuple[np.ndarray, int]:
