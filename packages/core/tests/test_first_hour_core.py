@@ -323,6 +323,65 @@ def test_a_second_run_on_the_same_root_log_dir_gets_one_line_with_the_fix(tmp_pa
     assert holder.returncode == 0
 
 
+# -- item 10: a 0-1 estimate next to the unbounded suspected_mislabel score --------------------
+def _digits_scores(noise: float, epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """suspected_mislabel after ``epochs`` of a small MLP on digits with ``noise`` flipped labels."""
+    from weightslab.mislabel import MislabelTracker
+
+    x, _, y, noisy = noisy_digits(noise=noise, seed=0)
+    n = len(y)
+    xt, yt = torch.from_numpy(x.reshape(n, -1)), torch.from_numpy(y)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tracker = MislabelTracker()
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+            opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+            gen = torch.Generator().manual_seed(0)
+            for _ in range(epochs):
+                for idx in torch.randperm(n, generator=gen).split(64):
+                    logits = model(xt[idx])
+                    losses = torch.nn.functional.cross_entropy(logits, yt[idx], reduction="none")
+                    opt.zero_grad()
+                    losses.mean().backward()
+                    opt.step()
+                    rows = idx.numpy()
+                    tracker.update(rows, losses.detach().numpy(), logits=logits.detach().numpy(), targets=y[rows])
+    finally:
+        torch.set_num_threads(threads)
+    return tracker.columns(n)["suspected_mislabel"], noisy
+
+
+def test_mislabel_probability_is_calibrated_on_digits_with_injected_noise() -> None:
+    from weightslab.mislabel_calibration import mislabel_probability
+
+    scores, noisy = _digits_scores(noise=0.1, epochs=6)
+    assert scores.max() > 1.5  # the raw score is no probability
+    p = mislabel_probability(scores)
+    assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+    assert 0.85 * noisy.sum() <= p.sum() <= 1.1 * noisy.sum()  # the expected count of flipped labels
+    assert p[noisy].mean() > 0.8 and p[~noisy].mean() < 0.02
+    assert ((p > 0.5) == noisy).mean() > 0.97
+    # per group: a group with too few scored rows cannot be fitted (NaN, "cannot tell")
+    groups = np.where(np.arange(len(scores)) < 20, "val", "train")
+    by_split = mislabel_probability(scores, groups)
+    assert np.isnan(by_split[:20]).all() and np.isfinite(by_split[20:]).all()
+    assert np.isnan(mislabel_probability(np.r_[scores[:100], np.nan]))[-1]
+
+
+def test_mislabel_probability_says_cannot_tell_without_a_distinct_noisy_group() -> None:
+    from weightslab.mislabel_calibration import mislabel_probability
+
+    clean, _ = _digits_scores(noise=0.0, epochs=6)
+    assert np.isnan(mislabel_probability(clean)).all()  # no made-up probabilities on clean data
+    early, _ = _digits_scores(noise=0.1, epochs=1)
+    assert np.isnan(mislabel_probability(early)).all()  # not separated yet after one epoch
+    with pytest.raises(ValueError, match="groups: 3 values for 4 scores"):
+        mislabel_probability(np.ones(4), ["a", "b", "c"])
+
+
 # -- item 13: exports ---------------------------------------------------------------------------
 def test_exports_write_what_their_names_say(wl, tmp_path: Path) -> None:  # noqa: ANN001
     import pandas as pd
