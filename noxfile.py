@@ -105,7 +105,7 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- scale`` runs one benchmark; the scale benchmark's 1M-sample case (about a
     minute) runs by default, ``WL_SCALE_BENCH_SIZES=10000,100000`` leaves it out."""
     session.install(*CONSTRAINTS, *[f"-e{p}" for p in _all_packages()], "torch", "pandas", "scikit-learn",
-                    "playwright")
+                    "playwright", "cleanlab")  # cleanlab: the reference of embeddings_bench (bench only)
     _build_studio_ui(session)  # the Studio benchmarks run in the browser
     session.run("python", "benchmarks/run.py", "--out", "bench-results", *session.posargs)
 

@@ -12,53 +12,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-
-def _lenet():
-    torch.manual_seed(0)
-    nn = torch.nn
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
-
-
-def _injected_digits(seed: int = 0):
-    """``(train, val)``, each ``(x, y, corrupted, dup_of)``; ``dup_of[i]`` = (split, index) of the
-    sample row i copies, or None."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images[:, None] / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    corrupted = np.zeros(n, dtype=bool)
-    bad = rng.choice(n, int(0.03 * n), replace=False)
-    corrupted[bad] = True
-    for j, i in enumerate(bad):
-        x[i] = (rng.random(x[i].shape), np.zeros_like(x[i]), 1.0 - x[i])[j % 3]
-    in_val = rng.random(n) < 0.2
-    sources = rng.choice(np.flatnonzero(~corrupted), int(0.02 * n), replace=False)
-    copies = np.clip(x[sources] + rng.normal(0, 0.03, x[sources].shape), 0, 1).astype(np.float32)
-    # half the copies land in the other split than their source: train/val leakage
-    copy_in_val = np.where(np.arange(len(sources)) % 2 == 0, ~in_val[sources], in_val[sources])
-    parts = {}
-    for split, mask, cmask in (("train", ~in_val, ~copy_in_val), ("val", in_val, copy_in_val)):
-        idx = np.flatnonzero(mask)
-        parts[split] = [np.concatenate([x[idx], copies[cmask]]), np.concatenate([y[idx], y[sources[cmask]]]),
-                        np.concatenate([corrupted[idx], np.zeros(cmask.sum(), bool)]), idx, sources[cmask]]
-    position = {}  # original index -> (split, position in that split)
-    for split, p in parts.items():
-        position.update({int(orig): (split, k) for k, orig in enumerate(p[3])})
-    out = {}
-    for split, (xs, ys, cor, idx, srcs) in parts.items():
-        dup_of = [None] * len(idx) + [position[int(s)] for s in srcs]
-        out[split] = (xs, ys, cor, dup_of)
-    return out["train"], out["val"]
+from core_testutil import injected_digits, lenet  # noqa: E402
 
 
 def _train(wl, embeddings, epochs=2):
     torch.set_num_threads(1)
-    train, val = _injected_digits()
-    model = wl.watch_or_edit(_lenet(), flag="model", embeddings=embeddings)
+    train, val = injected_digits()
+    model = wl.watch_or_edit(lenet(), flag="model", embeddings=embeddings)
     opt = wl.watch_or_edit(torch.optim.Adam(model.parameters(), lr=1e-2), flag="optimizer")
     loaders = {}
     for split, part in (("train", train), ("val", val)):

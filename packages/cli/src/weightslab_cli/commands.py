@@ -525,6 +525,7 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
 
 
 from weightslab_cli import agent_commands as _agent_commands  # noqa: E402,F401 - registers `agent`
+from weightslab_cli import quality_commands as _quality_commands  # noqa: E402,F401 - registers `data-quality`
 from weightslab_cli import label_commands as _label_commands  # noqa: E402,F401 - registers `relabel` ...
 
 # -- session -------------------------------------------------------------------------------------

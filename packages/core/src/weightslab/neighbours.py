@@ -100,7 +100,7 @@ def _leaves(x: np.ndarray, leaf_size: int, rng: np.random.Generator) -> list[np.
         if len(node) <= leaf_size:
             out.append(node)
             continue
-        proj = x[node] @ rng.standard_normal(x.shape[1]).astype(np.float32)
+        proj = x[node] @ rng.standard_normal(x.shape[1], dtype=np.float32)
         half = len(node) // 2
         part = np.argpartition(proj, half)
         stack += [node[part[:half]], node[part[half:]]]
@@ -139,6 +139,7 @@ class Quality:
     near_duplicate_of: np.ndarray  # int64 row of the nearest near-duplicate, -1 if none
     duplicate_group: np.ndarray  # int64 smallest row of the row's duplicate group, -1 if none
     pairs: np.ndarray  # (m, 2) int64 near-duplicate pairs i < j
+    nearest_distance: np.ndarray  # float64 distance to the nearest other row (inf if none)
     threshold: float  # distance under which two rows are near-duplicates
     exact: bool
 
@@ -154,7 +155,8 @@ def analyse(x: np.ndarray, split: np.ndarray, *, dup_ratio: float = DUP_RATIO,
     if n < 2 or K == 0:
         empty = np.full(n, np.nan)
         none = np.full(n, -1, dtype=np.int64)
-        return Quality(empty, empty.copy(), none, none.copy(), np.zeros((0, 2), np.int64), 0.0, nb.exact)
+        return Quality(empty, empty.copy(), none, none.copy(), np.zeros((0, 2), np.int64), np.full(n, np.inf), 0.0,
+                       nb.exact)
     kth = dist[:, min(K_OUTLIER, K) - 1]
     scale = float(np.median(kth[np.isfinite(kth)])) if np.isfinite(kth).any() else 0.0
     threshold = dup_ratio * scale
@@ -200,7 +202,7 @@ def analyse(x: np.ndarray, split: np.ndarray, *, dup_ratio: float = DUP_RATIO,
         m = split == code
         outlier[m] = _robust_z(raw[m])
         unique[m] = _percentile(spread[m])
-    return Quality(outlier, unique, near, group, pairs.astype(np.int64), threshold, nb.exact)
+    return Quality(outlier, unique, near, group, pairs.astype(np.int64), dist[:, 0].copy(), threshold, nb.exact)
 
 
 def _robust_z(v: np.ndarray) -> np.ndarray:
