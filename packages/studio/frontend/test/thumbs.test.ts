@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Api } from "../src/api/client";
-import { ThumbnailStore } from "../src/data/thumbs";
+import { dataUrl, ThumbnailStore } from "../src/data/thumbs";
 import { Scheduler } from "../src/scheduler";
 
 const KB = 1024;
@@ -42,27 +42,22 @@ describe("ThumbnailStore", () => {
     await store.idle();
     expect(calls).toEqual([["0", "1", "2", "3"], ["4", "5", "6", "7"], ["8", "9"]]);
     expect(maxInFlight()).toBe(1);
-    expect(store.url({ id: "3", split: "train" })).toMatch(/^blob:/);
+    expect(store.url({ id: "3", split: "train" })).toMatch(/^data:image\/png;base64,/);
   });
 
-  it("stays within the entry and MB budgets, revoking evicted URLs", async () => {
-    const revoked: string[] = [];
-    vi.spyOn(URL, "revokeObjectURL").mockImplementation((u) => void revoked.push(u));
-    const { api } = fakeApi({ bytes: 300 * KB });
-    const store = new ThumbnailStore(api, new Scheduler(), 5, 1); // 5 entries, 1 MB = 3 x 300 KiB
+  it("stays within the entry and MB budgets (counting what the page holds)", async () => {
+    const { api } = fakeApi({ bytes: 200 * KB }); // ~267 KiB as base64
+    const store = new ThumbnailStore(api, new Scheduler(), 5, 1); // 5 entries, 1 MB = 3 of them
     store.batchSize = 8;
     store.want(refs(8), []);
     await store.idle();
     expect(store.cache.size).toBe(3);
     expect(store.cache.bytes).toBeLessThanOrEqual(1024 * 1024);
-    expect(revoked).toHaveLength(5);
     expect(store.liveUrls()).toBe(3);
   });
 
-  it("never revokes a thumbnail a cell still shows; releases it when the cell lets go", async () => {
-    const revoked: string[] = [];
-    vi.spyOn(URL, "revokeObjectURL").mockImplementation((u) => void revoked.push(u));
-    const { api } = fakeApi();
+  it("keeps a thumbnail a cell still shows after eviction (not fetched again); forgets it when the cell lets go", async () => {
+    const { api, calls } = fakeApi();
     const store = new ThumbnailStore(api, new Scheduler(), 2, 100);
     const shown = new Map<string, string>();
     store.events.on((e) => {
@@ -75,14 +70,22 @@ describe("ThumbnailStore", () => {
     store.want(refs(4), []);
     await store.idle();
     expect(store.cache.size).toBe(2);
-    expect(revoked).toEqual([]); // 2 evicted, but on screen
-    expect(store.liveUrls()).toBe(4);
-    // A shown thumbnail is not fetched again even though the cache dropped it.
+    expect(store.liveUrls()).toBe(4); // 2 evicted, but on screen
+    expect(store.url({ id: "0", split: "train" })).toBe(shown.get("train\u00000"));
     store.want(refs(4), []);
     await store.idle();
-    const url0 = shown.get("train\u00000")!;
-    store.unpin({ id: "0", split: "train" }, url0);
-    expect(revoked).toEqual([url0]);
+    expect(calls).toHaveLength(1);
+    store.unpin({ id: "0", split: "train" }, shown.get("train\u00000")!);
+    expect(store.liveUrls()).toBe(3);
+    expect(store.url({ id: "0", split: "train" })).toBeUndefined();
+  });
+
+  it("encodes the bytes exactly (base64 of every byte value, in chunks)", () => {
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 7) % 256);
+    const url = dataUrl(bytes, "image/webp");
+    expect(url.startsWith("data:image/webp;base64,")).toBe(true);
+    expect(Buffer.from(url.slice(url.indexOf(",") + 1), "base64").equals(Buffer.from(bytes))).toBe(true);
+    expect(dataUrl(new Uint8Array([1]), "")).toBe("data:application/octet-stream;base64,AQ==");
   });
 
   it("records per-sample errors and falls back to one call per cell without GetThumbnails", async () => {
@@ -91,7 +94,7 @@ describe("ThumbnailStore", () => {
     store.want(refs(3), []);
     await store.idle();
     expect(calls.map((c) => c.length)).toEqual([1, 1, 1]);
-    expect(store.url({ id: "2", split: "train" })).toMatch(/^blob:/);
+    expect(store.url({ id: "2", split: "train" })).toMatch(/^data:image\/png;base64,/);
     const b = fakeApi();
     const s2 = new ThumbnailStore(b.api, new Scheduler(), 100, 100);
     s2.want([{ id: "bad", split: "train" }], []);

@@ -1,6 +1,10 @@
-// Thumbnails: immutable, cached as object URLs within the entry and MB budgets; fetched a page
+// Thumbnails: immutable, cached as `data:` URLs within the entry and MB budgets; fetched a page
 // at a time (GetThumbnails) through the scheduler's "thumbs" kind, visible cells first, then
 // the prefetch window. Servers without GetThumbnails get GetThumbnail per cell (4 at a time).
+// Why `data:` and not blob URLs: `new Blob` + `URL.createObjectURL` register every thumbnail
+// with the browser process synchronously — the largest main-thread cost while the grid scrolls
+// (hundreds a second). A data URL is built in the page, is released by garbage collection (no
+// revoke to track), and the <img decoding="async"> still decodes it off the main thread.
 
 import { type Api, Code, errorCode, errorText, isBackoffError } from "../api/client.js";
 import { sampleKey } from "../api/model.js";
@@ -26,10 +30,9 @@ export class ThumbnailStore {
   readonly events = new Emitter<ThumbEvent>();
   readonly cache: BudgetCache<string, string>;
   private queue: ThumbRef[] = [];
-  /** URLs shown on screen (ref counts): never revoked while shown, even once evicted. */
-  private readonly pins = new Map<string, number>();
-  private readonly shownByKey = new Map<string, string>();
-  private readonly zombies = new Set<string>();
+  /** Thumbnails shown on screen, per cache key (URL + how many cells show it): still known
+   * (not fetched again) once evicted. Two samples with equal bytes share a URL, not a pin. */
+  private readonly shownByKey = new Map<string, { url: string; cells: number }>();
   private failed = new Map<string, string>();
   private pumping = false;
   private batched = true;
@@ -42,33 +45,29 @@ export class ThumbnailStore {
     maxEntries: number,
     maxMb: number,
   ) {
-    this.cache = new BudgetCache<string, string>({ maxEntries, maxBytes: maxMb * MB }, (_k, url) => {
-      if (this.pins.get(url)) this.zombies.add(url);
-      else URL.revokeObjectURL(url);
-    });
+    this.cache = new BudgetCache<string, string>({ maxEntries, maxBytes: maxMb * MB });
   }
 
   /** A cell shows `url` for `ref` (call unpin when it stops). */
   pin(ref: ThumbRef, url: string): void {
-    this.pins.set(url, (this.pins.get(url) ?? 0) + 1);
-    this.shownByKey.set(this.key(ref), url);
+    const key = this.key(ref);
+    const shown = this.shownByKey.get(key);
+    if (shown && shown.url === url) shown.cells++;
+    else this.shownByKey.set(key, { url, cells: 1 });
   }
 
   unpin(ref: ThumbRef, url: string): void {
-    const n = (this.pins.get(url) ?? 0) - 1;
-    if (n > 0) {
-      this.pins.set(url, n);
-      return;
-    }
-    this.pins.delete(url);
     const key = this.key(ref);
-    if (this.shownByKey.get(key) === url) this.shownByKey.delete(key);
-    if (this.zombies.delete(url)) URL.revokeObjectURL(url);
+    const shown = this.shownByKey.get(key);
+    if (!shown || shown.url !== url) return;
+    if (--shown.cells <= 0) this.shownByKey.delete(key);
   }
 
-  /** Object URLs alive now: the cache's plus the evicted ones still on screen. */
+  /** Thumbnail URLs held now: the cache's plus the evicted ones still on screen. */
   liveUrls(): number {
-    return this.cache.size + this.zombies.size;
+    let evictedShown = 0;
+    for (const key of this.shownByKey.keys()) if (!this.cache.has(key)) evictedShown++;
+    return this.cache.size + evictedShown;
   }
 
   private key(ref: ThumbRef): string {
@@ -77,7 +76,7 @@ export class ThumbnailStore {
 
   url(ref: ThumbRef): string | undefined {
     const key = this.key(ref);
-    return this.cache.get(key) ?? this.shownByKey.get(key);
+    return this.cache.get(key) ?? this.shownByKey.get(key)?.url;
   }
 
   error(ref: ThumbRef): string | undefined {
@@ -157,12 +156,11 @@ export class ThumbnailStore {
 
   private store(ref: ThumbRef, data: Uint8Array, mime: string): void {
     const key = this.key(ref);
-    const blob = new Blob([data as BlobPart], { type: mime || "application/octet-stream" });
-    const url = URL.createObjectURL(blob);
+    const url = dataUrl(data, mime);
     // Cells pin the URL first, so a cache too small for the screen never revokes a shown image.
     this.events.emit({ key: sampleKey(ref.split, ref.id), url });
-    // Bytes counted as the encoded size (what the page holds); the budget applies to them.
-    this.cache.set(key, url, data.byteLength);
+    // Bytes counted as the URL's length (what the page holds); the budget applies to them.
+    this.cache.set(key, url, url.length);
   }
 
   private fail(ref: ThumbRef, message: string): void {
@@ -196,6 +194,13 @@ export class ThumbnailStore {
     };
     await Promise.all(Array.from({ length: Math.min(FALLBACK_CONCURRENCY, batch.length) }, worker));
   }
+}
+
+/** The bytes as a `data:` URL (base64, built in chunks: no argument-count limit). */
+export function dataUrl(data: Uint8Array, mime: string): string {
+  let bin = "";
+  for (let i = 0; i < data.length; i += 0x2000) bin += String.fromCharCode(...data.subarray(i, i + 0x2000));
+  return `data:${mime || "application/octet-stream"};base64,${btoa(bin)}`;
 }
 
 export { MB };

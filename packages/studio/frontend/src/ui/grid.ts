@@ -24,6 +24,8 @@ interface CellEl {
   img: HTMLImageElement | null;
   /** The pinned thumbnail (ref + URL) this cell shows. */
   shown: { id: string; split: string; url: string } | null;
+  /** The cell width its size styles were written for. */
+  w: number;
 }
 
 export interface GridCallbacks {
@@ -42,6 +44,13 @@ export class GridView {
   private frame = 0;
   private lastTop = 0;
   private direction = 1;
+  // Geometry read once per frame (scroll) or per resize, never between DOM writes: reading
+  // clientHeight / scrollTop after a write forces a synchronous layout (the scroll's main cost).
+  private top = 0;
+  private viewH = 0;
+  /** Thumbnails that arrived since the last frame: written to the cells in one batch. */
+  private readonly thumbQueue = new Map<string, { url: string | null; error?: string }>();
+  private orderTimer: ReturnType<typeof setTimeout> | undefined;
   private lasso: { x0: number; y0: number; base: string[]; active: boolean; pointer: number; cellIndex: number | null } | null = null;
   showLabels = true;
   showSplit = true;
@@ -69,8 +78,9 @@ export class GridView {
       } else if (e.type === "rows") this.refill();
     });
     app.thumbs.events.on((e) => {
-      const cell = this.byKey.get(e.key);
-      if (cell) this.setThumb(cell, e.url, e.error);
+      if (!this.byKey.has(e.key)) return;
+      this.thumbQueue.set(e.key, { url: e.url, error: e.error });
+      this.schedule();
     });
     app.selection.changed.on(() => this.paintSelection());
     const refreshVisible = (): void => {
@@ -96,6 +106,8 @@ export class GridView {
 
   /** Columns / rows geometry from the element's size. */
   layout(): void {
+    this.viewH = this.el.clientHeight;
+    this.top = this.el.scrollTop;
     const width = this.el.clientWidth - PAD * 2;
     // As many columns of the chosen size as fit, then widened to use the whole row.
     this.cols = Math.max(1, Math.floor((width + GAP) / (this.targetW + GAP)));
@@ -113,11 +125,12 @@ export class GridView {
     }
     this.recycleAll();
     this.render();
+    this.keepDomOrder();
   }
 
   /** Cells of one screen: the thumbnail batch size. */
   batchSize(): number {
-    const visibleRows = Math.ceil(this.el.clientHeight / (this.cellH + GAP)) + 1;
+    const visibleRows = Math.ceil(this.viewH / (this.cellH + GAP)) + 1;
     return Math.max(16, Math.min(512, visibleRows * this.cols));
   }
 
@@ -125,26 +138,33 @@ export class GridView {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      const top = this.el.scrollTop;
-      if (top !== this.lastTop) this.direction = top > this.lastTop ? 1 : -1;
+      const top = this.el.scrollTop; // the frame's one read, before any write
+      this.top = top;
+      const moved = top !== this.lastTop;
+      if (moved) this.direction = top > this.lastTop ? 1 : -1;
       this.lastTop = top;
+      this.flushThumbs();
+      if (!moved && this.cells.size) return;
       this.render();
       this.onScrollIndex(this.firstVisible());
+      // Reordering the DOM moves nodes (style + layout of each): done once scrolling rests.
+      clearTimeout(this.orderTimer);
+      this.orderTimer = setTimeout(() => this.keepDomOrder(), 150);
     });
   }
 
   /** [first, end) positions on screen. */
   range(): [number, number] {
     const rowH = this.cellH + GAP;
-    const top = Math.max(0, this.el.scrollTop - PAD);
+    const top = Math.max(0, this.top - PAD);
     const r0 = Math.floor(top / rowH);
-    const r1 = Math.ceil((top + this.el.clientHeight) / rowH);
+    const r1 = Math.ceil((top + this.viewH) / rowH);
     return [r0 * this.cols, Math.min(this.app.view.total, r1 * this.cols)];
   }
 
   firstVisible(): number {
     const rowH = this.cellH + GAP;
-    return Math.min(Math.max(0, this.app.view.total - 1), Math.floor(Math.max(0, this.el.scrollTop - PAD) / rowH + 0.5) * this.cols);
+    return Math.min(Math.max(0, this.app.view.total - 1), Math.floor(Math.max(0, this.top - PAD) / rowH + 0.5) * this.cols);
   }
 
   scrollToIndex(i: number, mode: "start" | "nearest" = "nearest"): void {
@@ -153,7 +173,9 @@ export class GridView {
     if (mode === "start") this.el.scrollTop = y - PAD;
     else if (y < this.el.scrollTop) this.el.scrollTop = y - PAD;
     else if (y + rowH > this.el.scrollTop + this.el.clientHeight) this.el.scrollTop = y + rowH - this.el.clientHeight + PAD;
+    this.top = this.el.scrollTop;
     this.render();
+    this.keepDomOrder();
   }
 
   private recycleAll(): void {
@@ -187,7 +209,7 @@ export class GridView {
       h("span", { class: "wl-split" }), box, lab, h("span", { class: "wl-disc", text: "discarded" }),
       h("div", { class: "wl-meta" }, line1, line2));
     this.el.append(el);
-    return { el, box, lab, line1, line2, index: -1, key: null, img: null, shown: null };
+    return { el, box, lab, line1, line2, index: -1, key: null, img: null, shown: null, w: -1 };
   }
 
   render(): void {
@@ -213,8 +235,17 @@ export class GridView {
         this.fill(c, i);
       }
     }
-    this.keepDomOrder();
     this.fetchAround(s, e);
+  }
+
+  /** The thumbnails that arrived since the last frame, written in one batch. */
+  private flushThumbs(): void {
+    if (!this.thumbQueue.size) return;
+    for (const [key, t] of this.thumbQueue) {
+      const cell = this.byKey.get(key);
+      if (cell) this.setThumb(cell, t.url, t.error);
+    }
+    this.thumbQueue.clear();
   }
 
   /** Live cells in document order = view order (screen readers, tests, tab order). */
@@ -234,9 +265,13 @@ export class GridView {
     const x = PAD + col * (this.cellW + GAP);
     const y = PAD + row * (this.cellH + GAP);
     c.el.style.transform = `translate(${x}px, ${y}px)`;
-    c.el.style.width = `${this.cellW}px`;
-    c.el.style.height = `${this.cellH}px`;
-    c.box.style.height = `${this.cellW - 8}px`;
+    if (c.w !== this.cellW) {
+      // the size changes with the layout only, not while scrolling
+      c.w = this.cellW;
+      c.el.style.width = `${this.cellW}px`;
+      c.el.style.height = `${this.cellH}px`;
+      c.box.style.height = `${this.cellW - 8}px`;
+    }
   }
 
   /** Refreshes the content of every live cell (rows arrived or changed). */

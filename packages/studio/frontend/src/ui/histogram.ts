@@ -43,8 +43,10 @@ export class HistogramView {
 
   /** The view position shown at the top of the board. */
   setPosition(pos: number): void {
+    // Called on every scroll frame: redraw only when the marker moves to another bar.
+    const before = barAt(this.bars, this.position);
     this.position = pos;
-    this.draw();
+    if (barAt(this.bars, pos) !== before) this.draw();
   }
 
   private barAtX(x: number): number {
