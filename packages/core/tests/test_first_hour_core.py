@@ -254,6 +254,50 @@ def test_eval_fn_with_a_wrong_signature_is_refused_naming_the_forms(wl, source: 
         wl.run_pending_evaluation(eval_fn=namespace["bad"])
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_block(marker: str) -> str:
+    import re
+
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S) if marker in b]
+    assert len(blocks) == 1, f"the core README's block with {marker!r} is gone"
+    return blocks[0]
+
+
+def test_the_readme_eval_fn_example_runs_a_real_pass(wl) -> None:  # noqa: ANN001
+    from weightslab.evaluation import EvaluationController
+
+    torch.set_num_threads(1)
+    x, y, _, _ = noisy_digits(96)
+    model = wl.watch_or_edit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), flag="model")
+    wl.watch_or_edit(torch.utils.data.TensorDataset(torch.tensor(x[:64]), torch.tensor(y[:64])), flag="data",
+                     loader_name="train", batch_size=16)
+    wl.watch_or_edit(torch.utils.data.TensorDataset(torch.tensor(x[64:]), torch.tensor(y[64:])), flag="data",
+                     loader_name="val", batch_size=16, is_training=False)
+    exp = wl.get_experiment()
+    exp.evaluation = EvaluationController(exp)
+    namespace = {"wl": wl, "loss_fn": torch.nn.CrossEntropyLoss(reduction="none")}
+    exec(_readme_block("@wl.eval_fn"), namespace)  # noqa: S102 - the README's own example, as written
+    assert {"evaluate", "classic"} <= set(exp.eval_fns) and model is exp.models["model"]
+    status = exp.evaluation.evaluate("val", eval_fn="evaluate", timeout=60)
+    assert status["state"] == "done", status
+    assert set(status["metrics"]) == {"eval_accuracy"} and 0 <= status["metrics"]["eval_accuracy"] <= 1
+    rows, _, _, _ = exp.history.arrays("eval_loss")
+    assert len(rows) == 32  # per-sample values of every val sample
+
+
+def test_the_readme_mislabel_probability_snippet_runs(wl) -> None:  # noqa: ANN001
+    x, _, y, _ = noisy_digits(60)
+    wl.watch_or_edit((x, y), flag="data", loader_name="train", batch_size=60)
+    loss = wl.watch_or_edit(lambda v: v, flag="loss", name="loss")
+    loss(np.linspace(0.01, 3, 60), batch_ids=list(range(60)))
+    namespace = {"wl": wl}
+    exec(_readme_block("mislabel_probability("), namespace)  # noqa: S102 - the README's own example
+    assert "mislabel_probability" in namespace["df"].columns
+    assert namespace["expected_flipped"] == namespace["df"]["mislabel_probability"].sum()
+
+
 # -- item 9: the root log dir reuse rule ----------------------------------------------------------
 def _first_run(root: Path) -> None:
     exp = Experiment(kwargs={"root_log_dir": root}, environ=_environ(root.parent))
