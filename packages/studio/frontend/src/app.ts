@@ -281,6 +281,8 @@ export class Studio {
       total.matched += num(res.matched);
       total.changed += num(res.changed);
     } else {
+      // rows lassoed before they were loaded: their ids, read through the view now
+      await this.selection.resolve((spans) => this.view.keysAt(spans));
       const bySplit = new Map<string, string[]>();
       for (const key of this.selection.all()) {
         const { split, id } = splitKey(key);

@@ -4,7 +4,7 @@
 // queued request that a prefetch supersedes, or the grid would keep showing the old tags.
 
 import type { Api } from "../api/client.js";
-import { pageOf, type ColumnInfo, type Row } from "../api/model.js";
+import { pageOf, sampleKey, type ColumnInfo, type Row } from "../api/model.js";
 import { Emitter } from "../events.js";
 import type { Scheduler } from "../scheduler.js";
 import { Superseded } from "../scheduler.js";
@@ -161,6 +161,38 @@ export class ViewModel {
       this.events.emit({ type: "error", error: err });
       if (reset) throw err;
     }
+  }
+
+  /**
+   * The keys (split + id) of the rows at the given positions now: from the loaded pages, the
+   * missing runs asked for in one request each (a lasso over rows not loaded yet).
+   */
+  async keysAt(spans: ReadonlyArray<readonly [number, number]>): Promise<string[]> {
+    const out: string[] = [];
+    const request = (offset: number, limit: number) => ({
+      query: this.query ? { kind: { case: "text" as const, value: this.query } } : undefined,
+      sort: this.sort ? [{ column: this.sort.column, descending: this.sort.descending }] : [],
+      page: { offset: BigInt(offset), limit },
+      columns: [],
+    });
+    for (const [s, e] of spans) {
+      const end = Math.min(e, this.total);
+      let i = Math.max(0, s);
+      while (i < end) {
+        const r = this.row(i);
+        if (r) {
+          out.push(sampleKey(r.split, r.id));
+          i++;
+          continue;
+        }
+        let j = i;
+        while (j < end && !this.row(j) && j - i < MAX_FETCH) j++;
+        const res = await this.scheduler.run("rows-resolve", () => this.api.querySamples(request(i, j - i)));
+        for (const row of pageOf(res).rows) out.push(sampleKey(row.split, row.id));
+        i = j;
+      }
+    }
+    return out;
   }
 
   /** The loaded rows of [start, end) with their positions. */

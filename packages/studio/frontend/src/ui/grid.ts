@@ -5,6 +5,7 @@
 import { formatCell, sampleKey, type Row } from "../api/model.js";
 import { labelBadge } from "../cockpit.js";
 import type { Studio } from "../app.js";
+import { positionsInRect, type Span } from "../selection.js";
 import { h } from "./dom.js";
 import { splitColor } from "./palette.js";
 
@@ -51,7 +52,7 @@ export class GridView {
   /** Thumbnails that arrived since the last frame: written to the cells in one batch. */
   private readonly thumbQueue = new Map<string, { url: string | null; error?: string }>();
   private orderTimer: ReturnType<typeof setTimeout> | undefined;
-  private lasso: { x0: number; y0: number; base: string[]; active: boolean; pointer: number; cellIndex: number | null } | null = null;
+  private lasso: { x0: number; y0: number; base: string[]; baseSpans: Span[]; active: boolean; pointer: number; cellIndex: number | null } | null = null;
   showLabels = true;
   showSplit = true;
   /** Display card: the prediction in the badge, and the badge red when it differs from the label. */
@@ -306,9 +307,9 @@ export class GridView {
     c.el.dataset.sampleId = row.id;
     c.el.dataset.split = row.split;
     c.el.classList.toggle("discarded", row.discarded);
-    c.el.classList.toggle("selected", this.app.selection.has(key!));
+    c.el.classList.toggle("selected", this.app.selection.hasAt(key!, i));
     c.el.classList.toggle("focused", this.app.selection.focus === i && document.activeElement === this.el);
-    c.el.setAttribute("aria-selected", String(this.app.selection.has(key!)));
+    c.el.setAttribute("aria-selected", String(this.app.selection.hasAt(key!, i)));
     c.el.style.setProperty("--swatch", this.showSplit ? splitColor(row.split, this.app.counts.map((x) => x.name)) : "transparent");
     this.fillMeta(c, row);
   }
@@ -372,7 +373,7 @@ export class GridView {
   private paintSelection(): void {
     for (const c of this.cells.values()) {
       if (!c.key) continue;
-      const sel = this.app.selection.has(c.key);
+      const sel = this.app.selection.hasAt(c.key, c.index);
       c.el.classList.toggle("selected", sel);
       c.el.setAttribute("aria-selected", String(sel));
       c.el.classList.toggle("focused", this.app.selection.focus === c.index && document.activeElement === this.el);
@@ -420,6 +421,7 @@ export class GridView {
         x0: ev.clientX - rect.left,
         y0: ev.clientY - rect.top + this.el.scrollTop,
         base: toggle || ev.shiftKey ? this.app.selection.all() : [],
+        baseSpans: toggle || ev.shiftKey ? this.app.selection.pending() : [],
         active: false,
         pointer: ev.pointerId,
         cellIndex: this.indexAt(ev.clientX, ev.clientY),
@@ -445,7 +447,8 @@ export class GridView {
       this.lassoEl.style.transform = `translate(${x0}px, ${y0}px)`;
       this.lassoEl.style.width = `${x1 - x0}px`;
       this.lassoEl.style.height = `${y1 - y0}px`;
-      this.app.selection.setMany(this.keysInRect(x0, y0, x1, y1), l.base);
+      const { keys, positions } = this.keysInRect(x0, y0, x1, y1);
+      this.app.selection.setMany(keys, l.base, positions, l.baseSpans);
     });
     const end = (ev: PointerEvent): void => {
       const l = this.lasso;
@@ -474,21 +477,17 @@ export class GridView {
       this.app.view.loadedRows(a, b + 1).map(([, r]) => sampleKey(r.split, r.id)));
   }
 
-  private keysInRect(x0: number, y0: number, x1: number, y1: number): string[] {
-    const cw = this.cellW + GAP;
-    const rh = this.cellH + GAP;
-    const c0 = Math.max(0, Math.floor((x0 - PAD) / cw));
-    const c1 = Math.min(this.cols - 1, Math.floor((x1 - PAD) / cw));
-    const r0 = Math.max(0, Math.floor((y0 - PAD) / rh));
-    const r1 = Math.floor((y1 - PAD) / rh);
+  /** The cells a lasso covers: keys of the loaded rows, positions of the rows not loaded yet. */
+  private keysInRect(x0: number, y0: number, x1: number, y1: number): { keys: string[]; positions: number[] } {
+    const geometry = { cols: this.cols, cellW: this.cellW, cellH: this.cellH, gap: GAP, pad: PAD, total: this.app.view.total };
     const keys: string[] = [];
-    for (let r = r0; r <= r1; r++) {
-      for (let c = c0; c <= c1; c++) {
-        const row = this.app.view.row(r * this.cols + c);
-        if (row) keys.push(sampleKey(row.split, row.id));
-      }
+    const positions: number[] = [];
+    for (const i of positionsInRect(x0, y0, x1, y1, geometry)) {
+      const row = this.app.view.row(i);
+      if (row) keys.push(sampleKey(row.split, row.id));
+      else positions.push(i);
     }
-    return keys;
+    return { keys, positions };
   }
 
   /** Keyboard focus moved to position i (arrows). */
