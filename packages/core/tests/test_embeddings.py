@@ -6,6 +6,8 @@ and 2% near-duplicates (copies with small noise), some of them across the train/
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -138,3 +140,25 @@ def test_bad_embeddings_argument_names_the_modules(wl):
     with pytest.raises(ValueError, match="embeddings=3"):
         wl.watch_or_edit(torch.nn.Linear(2, 2), flag="model", embeddings=3)
     assert wl.get_experiment().status()["data_quality"] is None  # nothing attached
+
+
+def test_a_failing_capture_never_breaks_the_forward_pass(wl, monkeypatch, caplog):
+    import weightslab.embeddings as embeddings
+
+    def broken(value):
+        raise RuntimeError("copy failed")
+
+    torch.set_num_threads(1)
+    model = wl.watch_or_edit(torch.nn.Sequential(torch.nn.Linear(4, 2)), flag="model", embeddings=True)
+    ds = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))
+    loader = wl.watch_or_edit(ds, flag="data", loader_name="train", batch_size=4)
+    monkeypatch.setattr(embeddings, "to_host_async", broken)
+    logger = logging.getLogger("weightslab")
+    logger.addHandler(caplog.handler)  # the weightslab hierarchy does not propagate to the root
+    try:
+        for x, _ids, _y in loader:
+            assert model(x).shape == (4, 2)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert len(wl.get_experiment().embeddings.embedded_rows()) == 0
+    assert "capturing embeddings of module '0' failed (copy failed)" in caplog.text

@@ -93,6 +93,13 @@ class EmbeddingIndex:
         self._handle = named[module].register_forward_pre_hook(self._hook)
 
     def _hook(self, module: Any, args: tuple[Any, ...]) -> None:
+        try:
+            self._capture(args)
+        except Exception as exc:  # never break the user's forward pass
+            self.experiment.warn_once(f"embeddings:{type(exc).__name__}", "capturing embeddings of module %r "
+                                      "failed (%s); training goes on without them", self.module_name, exc)
+
+    def _capture(self, args: tuple[Any, ...]) -> None:
         batch = getattr(self.experiment._local, "batch", None)
         if batch is None or not args:
             return
