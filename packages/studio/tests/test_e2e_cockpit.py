@@ -124,6 +124,15 @@ class Page:
         start = self.status_polls()
         wait_for(lambda: self.status_polls() >= start + n, 20, f"{n} more status polls")
 
+    def settled(self, selector: str) -> None:
+        """Returns once `selector` kept its place over two status polls (nothing above it moves it mid-drag)."""
+        def same() -> bool:
+            before = self.page.locator(selector).bounding_box()
+            self.after_polls(2)
+            return before == self.page.locator(selector).bounding_box()
+
+        wait_for(same, 30, f"{selector} to stay in place")
+
     def close(self, *, expect_clean: bool = True) -> None:
         errors = list(self.errors)
         self.page.close()
@@ -349,6 +358,7 @@ def test_painter_mode_tags_the_cells_dragged_over(studio: StudioHandle, page: Pa
     page.press("#tag-new", "Enter")
     page.wait_for_selector("body.wl-paint-on")
     assert tag in page.locator("#painter-status").inner_text()
+    page.settled("#grid")  # banners above the grid (agent, connection) arrive on their own polls
     ids: list[str] = page.evaluate("""() => Array.from(document.querySelectorAll('#grid .wl-cell'))
         .map(c => ({id: c.dataset.sampleId, r: c.getBoundingClientRect()}))
         .filter(c => c.r.width > 0 && c.r.top >= 0 && c.r.bottom < window.innerHeight)
@@ -372,13 +382,25 @@ def test_painter_mode_tags_the_cells_dragged_over(studio: StudioHandle, page: Pa
         x, y = _center(page, stroke[0])
         page.mouse.click(x, y)
         wait_for(lambda: _tagged(studio, tag) == set(stroke[1:]), 20, f"{stroke[0]} untagged")
+        # a categorical tag: its value set shows under the tag's name
+        page.fill("#tag-new", "weather=rainy")
+        page.press("#tag-new", "Enter")
+        page.wait_for_selector('#painter-status:text("weather=rainy")')
+        x, y = _center(page, spared[0])
+        page.mouse.click(x, y)
+        page.wait_for_selector('#tags .wl-tag-cat[data-tag="weather"] .wl-tag-wrap[data-tag="weather=rainy"] .wl-n:text("1")')
+        reply = call(studio, "ListTags")
+        weather = [t for t in pb().ListTagsResponse.FromString(reply.messages[0]).tags if t.name == "weather"]
+        assert weather and weather[0].kind == pb().TAG_KIND_CATEGORICAL
+        assert [(v.value, v.count) for v in weather[0].values] == [("rainy", 1)]
         page.keyboard.press("Escape")
         page.wait_for_selector("body:not(.wl-paint-on)")
         page.shot("painted")
     finally:
-        from weightslab_grpc_server._generated import experiment_pb2 as epb
-
-        request = epb.EditSamplesRequest(action=epb.EDIT_ACTION_UNTAG, ids=epb.SampleIds(ids=stroke), tag=tag)
+        request = pb().EditSamplesRequest(action=pb().EDIT_ACTION_UNTAG, ids=pb().SampleIds(ids=stroke), tag=tag)
+        assert call(studio, "EditSamples", request.SerializeToString()).status == grpcweb.OK
+        request = pb().EditSamplesRequest(action=pb().EDIT_ACTION_CLEAR_CATEGORY, ids=pb().SampleIds(ids=spared[:1]),
+                                          tag="weather")
         assert call(studio, "EditSamples", request.SerializeToString()).status == grpcweb.OK
     page.close()
 

@@ -56,6 +56,7 @@ export class Painter {
     if (e.clientX > rect.left + this.grid.el.clientWidth) return; // the scrollbar scrolls
     e.stopPropagation(); // the grid's lasso / selection never sees a painting stroke
     e.preventDefault();
+    this.grid.el.focus({ preventScroll: true }); // keys (Esc, B) work after painting, not in the last input
     this.stroke = new PaintStroke();
     this.last = null;
     this.pointer = e.pointerId;
