@@ -216,7 +216,7 @@ def test_run_n_steps_stops_after_exactly_n_steps(studio: StudioHandle, page: Pag
     _pause(studio)
     page.live(studio.url)
     page.wait_for_selector('#train-state[data-state="paused"]')
-    before = backend_status(studio).step
+    before, seen_before = backend_status(studio).step, backend_status(studio).samples_seen
     page.click("#run-n-btn")
     page.wait_for_selector("#run-n-pop:visible")
     page.fill("#run-n-input", "0")  # refused in the page, with what is accepted
@@ -237,8 +237,13 @@ def test_run_n_steps_stops_after_exactly_n_steps(studio: StudioHandle, page: Pag
     wait_for(lambda: page.step() == before + 7, 20, f"the header to show step {before + 7}")
     page.after_polls(3)
     assert backend_status(studio).step == before + 7  # exactly N: no step after the N-th
-    trained = [line["step"] for line in cockpit_job.lines() if before < line["step"]]
-    assert trained == list(range(before + 1, before + 8)), trained
+    trained = [line for line in cockpit_job.lines() if before < line["step"]]
+    assert [line["step"] for line in trained] == list(range(before + 1, before + 8)), trained
+    # samples seen: exactly the samples of those 7 batches more, in the backend and in the Training card
+    served = sum(len(line["ids"]) for line in trained)
+    assert backend_status(studio).samples_seen == seen_before + served
+    wait_for(lambda: page.locator("#samples-seen").inner_text().replace(",", "") == str(seen_before + served), 20,
+             "the Training card's samples seen")
     page.close()
 
 

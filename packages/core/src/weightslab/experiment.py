@@ -580,6 +580,7 @@ class Experiment:
         with guard:
             n = self.table.n
             discarded = int(np.count_nonzero(self.table.discarded[:n]))
+            seen = int(self.table.seen_count[:n].sum())  # sample visits recorded so far
             splits = self.table.splits()
         latest = {}
         for signal in self.history.signals():
@@ -589,7 +590,7 @@ class Experiment:
         state, age = self.activity()
         return {
             "name": self.name, "state": state, "step": self.step, "branch": self.branch,
-            "samples": n, "active": n - discarded, "discarded": discarded,
+            "samples": n, "active": n - discarded, "discarded": discarded, "samples_seen": seen,
             "splits": splits, "signals": latest,
             "steps_per_second": self.steps_per_second() if state == "running" else 0.0,
             "seconds_since_last_step": None if age is None else round(age, 1),

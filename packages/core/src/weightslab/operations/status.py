@@ -27,6 +27,7 @@ class Status:
     root_log_dir: str
     waiting: bool  # the loop is blocked at a step boundary right now
     seconds_since_last_step: float | None = None
+    samples_seen: int = 0  # samples served to training so far (one per sample per batch)
     # embeddings-based scores (None unless a model is watched with embeddings=): computation state,
     # rows, exact/approximate, and train/val leakage (cross-split near-duplicate pairs)
     data_quality: dict[str, Any] | None = None

@@ -113,7 +113,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("name", "state", "step", "branch", "samples", "active", "discarded", "splits", "signals", "steps_per_second", "steps_left", "root_log_dir", "waiting", "server_version")
+    __slots__ = ("name", "state", "step", "branch", "samples", "active", "discarded", "splits", "signals", "steps_per_second", "steps_left", "root_log_dir", "waiting", "server_version", "samples_seen")
     class SplitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +142,7 @@ class GetStatusResponse(_message.Message):
     ROOT_LOG_DIR_FIELD_NUMBER: _ClassVar[int]
     WAITING_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_SEEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: TrainingState
     step: int
@@ -156,7 +157,8 @@ class GetStatusResponse(_message.Message):
     root_log_dir: str
     waiting: bool
     server_version: str
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[TrainingState, str]] = ..., step: _Optional[int] = ..., branch: _Optional[str] = ..., samples: _Optional[int] = ..., active: _Optional[int] = ..., discarded: _Optional[int] = ..., splits: _Optional[_Mapping[str, int]] = ..., signals: _Optional[_Mapping[str, float]] = ..., steps_per_second: _Optional[float] = ..., steps_left: _Optional[int] = ..., root_log_dir: _Optional[str] = ..., waiting: _Optional[bool] = ..., server_version: _Optional[str] = ...) -> None: ...
+    samples_seen: int
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[TrainingState, str]] = ..., step: _Optional[int] = ..., branch: _Optional[str] = ..., samples: _Optional[int] = ..., active: _Optional[int] = ..., discarded: _Optional[int] = ..., splits: _Optional[_Mapping[str, int]] = ..., signals: _Optional[_Mapping[str, float]] = ..., steps_per_second: _Optional[float] = ..., steps_left: _Optional[int] = ..., root_log_dir: _Optional[str] = ..., waiting: _Optional[bool] = ..., server_version: _Optional[str] = ..., samples_seen: _Optional[int] = ...) -> None: ...
 
 class PauseRequest(_message.Message):
     __slots__ = ()

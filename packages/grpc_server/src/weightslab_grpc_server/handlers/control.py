@@ -28,7 +28,7 @@ class ControlHandlers(HandlerBase):
         response = pb.GetStatusResponse(
             name=s.name, state=state_of(s.state), step=s.step, branch=s.branch, samples=s.samples, active=s.active,
             discarded=s.discarded, steps_per_second=s.steps_per_second if math.isfinite(s.steps_per_second) else 0.0,
-            root_log_dir=s.root_log_dir, waiting=s.waiting, server_version=__version__)
+            root_log_dir=s.root_log_dir, waiting=s.waiting, server_version=__version__, samples_seen=s.samples_seen)
         response.splits.update(s.splits)
         response.signals.update({k: v for k, v in s.signals.items() if math.isfinite(v)})
         if s.steps_left is not None:

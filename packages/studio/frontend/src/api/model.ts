@@ -34,6 +34,8 @@ export interface Status {
   step: number;
   branch: string;
   samples: number;
+  /** Samples served to training so far (one per sample per batch); 0 from an older server. */
+  samplesSeen: number;
   active: number;
   discarded: number;
   splits: Record<string, number>;
@@ -119,6 +121,7 @@ export function statusOf(s: GetStatusResponse): Status {
     step: num(s.step),
     branch: s.branch,
     samples: num(s.samples),
+    samplesSeen: num(s.samplesSeen),
     active: num(s.active),
     discarded: num(s.discarded),
     splits,

@@ -52,6 +52,8 @@ export function setupHeader(app: Studio): void {
       rows.push(h("dt", { title: k, text: k }), h("dd", { text: fmtSignal(v) }));
     }
     rows.push(h("dt", { text: "samples" }), h("dd", { text: fmtInt(st.samples) }));
+    rows.push(h("dt", { text: "samples seen", title: "samples served to training so far (one per sample per batch)" }),
+      h("dd", { id: "samples-seen", text: fmtInt(st.samplesSeen) }));
     rows.push(h("dt", { text: "active / discarded" }), h("dd", { text: `${fmtInt(st.active)} / ${fmtInt(st.discarded)}` }));
     rows.push(h("dt", { text: "steps/s" }), h("dd", { text: st.stepsPerSecond.toFixed(1) }));
     signals.replaceChildren(...rows);
