@@ -19,6 +19,7 @@ from studio_testutil import (
     TrainingJob,
     backend_status,
     call,
+    edit,
     free_port,
     launch_chromium,
     query,
@@ -481,6 +482,20 @@ def test_keyboard_shortcuts_and_the_help_overlay(studio: StudioHandle, page: Pag
     page.wait_for_selector("#run-n-pop:visible")
     page.keyboard.press("Escape")
     page.wait_for_selector("#run-n-pop", state="hidden")
+    # j moves to the next sample; Shift+D discards the focused sample (no selection needed)
+    page.wait_for_selector('#grid .wl-cell[data-index="1"]')
+    target = page.locator('#grid .wl-cell[data-index="1"]').get_attribute("data-sample-id")
+    assert target is not None
+    page.keyboard.press("j")
+    page.wait_for_selector('#grid .wl-cell.focused[data-index="1"]')
+    try:
+        page.keyboard.press("Shift+D")
+        wait_for(lambda: target in {r.sample_id for r in query(studio, "discarded", limit=1000).rows}, 20,
+                 f"sample {target} discarded by the shortcut")
+        page.wait_for_selector(f'#grid .wl-cell.discarded[data-sample-id="{target}"]')
+    finally:
+        assert edit(studio, "restore", [target]).status == grpcweb.OK
+    page.keyboard.press("Escape")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "query-input"
     page.close()
