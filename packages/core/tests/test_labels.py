@@ -325,3 +325,33 @@ def test_suggestion_tracker_weights_votes_and_limits(caplog):
     small.update(np.arange(40), logits=np.zeros((40, 10)))
     assert "exceed 100 cells" in small.disabled
     assert any("suggested_label is off" in r.message for r in caplog.records)
+
+
+def test_a_checkpoint_restores_the_corrections_it_saw(wl):
+    from weightslab.checkpoints import CheckpointManager
+
+    _, y, loader = _small(wl, n=48)
+    model = wl.watch_or_edit(_net(16), flag="model")
+    opt = wl.watch_or_edit(torch.optim.SGD(model.parameters(), lr=0.01), flag="optimizer")
+    loss_fn = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="train_loss")
+    for inputs, ids, labels in loader:
+        with wl.guard_training_context:
+            opt.zero_grad()
+            loss_fn(model(torch.as_tensor(inputs)), torch.as_tensor(labels), batch_ids=ids).mean().backward()
+            opt.step()
+    exp = wl.get_experiment()
+    manager = CheckpointManager(exp)
+    wl.relabel(["1"], (int(y[1]) + 1) % 10)
+    with_one = manager.save(note="one correction")
+    wl.relabel(["2"], (int(y[2]) + 1) % 10)
+    wl.revert_labels(["1"])
+    wl.pause()
+    manager.restore(checkpoint_id=with_one["id"])
+    df = wl.dataframe().set_index("sample_id")
+    assert int(df.loc["1", "label"]) == (int(y[1]) + 1) % 10 and int(df.loc["1", "original_label"]) == int(y[1])
+    assert int(df.loc["2", "label"]) == int(y[2]) and np.isnan(df.loc["2", "original_label"])
+    assert [(r.sample_id, r.corrected) for r in exp.label_edits.records(exp.table)] == [
+        ("1", (int(y[1]) + 1) % 10)]
+    wl.resume()  # a paused training loader would wait at its first batch
+    got = {str(int(i)): int(v) for _, ids, labels in loader for i, v in zip(ids, labels, strict=True)}
+    assert got["1"] == (int(y[1]) + 1) % 10 and got["2"] == int(y[2])

@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from weightslab._torch import is_tensor, torch_or_none
+from weightslab.labels import checkpoint_state, restore_checkpoint_state
+from weightslab.labels import persist_rows as persist_label_rows
 from weightslab.lock import try_acquire_rlock
 from weightslab.secrets import is_secret_name
 
@@ -404,6 +406,7 @@ class CheckpointManager:
                 "tags": {name: torch.from_numpy(col[:n].copy()) for name, col in table.tags.items()},
                 "categories": {name: [None if v is None else str(v) for v in col[:n].tolist()]
                                for name, col in table.categories.items()},
+                "labels": checkpoint_state(table, exp.label_edits),  # corrected class labels
             }
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -620,10 +623,12 @@ class CheckpointManager:
                     continue
                 for value in set(column):
                     table.set_category(name, rows[np.asarray([v == value for v in column], dtype=bool)], value)
+            relabelled = restore_checkpoint_state(table, exp.label_edits, data.get("labels"))
             table.version += 1
         persist = getattr(exp, "_persist_rows", None)
         if callable(persist):
             persist(rows)
+        persist_label_rows(exp, relabelled)
 
     def _new_branch_name(self, base: str) -> str:
         exp = self.experiment

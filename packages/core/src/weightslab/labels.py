@@ -232,3 +232,61 @@ def _kind(value: Any) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+
+def checkpoint_state(table: Any, edits: LabelEdits) -> dict[str, list[Any]]:
+    """The corrections as a checkpoint stores them (numbers, text and lists: ``weights_only`` loads)."""
+    rows = edits.rows()
+    original = table.numeric.get(ORIGINAL)
+    return {
+        "split": [str(s) for s in table.split[rows].tolist()],
+        "sample_id": [str(s) for s in table.sample_id[rows].tolist()],
+        "corrected": [int(v) for v in edits.corrected(rows).tolist()],
+        "original": [float(v) for v in original[rows].tolist()] if original is not None else [],
+        "by": [edits.by.get(r, "") for r in rows.tolist()],
+        "at": [float(edits.at.get(r, float("nan"))) for r in rows.tolist()],
+    }
+
+
+def restore_checkpoint_state(table: Any, edits: LabelEdits, state: Any) -> np.ndarray:
+    """Make the corrections those of a checkpoint (``None``: one saved before corrections existed,
+    which leaves them as they are). Caller holds the table lock; returns the rows that changed."""
+    if not isinstance(state, dict):
+        return np.zeros(0, dtype=np.int64)
+    current = edits.rows()
+    if current.size:  # back to the original labels, then the checkpoint's corrections on top
+        table.set_numeric("label", current, table.numeric[ORIGINAL][current])
+        table.set_numeric(ORIGINAL, current, np.full(current.size, np.nan))
+        edits.clear(current)
+    index = table._index
+    keep = [i for i, key in enumerate(zip(state["split"], state["sample_id"], strict=True)) if key in index]
+    rows = np.asarray([index[(state["split"][i], state["sample_id"][i])] for i in keep], dtype=np.int64)
+    if rows.size:
+        corrected = np.asarray([state["corrected"][i] for i in keep], dtype=np.int64)
+        table.set_numeric(ORIGINAL, rows, np.asarray([state["original"][i] for i in keep], dtype=np.float64))
+        table.set_numeric("label", rows, corrected.astype(np.float64))
+        edits.set(rows, corrected, [str(state["by"][i]) for i in keep], [float(state["at"][i]) for i in keep])
+    return np.union1d(current, rows)
+
+
+def persist_rows(experiment: Any, rows: np.ndarray) -> None:
+    """Write the rows' label and correction like tags and discards (sample-store row metadata);
+    a row without a correction is written with ``original_label`` NaN (restored as uncorrected)."""
+    store = experiment.store
+    rows = np.asarray(rows, dtype=np.int64)
+    if not getattr(store, "persistent", False) or rows.size == 0:
+        return
+    from weightslab.store import StoredRows
+
+    table, edits = experiment.table, experiment.label_edits
+    original = table.numeric.get(ORIGINAL)
+    who = np.empty(rows.size, dtype=object)
+    who[:] = [edits.by.get(r, "") for r in rows.tolist()]
+    store.update_rows(StoredRows(
+        split=table.split[rows].copy(), sample_id=table.sample_id[rows].copy(),
+        label=table.numeric["label"][rows].copy(), discarded=table.discarded[rows].copy(),
+        metadata={ORIGINAL: original[rows].copy() if original is not None else np.full(rows.size, np.nan),
+                  EDITED_BY: who, EDITED_AT: np.asarray([edits.at.get(r, np.nan) for r in rows.tolist()])}))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from weightslab.labels import EDITED_AT, EDITED_BY, ORIGINAL, LabelRecord, class_labels, split_is_regression
+from weightslab.labels import ORIGINAL, LabelRecord, class_labels, persist_rows, split_is_regression
 from weightslab.labels import UnsupportedTarget as UnsupportedTarget
 from weightslab.operations._base import (
     SDK,
@@ -186,25 +186,8 @@ def _apply(experiment: Any, action: str, rows: np.ndarray, label: int, by: str) 
     now = time.time()
     edits.clear(rows[back])
     edits.set(rows[~back], target[~back].astype(np.int64), by, now)
-    _persist(experiment, rows, back, by, now)
+    persist_rows(experiment, rows)
     return rows, without
-
-
-def _persist(experiment: Any, rows: np.ndarray, back: np.ndarray, by: str, at: float) -> None:
-    """Write the rows' label and correction like tags and discards (sample-store metadata)."""
-    store = experiment.store
-    if not getattr(store, "persistent", False):
-        return
-    from weightslab.store import StoredRows
-
-    table = experiment.table
-    who = np.empty(len(rows), dtype=object)
-    who[:] = [("" if b else by) for b in back.tolist()]
-    store.update_rows(StoredRows(
-        split=table.split[rows].copy(), sample_id=table.sample_id[rows].copy(),
-        label=table.numeric["label"][rows].copy(), discarded=table.discarded[rows].copy(),
-        metadata={ORIGINAL: table.numeric[ORIGINAL][rows].copy(), EDITED_BY: who,
-                  EDITED_AT: np.where(back, np.nan, at)}))
 
 
 # -- export ------------------------------------------------------------------------------------
