@@ -52,6 +52,7 @@ export class GridView {
   /** Thumbnails that arrived since the last frame: written to the cells in one batch. */
   private readonly thumbQueue = new Map<string, { url: string | null; error?: string }>();
   private orderTimer: ReturnType<typeof setTimeout> | undefined;
+  private refillPending = false;
   private lasso: { x0: number; y0: number; base: string[]; baseSpans: Span[]; active: boolean; pointer: number; cellIndex: number | null } | null = null;
   showLabels = true;
   showSplit = true;
@@ -76,7 +77,11 @@ export class GridView {
       if (e.type === "reset") {
         this.recycleAll();
         this.layout();
-      } else if (e.type === "rows") this.refill();
+      } else if (e.type === "rows") {
+        // rows arrive between frames: written with the next frame's other DOM writes
+        this.refillPending = true;
+        this.schedule();
+      }
     });
     app.thumbs.events.on((e) => {
       if (!this.byKey.has(e.key)) return;
@@ -145,8 +150,14 @@ export class GridView {
       if (moved) this.direction = top > this.lastTop ? 1 : -1;
       this.lastTop = top;
       this.flushThumbs();
-      if (!moved && this.cells.size) return;
+      const refill = this.refillPending;
+      this.refillPending = false;
+      if (!moved && this.cells.size) {
+        if (refill) this.refill();
+        return;
+      }
       this.render();
+      if (refill) this.refill();
       this.onScrollIndex(this.firstVisible());
       // Reordering the DOM moves nodes (style + layout of each): done once scrolling rests.
       clearTimeout(this.orderTimer);
