@@ -48,6 +48,8 @@ export function setupControls(app: Studio): Cockpit {
   const control = async (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
     if (sandbox || busy) return false;
     busy = true;
+    host.classList.add("wl-busy"); // the server answers at the next step boundary: a spinner meanwhile
+    host.setAttribute("aria-busy", "true");
     paintButtons(app.status);
     try {
       await fn();
@@ -58,6 +60,8 @@ export function setupControls(app: Studio): Cockpit {
       return false;
     } finally {
       busy = false;
+      host.classList.remove("wl-busy");
+      host.removeAttribute("aria-busy");
       paintButtons(app.status);
     }
   };
@@ -228,7 +232,7 @@ export function setupControls(app: Studio): Cockpit {
     await control("restore", async () => {
       if (app.status?.state === "running") await app.api.pause({}); // a restore needs a paused loop
       const c = await app.api.restoreCheckpoint({ target: { case: "checkpointId", value: id } });
-      toast("success", `Restored step ${fmtInt(num(c.step))}: now on branch ${c.branch.slice(0, 12)} (from ${c.parentBranch.slice(0, 12)})`);
+      toast("success", `Restored step ${fmtInt(num(c.step))}: now on branch ${c.branch.slice(0, 12)} (from ${c.parentBranch.slice(0, 12)}); training is paused — Resume to go on.`);
     });
     void loadCheckpoints();
   };
