@@ -430,6 +430,11 @@ def test_the_left_panel_resizes_and_its_cards_fold_and_both_persist(studio: Stud
     assert abs(side.bounding_box()["width"] - wider) <= 1
     assert page.locator('.wl-card[data-card="display"]').get_attribute("class").count("wl-folded") == 1
     page.shot("layout")
+    theme = page.evaluate("document.documentElement.dataset.theme")
+    page.click("#theme-toggle")  # the other theme, for the artifacts
+    page.wait_for_function(f"document.documentElement.dataset.theme !== {theme!r}")
+    page.shot("layout-other-theme")
+    page.click("#theme-toggle")
     page.evaluate("['wl-side-width', 'wl-side-folded'].forEach(k => localStorage.removeItem(k))")  # other tests: defaults
     page.close()
 

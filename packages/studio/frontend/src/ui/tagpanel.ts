@@ -50,7 +50,8 @@ export function setupTagPanel(app: Studio, filters: FilterBar, painter: Painter)
       const values = t.values.map((v) => chip(`${v.value}`, v.count, `${t.name}=${v.value}`,
         () => filters.addExternal({ column: `tag:${t.name}`, op: "==", value: v.value }), " wl-cat"));
       items.push(h("div", { class: "wl-tag-cat", "data-tag": t.name },
-        h("span", { class: "wl-tag-cat-name", title: `categorical tag ${t.name}: ${fmtInt(t.count)} samples`, text: `${t.name} =` }), ...values));
+        h("span", { class: "wl-tag-cat-name", title: `categorical tag ${t.name}: ${fmtInt(t.count)} samples`, text: `${t.name} =` }),
+        ...(values.length ? values : [h("span", { class: "wl-muted", text: "no value set" })])));
     }
     for (const name of local) items.push(chip(name, 0, name, () => filters.addExternal({ column: "", op: "has-tag", value: name }), " wl-new"));
     if (!items.length) items.push(h("span", { class: "wl-muted", text: "no tags yet — type one below, or select samples and tag them" }));
