@@ -422,6 +422,11 @@ def test_the_left_panel_resizes_and_its_cards_fold_and_both_persist(studio: Stud
     page.mouse.up()
     wider = side.bounding_box()["width"]
     assert abs(wider - (width + 90)) <= 3, (width, wider)
+    # an overlay switched off: the badge shows the label only (and it stays so after a reload)
+    page.wait_for_selector("#grid .wl-cell .wl-lab:not([hidden])")
+    assert "→" in page.locator("#grid .wl-cell .wl-lab").first.inner_text()
+    page.uncheck("#ov-pred")
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('#grid .wl-cell .wl-lab')).some(l => l.textContent.includes('→'))")
     page.click('.wl-card[data-card="display"] .wl-card-toggle')
     page.wait_for_selector('.wl-card[data-card="display"].wl-folded')
     assert not page.locator("#cell-size").is_visible()
@@ -429,13 +434,16 @@ def test_the_left_panel_resizes_and_its_cards_fold_and_both_persist(studio: Stud
     page.wait_for_selector('body[data-conn="live"]')
     assert abs(side.bounding_box()["width"] - wider) <= 1
     assert page.locator('.wl-card[data-card="display"]').get_attribute("class").count("wl-folded") == 1
+    assert not page.locator("#ov-pred").is_checked()
+    page.wait_for_selector("#grid .wl-cell .wl-lab:not([hidden])")
+    assert "→" not in page.locator("#grid .wl-cell .wl-lab").first.inner_text()
     page.shot("layout")
     theme = page.evaluate("document.documentElement.dataset.theme")
     page.click("#theme-toggle")  # the other theme, for the artifacts
     page.wait_for_function(f"document.documentElement.dataset.theme !== {theme!r}")
     page.shot("layout-other-theme")
     page.click("#theme-toggle")
-    page.evaluate("['wl-side-width', 'wl-side-folded'].forEach(k => localStorage.removeItem(k))")  # other tests: defaults
+    page.evaluate("['wl-side-width', 'wl-side-folded', 'wl-display'].forEach(k => localStorage.removeItem(k))")  # defaults
     page.close()
 
 

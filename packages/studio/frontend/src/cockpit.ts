@@ -246,3 +246,31 @@ export function shortcutOf(e: KeyLike): ShortcutAction | "next" | "prev" | null 
   if (k === "b") return "paint";
   return null;
 }
+
+// ---------------------------------------------------------------- display settings (persisted)
+export interface DisplaySettings {
+  cellSize: number;
+  /** Thumbnail resolution in px; 0 = from the cell size. */
+  thumbRes: number;
+  overlays: Overlays;
+}
+
+export const DEFAULT_DISPLAY: Readonly<DisplaySettings> = Object.freeze({ cellSize: 128, thumbRes: 0, overlays: { ...DEFAULT_OVERLAYS } });
+export const THUMB_RESOLUTIONS: readonly number[] = [0, 64, 96, 160, 256, 384];
+
+/** A stored value → valid settings (each bad or missing field: its default). */
+export function sanitizeDisplay(raw: unknown): DisplaySettings {
+  const out: DisplaySettings = { ...DEFAULT_DISPLAY, overlays: { ...DEFAULT_OVERLAYS } };
+  if (!raw || typeof raw !== "object") return out;
+  const r = raw as Record<string, unknown>;
+  if (typeof r.cellSize === "number" && Number.isFinite(r.cellSize)) out.cellSize = Math.round(Math.max(72, Math.min(240, r.cellSize)));
+  if (typeof r.thumbRes === "number" && THUMB_RESOLUTIONS.includes(r.thumbRes)) out.thumbRes = r.thumbRes;
+  const o = r.overlays;
+  if (o && typeof o === "object") {
+    for (const k of Object.keys(DEFAULT_OVERLAYS) as Array<keyof Overlays>) {
+      const v = (o as Record<string, unknown>)[k];
+      if (typeof v === "boolean") out.overlays[k] = v;
+    }
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  cellsBetween, clampSideWidth, evalSummary, hpKind, hpPollInterval, hpRequest, hpText, labelBadge, PaintStroke,
-  parseSteps, parseTagName, SHORTCUTS, shortcutOf, SIDE_MAX, SIDE_MIN,
+  cellsBetween, clampSideWidth, DEFAULT_DISPLAY, evalSummary, hpKind, hpPollInterval, hpRequest, hpText, labelBadge, PaintStroke,
+  parseSteps, parseTagName, sanitizeDisplay, SHORTCUTS, shortcutOf, SIDE_MAX, SIDE_MIN,
 } from "../src/cockpit.js";
 
 const key = (k: string, mods: Partial<{ shiftKey: boolean; ctrlKey: boolean; metaKey: boolean; altKey: boolean }> = {}) =>
@@ -128,5 +128,16 @@ describe("shortcuts", () => {
     for (const k of ["Shift+P", "Shift+N", "Shift+E", "T", "D", "R", "B", "j · k", "/", "?", "Esc"]) expect(listed).toContain(k);
     const actions = new Set(SHORTCUTS.map((s) => s.action));
     for (const a of ["toggle-run", "run-n", "evaluate", "tag", "discard", "paint"] as const) expect(actions).toContain(a);
+  });
+});
+
+describe("sanitizeDisplay", () => {
+  it("keeps valid stored fields and falls back to the defaults for the rest", () => {
+    expect(sanitizeDisplay(null)).toEqual(DEFAULT_DISPLAY);
+    const s = sanitizeDisplay({ cellSize: 999, thumbRes: 160, overlays: { prediction: false, split: "no" } });
+    expect(s.cellSize).toBe(240);
+    expect(s.thumbRes).toBe(160);
+    expect(s.overlays).toEqual({ ...DEFAULT_DISPLAY.overlays, prediction: false });
+    expect(sanitizeDisplay({ thumbRes: 100, cellSize: "big" })).toMatchObject({ thumbRes: 0, cellSize: 128 });
   });
 });
