@@ -404,6 +404,7 @@ def test_status_matches_core_status(make_env) -> None:
         mine, core = stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT), exp.status()
         assert (mine.samples, mine.active, mine.discarded, dict(mine.splits), mine.step, mine.branch) == (
             core["samples"], core["active"], core["discarded"], core["splits"], core["step"], core["branch"])
+        assert mine.samples_seen == core["samples_seen"] == int(exp.table.seen_count.sum())
         assert dict(mine.signals) == pytest.approx(core["signals"])
         exp.register_samples("val", [f"v{i}" for i in range(7)])  # rows appended: counted incrementally
         exp.edit("discard", ids=["1", "2", "v3"])
