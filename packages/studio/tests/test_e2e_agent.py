@@ -244,6 +244,7 @@ def test_model_and_reset_leave_history_entries_and_no_agent_shows_how_to_configu
     page.wait_for_selector('#agent-bar[data-agent="unconfigured"]')
     page.wait_for_selector('#agent-history .wl-agent-entry[data-kind="reset"]')
     assert "reset" in _history_kinds(studio)
+    page.click("#agent-howto-more summary")
     howto = page.locator("#agent-howto").inner_text()
     for setting in ("OPENROUTER_API_KEY", "AGENT_CONFIG_PATH", "agent.provider", "/init"):
         assert setting in howto, (setting, howto)

@@ -101,7 +101,10 @@ export class AgentBar {
     this.setStatus(s === null ? "none" : s.initialized ? "unreachable" : "unconfigured", s === null ? "no agent" : s.initialized ? "model unreachable" : "not configured");
     clear(this.howto);
     const lines = howToConfigure(s, reason);
-    this.howto.append(h("strong", { text: lines[0] ?? "" }), ...lines.slice(1).map((l) => h("div", { text: l })));
+    // one line above the grid; the settings on demand (a person without an agent keeps the space)
+    const more = h("details", { id: "agent-howto-more" }, h("summary", { text: "how to configure an agent" }),
+      ...lines.slice(1).map((l) => h("div", { text: l })));
+    this.howto.append(h("span", { class: "wl-agent-howto-why", text: lines[0] ?? "" }), more);
     this.howto.hidden = false;
   }
 

@@ -304,6 +304,8 @@ export class GridView {
       this.setThumb(c, row ? this.app.thumbs.url(row) ?? null : null, row ? this.app.thumbs.error(row) : undefined, row);
     }
     if (!row) {
+      // a recycled slot must not show the previous sample's picture while its row loads
+      if (c.img || c.shown) this.setThumb(c, null);
       delete c.el.dataset.sampleId;
       delete c.el.dataset.split;
       c.el.classList.remove("wl-cell", "discarded", "selected");
