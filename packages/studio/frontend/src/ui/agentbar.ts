@@ -62,10 +62,10 @@ export class AgentBar {
     });
     modelBtn.addEventListener("click", () => void this.submit("/model"));
     this.historyBtn.addEventListener("click", () => void this.toggleHistory());
-    // One health probe once the backend is live (a real request to the model server), again
-    // after /init, /model and /reset: no polling.
+    // One health probe each time the backend becomes live (first contact, back after an outage
+    // or a restart: a new process has a new agent), again after /init, /model and /reset: no polling.
     app.connChanged.on((state) => {
-      if (state === "live" && !this.checked) {
+      if (state === "live") {
         this.checked = true;
         void this.refreshHealth();
       }
