@@ -26,7 +26,6 @@ export class AgentBar {
   private readonly historyBtn: HTMLButtonElement;
   private readonly ask: HTMLButtonElement;
   private busy = false;
-  private checked = false;
 
   constructor(private readonly app: Studio, private readonly root: HTMLElement) {
     this.input = h("input", {
@@ -65,15 +64,9 @@ export class AgentBar {
     // One health probe each time the backend becomes live (first contact, back after an outage
     // or a restart: a new process has a new agent), again after /init, /model and /reset: no polling.
     app.connChanged.on((state) => {
-      if (state === "live") {
-        this.checked = true;
-        void this.refreshHealth();
-      }
+      if (state === "live") void this.refreshHealth();
     });
-    if (app.conn === "live") {
-      this.checked = true;
-      void this.refreshHealth();
-    }
+    if (app.conn === "live") void this.refreshHealth();
   }
 
   // ---------------------------------------------------------------- status
