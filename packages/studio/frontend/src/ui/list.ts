@@ -128,8 +128,9 @@ export class ListView {
         continue;
       }
       const key = sampleKey(r.split, r.id);
-      const cls = ["wl-row", this.app.selection.has(key) ? "selected" : "", r.discarded ? "discarded" : ""].filter(Boolean).join(" ");
-      const tr = h("tr", { class: cls, "data-index": i, "data-sample-id": r.id, "data-split": r.split, "aria-selected": String(this.app.selection.has(key)) },
+      const selected = this.app.selection.hasAt(key, i); // by key, or a position lassoed in the grid
+      const cls = ["wl-row", selected ? "selected" : "", r.discarded ? "discarded" : ""].filter(Boolean).join(" ");
+      const tr = h("tr", { class: cls, "data-index": i, "data-sample-id": r.id, "data-split": r.split, "aria-selected": String(selected) },
         h("td", { class: "wl-numcell wl-muted", text: String(i + 1) }),
         h("td", { class: "wl-mono", text: r.id }),
         h("td", { text: r.split }),
@@ -150,7 +151,7 @@ export class ListView {
   private paintSelection(): void {
     for (const tr of this.body.querySelectorAll<HTMLTableRowElement>("tr.wl-row[data-sample-id]")) {
       const key = sampleKey(tr.dataset.split!, tr.dataset.sampleId!);
-      tr.classList.toggle("selected", this.app.selection.has(key));
+      tr.classList.toggle("selected", this.app.selection.hasAt(key, Number(tr.dataset.index)));
     }
   }
 }
