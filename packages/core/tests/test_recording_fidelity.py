@@ -144,3 +144,25 @@ def test_live_mislabel_columns_equal_a_full_recompute() -> None:
         assert list(live) == list(full)
         for name in full:
             np.testing.assert_array_equal(live[name], full[name], err_msg=f"{name} at step {step}")
+
+
+def test_cached_suggestion_columns_equal_a_full_recompute() -> None:
+    """After new observations only the touched rows of ``suggested_label`` are recomputed: same
+    values as ``columns`` (logits and votes, repeated rows, labels given, rows never seen)."""
+    from weightslab.suggest import SuggestionTracker
+
+    rng = np.random.default_rng(12)
+    tracker = SuggestionTracker()
+    n = 60
+    labels = rng.integers(0, 4, n).astype(np.float64)
+    for step in range(25):
+        rows = rng.integers(0, n - 10, 12)
+        if step % 3:
+            tracker.update(rows, logits=rng.normal(size=(12, 4)), targets=labels[rows].astype(np.int64))
+        else:
+            tracker.update(rows, preds=rng.integers(0, 4, 12), targets=labels[rows].astype(np.int64))
+        if step % 4 == 0:
+            continue
+        cached, full = tracker.cached_columns(n, labels, 0), tracker.columns(n, labels)
+        for name in full:
+            np.testing.assert_array_equal(cached[name], full[name], err_msg=f"{name} at step {step}")

@@ -49,6 +49,8 @@ class SuggestionTracker:
         self.updates = 0
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: dict[str, np.ndarray] = {}
+        self._touched: list[np.ndarray] | None = []  # rows updated since the cache (None: too many)
+        self._touched_n = 0
 
     # ------------------------------------------------------------------ update
     def update(self, rows: np.ndarray, *, logits: np.ndarray | None = None, targets: np.ndarray | None = None,
@@ -91,6 +93,11 @@ class SuggestionTracker:
                 np.add.at(self._p, r, np.float32(weight) * p)
                 np.add.at(self._w, r, weight)
             self.updates += 1
+            if self._touched is not None:  # rows cached_columns recomputes (all of them past a table's worth)
+                self._touched.append(r)
+                self._touched_n += r.size
+                if self._touched_n > max(len(self._w), 1):
+                    self._touched = None
 
     def _maturity(self, probs: np.ndarray, targets: np.ndarray | None, ok: np.ndarray) -> float:
         """Update the overall loss level with this batch; the weight of its observations."""
@@ -154,12 +161,48 @@ class SuggestionTracker:
         return out
 
     def cached_columns(self, n_rows: int, labels: np.ndarray | None, labels_version: int) -> dict[str, np.ndarray]:
-        """:meth:`columns`, recomputed only after new observations or label corrections."""
+        """:meth:`columns`, recomputed only after new observations or label corrections; after new
+        observations alone, only the rows they touched (O(batch), not O(table): the first query
+        after a training step stays cheap on 1M rows). The cached arrays are updated in place."""
         key = (n_rows, self.updates, labels_version)
         if key != self._cache_key:
-            self._cache = self.columns(n_rows, None if labels is None else labels[:n_rows])
+            lab = None if labels is None else labels[:n_rows]
+            with self._lock:
+                touched, self._touched, self._touched_n = self._touched, [], 0
+            prev = self._cache_key
+            if prev is not None and prev[0] == n_rows and prev[2] == labels_version and touched is not None \
+                    and self._cache:
+                rows = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+                rows = rows[rows < n_rows]
+                for name, values in self._columns_of(rows, lab).items():
+                    self._cache[name][rows] = values
+            else:
+                self._cache = self.columns(n_rows, lab)
             self._cache_key = key
         return self._cache
+
+    def _columns_of(self, rows: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The values :meth:`columns` gives ``rows`` (same arithmetic, on those rows only)."""
+        out = {name: np.full(rows.size, np.nan) for name in COLUMN_NAMES}
+        with self._lock:
+            if rows.size == 0 or self._p.shape[1] == 0:
+                return out
+            inside = rows < self._w.shape[0]
+            w = np.zeros(rows.size)
+            w[inside] = self._w[rows[inside]]
+            seen = np.flatnonzero(w > 0)
+            if seen.size == 0:
+                return out
+            p = self._p[rows[seen]]
+            best = p.argmax(axis=1)
+            conf = p[np.arange(seen.size), best] / w[seen]
+        out["suggested_label"][seen] = best
+        out["suggested_label_confidence"][seen] = np.clip(conf, 0.0, 1.0)
+        if labels is not None:
+            lab = np.asarray(labels, dtype=np.float64)[rows[seen]]
+            known = np.isfinite(lab)
+            out["suggestion_differs"][seen[known]] = (best[known] != lab[known]).astype(np.float64)
+        return out
 
     def suggestion(self, rows: np.ndarray) -> np.ndarray:
         """Suggested class per row (-1 where none)."""
