@@ -162,3 +162,20 @@ def test_a_failing_capture_never_breaks_the_forward_pass(wl, monkeypatch, caplog
         logger.removeHandler(caplog.handler)
     assert len(wl.get_experiment().embeddings.embedded_rows()) == 0
     assert "capturing embeddings of module '0' failed (copy failed)" in caplog.text
+
+
+def test_scores_refresh_by_themselves_after_an_epoch_of_captures(wl):
+    from core_testutil import wait_for
+
+    torch.set_num_threads(1)
+    model = wl.watch_or_edit(torch.nn.Sequential(torch.nn.Linear(5, 3)), flag="model", embeddings=True)
+    ds = torch.utils.data.TensorDataset(torch.randn(96, 5), torch.zeros(96, dtype=torch.long))
+    loader = wl.watch_or_edit(ds, flag="data", loader_name="train", batch_size=16)
+    index = wl.get_experiment().embeddings
+    assert wl.get_experiment().status()["data_quality"]["state"] == "waiting"
+    for _ in range(2):
+        for x, _ids, _y in loader:
+            model(x)
+    wait_for(lambda: index.status()["state"] == "ready" and index.status()["rows"] == 96, timeout=30)
+    df = wl.dataframe()
+    assert df["outlier_score"].notna().all() and "near_duplicate_of" in df.columns

@@ -33,7 +33,7 @@ log = logging.getLogger("weightslab.embeddings")
 
 DIM = 64  # stored dimensions at most (random projection above)
 STORE_PREFIX = "embedding:"  # split name prefix of embeddings in the sample store
-MAX_LEAKAGE_EXAMPLES = 20
+MAX_LEAKAGE_EXAMPLES = 5  # in status; operations.data_quality lists every pair
 COLUMNS = ("outlier_score", "uniqueness", "near_duplicate_of", "near_duplicate_split", "duplicate_group")
 
 

@@ -23,6 +23,8 @@ def to_dataframe(experiment: Experiment) -> Any:
     with experiment.data_lock:
         frame = experiment.table.frame(copy=True)
         frame.columns.update(experiment.mislabel.columns(experiment.table.n))
+        if experiment.embeddings is not None:  # outlier_score, near_duplicate_of, ... (opt-in)
+            frame.columns.update(experiment.embeddings.columns(experiment.table.n))
         frame.columns.update(experiment.suggestions.columns(experiment.table.n, experiment.table.numeric.get("label")))
         instance_signals = {sig: dict(per) for sig, per in experiment.instance_signals.items()}
     n = len(frame.sample_id)
