@@ -49,7 +49,11 @@ NumberLoader.add_implicit_resolver(
 
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` that reads numbers in every common notation as numbers (see :class:`NumberLoader`)."""
-    return yaml.load(text, Loader=NumberLoader)  # noqa: S506 - a SafeLoader subclass
+    loader = NumberLoader(text)  # a SafeLoader subclass: safe_load's machinery, one extra float resolver
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def shown(key: str, value: Any) -> str:
