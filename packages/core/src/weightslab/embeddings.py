@@ -236,9 +236,9 @@ class EmbeddingIndex:
     def refresh(self, *, wait: bool = False, timeout: float = 60.0) -> bool:
         """Ask for a computation now; with ``wait``, block until one that started after this call
         ends (False when ``timeout`` passed first)."""
-        with self._done:
+        with self._done:  # atomic with compute()'s start: a running pass predates this request
             target = self._computations + (2 if self._info["state"] == "computing" else 1)
-        self._requested.set()
+            self._requested.set()
         self._wake.set()
         if self._thread is None:
             self.start()
@@ -276,11 +276,12 @@ class EmbeddingIndex:
         held during the search)."""
         from weightslab.neighbours import analyse
 
-        self._requested.clear()
-        self._captures = 0
         exp = self.experiment
+        with self._done:
+            self._requested.clear()
+            self._info.update(state="computing", started_step=exp.step, error=None)
+        self._captures = 0
         started = time.monotonic()
-        self._info.update(state="computing", started_step=exp.step, error=None)
         try:
             rows, x = self.matrix()
             with exp.data_lock:
