@@ -260,3 +260,20 @@ def test_model_and_reset_leave_history_entries_and_no_agent_shows_how_to_configu
     page.wait_for_selector("#agent-howto", state="hidden")
     assert "connect" in _history_kinds(studio)
     page.close()
+
+
+def test_sandbox_shows_the_agent_read_only(built_ui: Path, environ: dict[str, str], envoy_path: Path,
+                                           agent_job: TrainingJob, browser: Any, agent: Any) -> None:
+    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=agent_job.grpc_port,
+                     envoy_host="localhost", envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui,
+                     sandbox=True)
+    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+        page = Page(browser)
+        page.live(handle.url)
+        page.wait_for_selector('#agent-bar[data-agent="ready"]')  # the health probe is a read
+        assert page.locator("#agent-input").is_disabled()
+        assert page.locator("#agent-bar .wl-write").count() == 0  # no Ask, no /model
+        page.click("#agent-history-btn")  # the history is a read too
+        page.wait_for_selector("#agent-history .wl-agent-entry")
+        page.shot("agent-sandbox")
+        page.close()
