@@ -354,9 +354,14 @@ class MislabelTracker:
             live = self._live
             touched = self._touched
             self._touched, self._touched_n = [], 0
+            if live is None and touched is not None and k == self._cap:
+                # Every update since creation is in ``touched``: untouched rows are all NaN.
+                live = self._live = {name: np.full(k, np.nan) for name in self.COLUMN_NAMES}
+                self._live_k = k
             if live is None or self._live_k != k or touched is None:
                 live = self._live = self._compute(slice(0, k))
                 self._live_k = k
+                touched = []
             elif touched:
                 rows = np.unique(np.concatenate(touched))
                 rows = rows[rows < k]
@@ -367,12 +372,12 @@ class MislabelTracker:
         return self._padded(out, n_rows, k)
 
     def _note_touched(self, rows: np.ndarray) -> None:
-        """Rows ``live_columns`` must recompute (caller holds the lock); none kept before its first call."""
-        if self._live is None or self._touched is None:
+        """Rows ``live_columns`` must recompute (caller holds the lock)."""
+        if self._touched is None:
             return
         self._touched.append(rows)
         self._touched_n += len(rows)
-        if self._touched_n > self._live_k:  # more than a full pass: recompute everything instead
+        if self._touched_n > max(self._live_k, self._cap):  # more than a full pass: recompute all instead
             self._touched = None
 
     def _compute(self, sel: slice | np.ndarray) -> dict[str, np.ndarray]:

@@ -104,6 +104,7 @@ class Recorder:
             if self._queue:
                 # Always data_lock first, then the drain lock: a reader holding data_lock may drain safely.
                 with exp.data_lock, self._drain_lock:
+                    losses_before = self.loss_updates
                     while self._queue:
                         record = self._queue.popleft()
                         try:
@@ -115,6 +116,8 @@ class Recorder:
                             self.errors += 1
                             log.exception("recording %s failed; the record was dropped",
                                           getattr(record, "name", "a batch"))
+                    if self.loss_updates != losses_before:
+                        self._refresh_derived()
             if exp.data_lock.held_by_current_thread():
                 return
             if self._run_jobs() or self._queue:
@@ -130,6 +133,21 @@ class Recorder:
                     return
             if not self._queue and not self._jobs:
                 return
+
+    def _refresh_derived(self) -> None:
+        """Bring the per-row columns derived from losses (mislabel, suggestions) up to date, once
+        per drain and only for the rows it recorded: the first query after training steps finds
+        them ready instead of recomputing them over the whole table (caller holds the data lock)."""
+        exp = self.experiment
+        try:
+            n = exp.table.n
+            exp.mislabel.live_columns(n)
+            suggestions = getattr(exp, "suggestions", None)
+            if suggestions is not None:
+                suggestions.cached_columns(n, exp.table.numeric.get("label"), exp.label_edits.version)
+        except Exception:
+            self.errors += 1
+            log.exception("refreshing the derived columns failed")
 
     def _run_jobs(self) -> bool:
         ran = False

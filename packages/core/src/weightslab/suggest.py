@@ -170,6 +170,9 @@ class SuggestionTracker:
             with self._lock:
                 touched, self._touched, self._touched_n = self._touched, [], 0
             prev = self._cache_key
+            if prev is None and touched is not None:  # every update since creation is in touched
+                self._cache = {name: np.full(n_rows, np.nan) for name in COLUMN_NAMES}
+                prev = (n_rows, 0, labels_version)
             if prev is not None and prev[0] == n_rows and prev[2] == labels_version and touched is not None \
                     and self._cache:
                 rows = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
