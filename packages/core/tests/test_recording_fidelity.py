@@ -166,3 +166,22 @@ def test_cached_suggestion_columns_equal_a_full_recompute() -> None:
         cached, full = tracker.cached_columns(n, labels, 0), tracker.columns(n, labels)
         for name in full:
             np.testing.assert_array_equal(cached[name], full[name], err_msg=f"{name} at step {step}")
+
+
+def test_table_split_codes_equal_factorizing_the_split_column() -> None:
+    """The table keeps split codes per row; a query frame gets them instead of factorizing."""
+    from weightslab.query.frame import factorize
+    from weightslab.table import SampleTable
+
+    table = SampleTable()
+    table.rows("val", ["a", "b"])
+    table.rows("train", [str(i) for i in range(5)])
+    table.rows("test", ["a"])
+    table.rows("val", ["c", "a"])
+    frame = table.frame()
+    names, codes = frame.split_codes()
+    want_names, want_codes = factorize(frame.split.copy())
+    assert names == want_names == ["test", "train", "val"]
+    np.testing.assert_array_equal(codes, want_codes)
+    empty_names, empty_codes = SampleTable().frame().split_codes()
+    assert empty_names == [] and len(empty_codes) == 0

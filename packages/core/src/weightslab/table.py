@@ -131,6 +131,8 @@ class SampleTable:
         # The id as an integer where it is one in decimal (-1 otherwise): lets writers hand whole
         # batches of ids to the store as one int64 array instead of one text object per sample.
         self.int_id = np.empty(0, dtype=np.int64)
+        self.split_code = np.empty(0, dtype=np.int32)  # index into split_names: query frames' split codes
+        self.split_names: list[str] = []
         self.split = np.empty(0, dtype=object)
         self.discarded = np.zeros(0, dtype=bool)
         # float64 (whole numbers) so query frames can use views instead of copies
@@ -161,6 +163,7 @@ class SampleTable:
 
         self.sample_id = grow(self.sample_id, None)
         self.int_id = grow(self.int_id, -1)
+        self.split_code = grow(self.split_code, -1)
         self.split = grow(self.split, None)
         self.discarded = grow(self.discarded, False)
         self.last_seen_step = grow(self.last_seen_step, -1)
@@ -203,6 +206,9 @@ class SampleTable:
                 self.sample_id[row] = sid
                 self.int_id[row] = _RowIndex._number(sid) if isinstance(sid, str) else -1
                 self.split[row] = split
+                if split not in self._split_counts:
+                    self.split_names.append(split)
+                self.split_code[row] = self.split_names.index(split)
                 self.n += 1
                 self._split_counts[split] = self._split_counts.get(split, 0) + 1
             out.append(row)
@@ -354,6 +360,10 @@ class SampleTable:
             tags={k: take(v) for k, v in self.tags.items()},
             categories={k: take(v) for k, v in self.categories.items()},
         )
+        if rows is None:  # the split codes the table keeps (sorted names, as Frame.split_codes gives)
+            names = sorted(self.split_names)
+            lut = np.asarray([names.index(name) for name in self.split_names], dtype=np.int64)
+            frame.set_split_codes(names, lut[self.split_code[: self.n]] if self.n else np.zeros(0, np.int64))
         if rows is None and not copy:
             self._frame_key, self._frame = key, frame
         return frame

@@ -298,6 +298,13 @@ class Frame:
             return codes
         return None
 
+    def set_split_codes(self, names: list[Any], codes: np.ndarray) -> None:
+        """Give :meth:`split_codes` (sorted names, int64 code per row) from a source that keeps them,
+        e.g. the sample table, instead of factorizing the text column (~0.1 s at 1M rows)."""
+        if len(codes) != len(self.split):
+            raise ValueError(f"split codes: {len(codes)} codes for {len(self.split)} rows")
+        self._cache["split_codes"] = (self.split, (list(names), np.asarray(codes, dtype=np.int64)))
+
     def invalidate_caches(self) -> None:
         """Drop cached keys (only needed after modifying ``sample_id``/``split`` in place)."""
         self._cache.clear()
