@@ -468,6 +468,7 @@ def discovery_path(experiment: Any) -> Path | None:
 
 def start_cli_server(experiment: Any, config: Any = None, *, discovery_file: Path | None | bool = True) -> CliServer:
     """Start the CLI server of ``experiment`` and publish it in ``experiment.services['cli']``."""
+    import weightslab.query  # noqa: F401  # loaded with the server (before training), not on the first query
     config = config if config is not None else experiment.config
     cli = config["cli"]
     security = resolve_security(config, getattr(experiment, "pm", None))
