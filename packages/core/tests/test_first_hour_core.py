@@ -47,6 +47,8 @@ def test_values_inside_the_rules_are_queued() -> None:
     with pytest.raises(HyperParameterError, match="batch_size=0"):  # all or nothing
         hp.request_many({"lr": 0.2, "batch_size": 0})
     assert hp.pending()["lr"] == 2.5
+    own = HyperParameters({"batch_size": "auto", "lr": [0.1, 0.01]})  # not numbers: the rules do not apply
+    assert own.request("batch_size", "none") == "none" and own.request("lr", "[0.2, 0.02]") == [0.2, 0.02]
 
 
 class BoundedSGD(torch.optim.SGD):  # type: ignore[name-defined]  # torch comes from importorskip

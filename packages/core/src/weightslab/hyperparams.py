@@ -250,6 +250,8 @@ def check_range(key: str, value: Any, current: Any = None) -> None:
     rule = _RULES.get(key.rsplit(".", 1)[-1].lower())
     if rule is None or value is None or rule[1](value):
         return
+    if current is not None and (isinstance(current, bool) or not isinstance(current, (int, float))):
+        return  # a key of the same name that is no number here ("batch_size": "auto"): the user's own meaning
     raise HyperParameterError(f"{key}={shown(key, value)}: expected {rule[0]} (current {shown(key, current)}); "
                               "the edit was refused and training goes on with the current value")
 
