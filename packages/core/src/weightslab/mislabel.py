@@ -363,7 +363,7 @@ class MislabelTracker:
                 self._live_k = k
                 touched = []
             elif touched:
-                rows = np.unique(np.concatenate(touched))
+                rows = np.concatenate(touched)  # a repeated row is recomputed to the same values
                 rows = rows[rows < k]
                 if len(rows):
                     for name, values in self._compute(rows).items():

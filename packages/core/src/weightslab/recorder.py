@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from weightslab.experiment import Experiment
 
 log = logging.getLogger("weightslab.recorder")
+REFRESH_S = 0.5  # how often the drain brings the loss-derived columns up to date
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Recorder:
         self.errors = 0
         self.store_errors = 0
         self.loss_updates = 0  # lets readers cache columns derived from losses
+        self._next_refresh = 0.0  # monotonic time of the next derived-columns refresh
 
     def start(self) -> None:
         if self._thread is None:
@@ -116,7 +119,7 @@ class Recorder:
                             self.errors += 1
                             log.exception("recording %s failed; the record was dropped",
                                           getattr(record, "name", "a batch"))
-                    if self.loss_updates != losses_before:
+                    if self.loss_updates != losses_before and time.monotonic() >= self._next_refresh:
                         self._refresh_derived()
             if exp.data_lock.held_by_current_thread():
                 return
@@ -135,10 +138,13 @@ class Recorder:
                 return
 
     def _refresh_derived(self) -> None:
-        """Bring the per-row columns derived from losses (mislabel, suggestions) up to date, once
-        per drain and only for the rows it recorded: the first query after training steps finds
+        """Bring the per-row columns derived from losses (mislabel, suggestions) up to date, batched
+        across drains and only for the rows recorded since: the first query after training steps finds
         them ready instead of recomputing them over the whole table (caller holds the data lock)."""
         exp = self.experiment
+        # At most every REFRESH_S: each pass is larger (vectorised) and the first query still finds
+        # at most REFRESH_S of training left to fold in.
+        self._next_refresh = time.monotonic() + REFRESH_S
         try:
             n = exp.table.n
             exp.mislabel.live_columns(n)

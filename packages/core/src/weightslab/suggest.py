@@ -175,7 +175,7 @@ class SuggestionTracker:
                 prev = (n_rows, 0, labels_version)
             if prev is not None and prev[0] == n_rows and prev[2] == labels_version and touched is not None \
                     and self._cache:
-                rows = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+                rows = np.concatenate(touched) if touched else np.zeros(0, np.int64)  # repeats: same values
                 rows = rows[rows < n_rows]
                 for name, values in self._columns_of(rows, lab).items():
                     self._cache[name][rows] = values
