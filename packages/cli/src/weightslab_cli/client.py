@@ -584,7 +584,7 @@ def cli_command(host: str | None, port: int | None, discovery_file: Path | None,
         words = list(command)
         reply = client.request(words[0] if len(words) == 1 and " " in words[0].strip() else words)
     if as_json:
-        click.echo(json.dumps(reply, indent=2), err=not reply.get("ok"))
+        click.echo(json.dumps(reply, indent=2))  # the machine-readable reply, ok: false included (exit 1)
     else:
         render(reply, " ".join(command), console, err_console)
     if not reply.get("ok"):

@@ -379,7 +379,7 @@ def _query(ctx: CommandContext, req: Request) -> dict[str, Any]:
 
 @command("hist", "hist <column> [--bins N] [--by-position] [--query q]",
          "Histogram of a column over the rows a query matches (numeric bins, or one bin per text value), "
-         "per split and discarded; --by-position bins the query's sort order instead; --query comes last.")
+         "per split and discarded; --by-position bins the query's sort order instead; options go anywhere.")
 def _hist(ctx: CommandContext, req: Request) -> dict[str, Any]:
     before, query = split_query_option(req.rest, req.args)
     query, after = _trailing_options(query, {"bins": True, "by-position": False})
@@ -442,8 +442,8 @@ def _edit(ctx: CommandContext, req: Request, action: str, *, with_tag: bool) -> 
 
 
 @command("tag", "tag <tag|name=value> <ids|--query q> [--split s]",
-         "Tag samples (boolean tag, or categorical name=value) by ids or by query (filter, top N by col); "
-         "--query comes last.", mutating=True)
+         "Tag samples (boolean tag, or categorical name=value) by ids (split:id when an id is in several "
+         "splits) or by query (filter, top N by col).", mutating=True)
 def _tag(ctx: CommandContext, req: Request) -> dict[str, Any]:
     return _edit(ctx, req, "tag", with_tag=True)
 
@@ -525,8 +525,8 @@ def _ask(ctx: CommandContext, req: Request) -> dict[str, Any]:
 
 
 from weightslab_cli import agent_commands as _agent_commands  # noqa: E402,F401 - registers `agent`
-from weightslab_cli import quality_commands as _quality_commands  # noqa: E402,F401 - registers `data-quality`
 from weightslab_cli import label_commands as _label_commands  # noqa: E402,F401 - registers `relabel` ...
+from weightslab_cli import quality_commands as _quality_commands  # noqa: E402,F401 - registers `data-quality`
 
 # -- session -------------------------------------------------------------------------------------
 

@@ -27,13 +27,14 @@ def plugins_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from weightslab_cli.console import make_console
 
     table = Table("plugin", "distribution", "version")
     for row in rows:
         table.add_row(row["name"], row["distribution"], row["version"])
-    Console().print(table)
+    make_console().print(table)
 
 
 cli.add_command(config_group)

@@ -151,6 +151,15 @@ def rows_of_ids(experiment: Any, ids: tuple[str, ...], split: str = "", field: s
     return np.asarray(sorted(set(rows)), dtype=np.int64)
 
 
+def _query_note(experiment: Any, query: QueryLike, field: str) -> str:
+    """Why a query selected nothing, when it names a tag no sample has (``has:nosuch``)."""
+    try:
+        parsed = parse_query(query, field)
+    except ValueError:  # InvalidRequest, or a spec the edit itself already accepted in another form
+        return ""
+    return "; ".join(check_query_names(snapshot(experiment), parsed, field))
+
+
 def _unknown_tag_note(experiment: Any, action: str, tag: str) -> str:
     """Removing a tag that no sample ever had changes nothing: say so, listing the known tags."""
     table = experiment.table
@@ -188,6 +197,8 @@ def edit_samples(experiment: Any, request: EditRequest, caller: Caller = SDK) ->
             # for the one atomic edit that follows.
             kwargs["rows"] = rows_of_query(experiment, request.query, split, request.query_field)
         note = _unknown_tag_note(experiment, request.action, tag)
+        if not note and request.query is not None and not len(kwargs["rows"]):
+            note = _query_note(experiment, request.query, request.query_field)
         try:  # the core takes the main lock (bounded wait -> LockTimeout), then the table lock
             result = experiment.edit(request.action, **kwargs)
         except ValueError as exc:
