@@ -253,6 +253,9 @@ class Experiment:
                 else:
                     log.warning("%s: %d labels for %d samples; labels ignored", split, len(labels), len(rows))
             self._persist_rows(rows)
+            # Per-row state sized now (setup), not by growth during the first training steps.
+            self.mislabel.reserve(self.table.n)
+            self.suggestions.reserve(self.table.n)
         return rows
 
     def register_hyperparameters(self, hp: HyperParameters) -> None:

@@ -139,6 +139,11 @@ class MislabelTracker:
         growing by doubling as shuffled batches reveal larger rows could leave half of it unused."""
         with self._lock:
             self._grow(rows, exact=True)
+            if self._live is None and self._touched is not None and self._cap:
+                # Never read yet and every update is known: the live columns start as NaN here (at
+                # registration) instead of at the first read, which may come mid-step.
+                self._live = {name: np.full(self._cap, np.nan) for name in self.COLUMN_NAMES}
+                self._live_k = self._cap
 
     def _grow(self, needed: int, *, exact: bool = False) -> None:
         if needed <= self._cap:

@@ -50,6 +50,7 @@ class SuggestionTracker:
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: dict[str, np.ndarray] = {}
         self._touched: list[np.ndarray] | None = []  # rows updated since the cache (None: too many)
+        self._reserved = 0  # rows to allocate at the first update (the table's size)
         self._touched_n = 0
 
     # ------------------------------------------------------------------ update
@@ -119,7 +120,8 @@ class SuggestionTracker:
     def _ensure(self, n_rows: int, width: int) -> bool:
         rows_cap, cls = self._p.shape
         new_cls = max(cls, width)
-        new_rows = rows_cap if n_rows <= rows_cap else max(n_rows, 2 * rows_cap, 64)
+        new_rows = rows_cap if n_rows <= rows_cap else max(n_rows, 2 * rows_cap if rows_cap else 0,
+                                                           self._reserved, 64)
         if new_rows * new_cls > self._max_cells:
             self._stop(f"{n_rows} rows x {new_cls} classes exceed {self._max_cells} cells")
             return False
@@ -130,6 +132,12 @@ class SuggestionTracker:
             w[:rows_cap] = self._w
             self._p, self._w = p, w
         return True
+
+    def reserve(self, n_rows: int) -> None:
+        """Allocate for the table's ``n_rows`` at the first update (the width comes with the logits),
+        not by doubling as shuffled batches reveal larger rows."""
+        with self._lock:
+            self._reserved = max(self._reserved, int(n_rows))
 
     def _stop(self, why: str) -> None:
         self.disabled = why
