@@ -185,3 +185,27 @@ def test_table_split_codes_equal_factorizing_the_split_column() -> None:
     np.testing.assert_array_equal(codes, want_codes)
     empty_names, empty_codes = SampleTable().frame().split_codes()
     assert empty_names == [] and len(empty_codes) == 0
+
+
+def test_integer_ids_resolve_to_the_same_rows_as_their_text(tmp_path) -> None:
+    """Batches of integer ids (vectorised lookup) name the same rows as their decimal text, new
+    ids are added in batch order, and the recorded values land on those rows."""
+    from weightslab.table import SampleTable
+
+    text, ints = SampleTable(), SampleTable()
+    batches = [np.array([3, 1, 2]), np.array([2, 9, -4, 9, 5_000_000_000, 0]), np.array([0, 3, 7])]
+    for batch in batches:
+        want = text.rows("train", [str(v) for v in batch.tolist()])
+        np.testing.assert_array_equal(ints.int_rows("train", batch), want)
+    assert ints.sample_id[: ints.n].tolist() == text.sample_id[: text.n].tolist()
+
+    exp = Experiment(kwargs={"root_log_dir": tmp_path}, environ=ENV)
+    exp.start()
+    try:
+        exp.register_samples("train", ["0", "1", "2"])
+        exp.record("loss", np.array([0.5, 1.5, 2.5]), np.array([2, 7, 0]), split="train")
+        exp.recorder.drain()
+        rows = exp.table.rows("train", ["2", "7", "0"], create=False)
+        np.testing.assert_array_equal(exp.table.numeric["loss"][rows], [0.5, 1.5, 2.5])
+    finally:
+        exp.shutdown()

@@ -187,7 +187,7 @@ class Recorder:
     def _apply(self, r: BatchRecord) -> None:
         exp = self.experiment
         table = exp.table
-        rows = r.rows if r.rows is not None else table.rows(r.split, ids_to_list(resolve_host(r.ids)))
+        rows = r.rows if r.rows is not None else _rows_of(table, r.split, resolve_host(r.ids))
         vals = _per_sample(resolve_host(r.values))
         preds, targets, logits = (resolve_host(v) for v in (r.preds, r.targets, r.logits))
         if preds is None and logits is not None:
@@ -230,6 +230,13 @@ class Recorder:
                     continue
                 with self._jobs_cond:
                     self._jobs.append(exp.prepare_derived(derived, r, rows, vals))
+
+
+def _rows_of(table: Any, split: str, ids: Any) -> np.ndarray:
+    """Rows of a batch's ids: integer arrays in one vectorised lookup, anything else id by id."""
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu" and ids.ndim == 1:
+        return np.asarray(table.int_rows(split, ids))
+    return np.asarray(table.rows(split, ids_to_list(ids)))
 
 
 def _per_sample(values: Any) -> np.ndarray:

@@ -217,6 +217,22 @@ class SampleTable:
         self.version += 1
         return np.asarray(out, dtype=np.int64)
 
+    def int_rows(self, split: str, ids: np.ndarray, *, create: bool = True) -> np.ndarray:
+        """:meth:`rows` of integer ids (the id ``7`` is ``"7"``), vectorised: a whole batch of known
+        decimal ids is one array lookup; only ids not found that way go through :meth:`rows`."""
+        ids = np.asarray(ids).reshape(-1)
+        out = np.full(len(ids), -1, dtype=np.int64)
+        dense = self._index._dense.get(split)
+        if dense is not None and len(ids):
+            ok = (ids >= 0) & (ids < len(dense))
+            out[ok] = dense[ids[ok]]
+        missing = np.flatnonzero(out < 0)
+        if len(missing):
+            out[missing] = self.rows(split, [str(v) for v in ids[missing].tolist()], create=create)
+        else:
+            self.version += 1  # as rows() does
+        return out
+
     def store_ids(self, rows: np.ndarray) -> np.ndarray:
         """Sample ids of ``rows`` for the sample store: int64 when every one is a decimal integer
         (the store keys ``7`` and ``"7"`` alike), else the text objects."""
