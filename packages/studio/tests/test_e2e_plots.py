@@ -71,11 +71,9 @@ def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, plots_job:
     plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=plots_job.grpc_port, envoy_host="localhost",
                      envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui)
     with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
-        # a checkpoint to restore, tagged samples to slice by
+        # a checkpoint to restore
         wait_for(lambda: backend_status(handle).step >= 3, 60, "the first training steps")
         rpc(handle, "SaveCheckpoint", pb().SaveCheckpointRequest(note="plots e2e"), reply="Checkpoint")
-        rpc(handle, "EditSamples", pb().EditSamplesRequest(action=pb().EDIT_ACTION_TAG, ids=pb().SampleIds(ids=SLICE_IDS),
-                                                          tag=SLICE_TAG))
         yield handle
 
 
@@ -183,11 +181,18 @@ def test_an_evaluation_pass_adds_a_marker(studio: StudioHandle, page: Page) -> N
 
 
 def test_break_by_slices_draws_a_second_series(studio: StudioHandle, page: Page) -> None:
+    # tagged here: a restore (another test) brings back the checkpoint's tags
+    rpc(studio, "EditSamples", pb().EditSamplesRequest(action=pb().EDIT_ACTION_TAG, ids=pb().SampleIds(ids=SLICE_IDS),
+                                                       tag=SLICE_TAG))
     page.live(studio.url)
     page.context_menu(0.5)
     page.click("#plot-menu-slices")
     page.check(f'#slices-form input[value="{SLICE_TAG}"]')
     page.click("#slices-apply")
+    page.wait_for_selector(f'{LOSS_CARD} .wl-plot-series[data-kind="slice"], #slices-form .wl-slices-error:not(:empty)',
+                           state="attached")
+    assert page.locator("#slices-form .wl-slices-error:not(:empty)").count() == 0, \
+        page.locator("#slices-form .wl-slices-error").inner_text()
     page.wait_for_selector(f'{LOSS_CARD} .wl-plot-series[data-kind="slice"]')
     expected = rpc(studio, "BreakBySlices", pb().BreakBySlicesRequest(signal="loss", tags=[SLICE_TAG]))
     assert expected.matched_samples == len(SLICE_IDS)
