@@ -222,8 +222,13 @@ def run() -> dict[str, Any]:
     ns = [int(s) for s in sizes.split(",")] if sizes else list(DEFAULT_SIZES)
     results: dict[str, Any] = {}
     for n in ns:
-        out = subprocess.run([sys.executable, __file__, str(n)], capture_output=True, text=True, check=True)
-        results[str(n)] = json.loads(out.stdout.strip().splitlines()[-1])  # logging may print before it
+        out = subprocess.run([sys.executable, __file__, str(n)], capture_output=True, text=True)
+        lines = out.stdout.strip().splitlines()
+        if not lines or not lines[-1].startswith("{"):
+            raise RuntimeError(f"{n} samples: exit {out.returncode}\n{out.stderr[-3000:]}")
+        results[str(n)] = json.loads(lines[-1])  # logging may print before it
+        if out.returncode:  # measured, then failed on the way out: keep the figures, say so
+            results[str(n)]["exit_code"] = out.returncode
     core = Path(__file__).with_name("core_bench.py")
     out = subprocess.run([sys.executable, str(core), "tiny"], capture_output=True, text=True, check=True)
     tiny = json.loads(out.stdout)
