@@ -14,7 +14,7 @@
   ``OutOfDistribution`` and its Datalab near-duplicate check (same features, cleanlab defaults),
   and precision/recall of the flagged near-duplicates. cleanlab is optional (bench session only).
 
-``python benchmarks/embeddings_bench.py [step|compute|quality] [sizes...]`` runs one part.
+``python benchmarks/embeddings_bench.py [step|compute|quality] [sizes...] [--out FILE]`` runs one part.
 """
 
 from __future__ import annotations
@@ -38,12 +38,15 @@ SIZES = (10_000, 100_000, 1_000_000)
 
 def run() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for part in ("step", "compute", "quality"):
-        proc = subprocess.run([sys.executable, __file__, part], capture_output=True, text=True)
-        if proc.returncode:
-            out[part] = {"error": proc.stderr[-4000:]}
-        else:
-            out[part] = json.loads(proc.stdout)
+    for part in ("step", "compute", "quality"):  # each in a fresh process (one experiment per process)
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Path(tmp) / "result.json"  # not stdout: logs and libraries print there too
+            proc = subprocess.run([sys.executable, __file__, part, "--out", str(result)], capture_output=True,
+                                  text=True)
+            if proc.returncode or not result.exists():
+                out[part] = {"error": (proc.stdout + proc.stderr)[-4000:]}
+            else:
+                out[part] = json.loads(result.read_text())
     out["target_ratio"] = 1.05
     out["ratio_on_vs_off"] = (out.get("step") or {}).get("ratio_on_vs_off")
     return out
@@ -265,13 +268,23 @@ def run_quality() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    part = sys.argv[1] if len(sys.argv) > 1 else "all"
+    args = sys.argv[1:]
+    out_file = None
+    if "--out" in args:
+        at = args.index("--out")
+        out_file = Path(args[at + 1])
+        del args[at:at + 2]
+    part = args[0] if args else "all"
     if part == "step":
         result = run_step()
     elif part == "compute":
-        result = run_compute(tuple(int(s) for s in sys.argv[2:]) or SIZES)
+        result = run_compute(tuple(int(s) for s in args[1:]) or SIZES)
     elif part == "quality":
         result = run_quality()
     else:
         result = run()
-    print(json.dumps(result, indent=2, default=str))
+    text = json.dumps(result, indent=2, default=str)
+    if out_file is not None:
+        out_file.write_text(text)
+    else:
+        print(text)
