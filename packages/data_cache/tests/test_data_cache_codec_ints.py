@@ -28,3 +28,23 @@ def test_rollback_forgets_uncommitted_int_ids() -> None:
     assert codec.strings == ["1", "2"]
     assert codec.encode(np.array([4, 1])).tolist() == [2, 0]
     assert codec.code("x") == 3 and codec.pending() == (2, ["4", "x"])
+
+
+def test_decimal_text_arrays_are_coded_like_their_entries() -> None:
+    """A large array of decimal text ids takes the vectorised path; anything not canonical
+    (" 7", "07", 7.0, True, -3) keeps its own text: the same entries, decoding to the same ids,
+    as coding them one by one."""
+    texts = np.array([str(i) for i in range(100)], dtype=object)
+    odd = [" 7", "07", 7.0, True, "-3", 5, "x"]
+    for extra in ([], odd):
+        batch = np.array(list(texts) + extra, dtype=object)
+        fast, slow = Codec(["3"]), Codec(["3"])
+        got = fast.encode(batch)
+        want = np.array([slow.code(v) for v in batch.tolist()])
+        assert got.tolist() == want.tolist()
+        assert sorted(fast.strings) == sorted(slow.strings)  # same entries (new ones in sorted order)
+        assert fast.table()[got].tolist() == slow.table()[want].tolist()
+    unicode_ids = np.array([str(i) for i in range(200, 300)])
+    codec = Codec()
+    codes = codec.encode(unicode_ids)
+    assert codec.table()[codes].tolist() == unicode_ids.tolist()

@@ -37,6 +37,20 @@ def _decimal(text: str) -> int:
     return -1
 
 
+def _canonical_ints(values: np.ndarray) -> np.ndarray | None:
+    """``values`` (text or object) as int64 when every entry is the canonical decimal text (or int)
+    of a non-negative integer, i.e. ``id_text(v) == str(int)``; else None."""
+    if values.dtype.kind not in "OU" or values.size < 64:
+        return None
+    try:
+        ints = values.astype(np.int64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if ints.min() < 0 or not bool((ints.astype(str) == values.astype(str)).all()):
+        return None  # " 7", "07", 7.0, True...: their own text, coded one by one
+    return ints
+
+
 class Codec:
     """Text -> code dictionary that only grows.
 
@@ -87,6 +101,9 @@ class Codec:
             values = values.reshape(-1)
         if values.dtype.kind in "iu" and values.size:
             return self._encode_ints(values)
+        ints = _canonical_ints(values)
+        if ints is not None:  # decimal text ids (e.g. a table's rows): vectorised, not one code() per id
+            return self._encode_ints(ints)
         return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
 
     def _encode_ints(self, values: np.ndarray) -> np.ndarray:
