@@ -281,8 +281,8 @@ def test_signals_search_and_merge_into_one_card(studio: StudioHandle, page: Page
     page.select_option(f"{LOSS_CARD} .wl-plot-merge", "accuracy")
     page.wait_for_selector('.wl-plot-card[data-signals="loss,accuracy"]')
     merged = '.wl-plot-card[data-signals="loss,accuracy"]'
-    signals = page.evaluate(f"Array.from(document.querySelectorAll('{merged} .wl-plot-series')).map(s => s.dataset.signal)")
-    assert {"loss", "accuracy"} <= set(signals)
+    legend = f"Array.from(document.querySelectorAll('{merged} .wl-plot-series')).map(s => s.dataset.signal)"
+    wait_for(lambda: {"loss", "accuracy"} <= set(page.evaluate(legend)), 10, "both signals drawn in the merged card")
     page.shot("plots-merged")
     page.click(f"{merged} .wl-plot-split")
     page.wait_for_selector(LOSS_CARD)
