@@ -171,6 +171,8 @@ def _digits_run(embeddings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, li
     from weightslab.sdk import reset_experiment
 
     reset_experiment()
+    # a fresh root log dir per run: the store of the previous run would hand its embeddings back
+    os.environ["WEIGHTSLAB_ROOT_LOG_DIR"] = tempfile.mkdtemp(prefix="wl-bench-")
     torch.set_num_threads(1)
     train, val = injected_digits()
     model = wl.watch_or_edit(lenet(), flag="model", embeddings=embeddings)
