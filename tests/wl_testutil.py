@@ -38,7 +38,7 @@ DOCUMENTED_OUTSIDE_TABLES = {"WEIGHTSLAB_ENV_FILE", "WEIGHTSLAB_DISABLED_PLUGINS
 # application layer). Each is documented in its package README and docs/SETTINGS_COVERAGE.md
 # (checked by the contract test) until the spec lists it.
 BEYOND_SPEC = {"WL_CHECKPOINT_KEEP_LAST", "WL_LOCK_TIMEOUT_SECONDS", "GRPC_ALLOW_UNAUTHENTICATED_REMOTE",
-               "WL_MAX_TAGS"}
+               "WL_MAX_TAGS", "WL_DISTRIBUTED_SYNC_EVERY"}
 # WEIGHTSLAB_ENV_FILE names the .env file itself: it needs an existing file and cannot come from
 # a .env, so the tests give it its own cases instead of a static sample.
 ENV_FILE = "WEIGHTSLAB_ENV_FILE"
@@ -105,6 +105,7 @@ SAMPLES: dict[str, Sample] = {
     "WL_LOCK_TIMEOUT_SECONDS": _s("2.5", 2.5, "0", "core"),
     "WL_MAX_TAGS": _s("64", 64, "-1", "core"),
     "WL_CHECKPOINT_KEEP_LAST": _s("0", 0, "many", "core"),
+    "WL_DISTRIBUTED_SYNC_EVERY": _s("25", 25, "0", "core"),
     "WL_MAX_POINTS_PER_SAMPLE": _s("0", 0, "-5", "data-cache"),
     # Evaluation — core
     "WEIGHTSLAB_EVAL_TIMEOUT_MULTIPLIER": _s("2.5", 2.5, "0", "core"),

@@ -39,6 +39,7 @@ CORE_SAMPLES: dict[str, tuple[str, Any, str | None]] = {
     "WL_MAX_TAGS": ("64", 64, "-1"),
     "WL_CHECKPOINT_KEEP_LAST": ("0", 0, "many"),
     "WL_LOCK_TIMEOUT_SECONDS": ("12.5", 12.5, "0"),
+    "WL_DISTRIBUTED_SYNC_EVERY": ("25", 25, "0"),
     "WL_TEST_TIMEOUT": ("45", 45.0, "inf"),
 }
 SPECIAL = {"WEIGHTSLAB_ENV_FILE"}  # names the .env file itself: tested on its own below

@@ -166,6 +166,7 @@ class CheckpointManager:
         self._last_step = 0
         self._last_saved_step: int | None = None
         self._auto_loaded = False
+        self.restores = 0  # restores done (a distributed job syncs the other ranks after each)
         self._warned_every_n = False
 
     # -- manifest -----------------------------------------------------------
@@ -535,6 +536,7 @@ class CheckpointManager:
                 self._last_step = exp.step
                 self._last_saved_step = exp.step
                 self._write_manifest()
+            self.restores += 1
         log.info("restored checkpoint %s (step %d, branch %s): new branch %s", entry["id"], entry["step"],
                  entry["branch"], new_branch)
         return {**entry, "checkpoint_branch": entry["branch"], "branch": new_branch,

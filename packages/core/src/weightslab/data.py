@@ -86,6 +86,10 @@ class _BatchSampler:
         n = len(loader.ids)
         order = loader._rng.permutation(n) if loader.shuffle else np.arange(n)
         rows = loader.rows
+        coordinator = loader.experiment.coordinator
+        if coordinator is not None and loader.is_training:
+            yield from _shard_batches(loader, coordinator, order)
+            return
         pos = 0
         while pos < n:
             size = loader.batch_size
@@ -100,9 +104,33 @@ class _BatchSampler:
             yield batch
 
     def __len__(self) -> int:
-        active = int((~self.loader.experiment.table.discarded[self.loader.rows]).sum())
+        coordinator = self.loader.experiment.coordinator
+        if coordinator is not None and self.loader.is_training:
+            active = -(-int((~coordinator._agreed(self.loader.experiment.table.n)[self.loader.rows]).sum())
+                       // coordinator.world_size)
+        else:
+            active = int((~self.loader.experiment.table.discarded[self.loader.rows]).sum())
         size = self.loader.batch_size
         return active // size if self.loader.drop_last else -(-active // size)
+
+
+def _shard_batches(loader: WatchedLoader, coordinator: Any, order: np.ndarray) -> Iterator[list[int]]:
+    """This rank's batches of the epoch, ``DistributedSampler``-style: the samples active at the
+    epoch's start (discards every rank agreed on), padded to a multiple of the world size, every
+    ``world``-th from ``rank``. Batch size fixed for the epoch: every rank runs the same number of batches."""
+    agreed = coordinator._agreed(loader.experiment.table.n)
+    active = order[~agreed[loader.rows[order]]]
+    if len(active) == 0:
+        return
+    world = coordinator.world_size
+    padded = np.resize(active, -(-len(active) // world) * world)  # repeats from the start, like torch
+    mine = padded[coordinator.rank::world]
+    size = loader.batch_size
+    for start in range(0, len(mine), size):
+        batch = mine[start:start + size]
+        if loader.drop_last and len(batch) < size:
+            return
+        yield batch.tolist()
 
 
 class _IndexedDataset:
@@ -158,6 +186,8 @@ class WatchedLoader:
         self.pin_memory = pin_memory
         self.preview_fn = preview_fn
         self.enable_h5_persistence = enable_h5_persistence
+        if experiment.coordinator is not None and self.is_training:
+            seed = experiment.coordinator.agree_seed(seed)  # one permutation per epoch for all ranks
         self._rng = np.random.default_rng(seed)
         # preload_metadata only tuned the established implementation's caching: accepted, nothing to do.
         del preload_metadata
@@ -336,10 +366,17 @@ class WatchedLoader:
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         experiment = self.experiment
+        coordinator = experiment.coordinator if self.is_training else None
+        yield from self._epoch(experiment, coordinator is not None)
+        if coordinator is not None:
+            coordinator.epoch_end()  # every rank ends the epoch here: records reach rank 0
+
+    def _epoch(self, experiment: Any, distributed: bool) -> Iterator[tuple[Any, ...]]:
         for batch, idx in self._batches():
             if self.is_training:
                 experiment.step_boundary()  # pause here; apply pending edits
-            batch, idx = self._filter(batch, idx)
+            if not distributed:  # distributed: discards apply at the epoch boundary (equal batch counts)
+                batch, idx = self._filter(batch, idx)
             if not idx:
                 continue
             ids = self._ids_out(idx)

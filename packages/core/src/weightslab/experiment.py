@@ -103,6 +103,10 @@ class Experiment:
         self.evaluation = EvaluationController(self)
         self.checkpoints = CheckpointManager(self)  # <root_log_dir>/checkpoints
         self._auto_load_pending = True
+        from weightslab.distributed import coordinator_for
+
+        # Under torch.distributed: rank 0 hosts the store and services, the others forward to it.
+        self.coordinator = coordinator_for(self)
 
     # -- configuration and lifecycle ----------------------------------------
     def _load_config(self) -> Config:
@@ -143,8 +147,12 @@ class Experiment:
         # wl.setup_logging() called before the start wins over the configured level.
         level, to_file = self.log_override or (logging_cfg.log_level, logging_cfg.log_to_file)
         configure_logging(level, log_to_file=to_file, log_dir=self.root_log_dir)
+        if self.coordinator is not None:
+            self.coordinator.prefix_logs()
+        # Only rank 0 of a distributed job writes the store (the other ranks forward their records).
         try:
-            store = self.pm.hook.weightslab_sample_store(experiment=self, config=self.config)
+            store = (self.pm.hook.weightslab_sample_store(experiment=self, config=self.config)
+                     if self.is_main_rank else None)
         except StoreLockedError as exc:  # a second run on the same root log dir: one line, with the fix
             self.started = False
             raise StoreLockedError(root_dir_in_use(self.root_log_dir, exc.pid), pid=exc.pid) from None
@@ -157,6 +165,11 @@ class Experiment:
         atexit.register(self._at_exit)
         self.pm.hook.weightslab_experiment_started(experiment=self)
         log.info("experiment %s started (root log dir %s, branch %s)", self.name, self.root_log_dir, self.branch)
+
+    @property
+    def is_main_rank(self) -> bool:
+        """True in a single process and on rank 0 of a distributed job (the one that hosts everything)."""
+        return self.coordinator is None or self.coordinator.is_main
 
     def _at_exit(self) -> None:
         try:
@@ -265,7 +278,9 @@ class Experiment:
         hp.add_validator(lambda key, value: check_training_objects(self, key, value))  # optimizer/loader rules
         hp.add_listener(self._reload_config_keys)
         self.config = self._load_config()
-        if self.config["experiment"].enable_hp_sync:
+        if not self.is_main_rank:
+            hp.yaml_path = None  # rank 0 owns the file; edits reach this rank at step boundaries
+        elif self.config["experiment"].enable_hp_sync:
             hp.start_watching()
         elif hp.yaml_path is not None and not hp.yaml_path.exists():
             hp._write_yaml()
@@ -317,7 +332,11 @@ class Experiment:
         """Before a training step: block while paused, then apply pending edits."""
         if self._auto_load_pending:  # first training step: every watched object is registered by now
             self._auto_load_pending = False
-            self.checkpoints.auto_load_latest()
+            if self.is_main_rank:  # other ranks take rank 0's restored state at the boundary below
+                self.checkpoints.auto_load_latest()
+        if self.coordinator is not None:
+            self.coordinator.step_boundary()  # rank 0 waits while paused and decides; every rank applies
+            return
         if self.control.state is not TrainingState.RUNNING:
             # A guard around the whole epoch holds the main lock here: give it up while paused so
             # edits, evaluation and checkpoints from other threads can take it.
@@ -338,7 +357,10 @@ class Experiment:
             if len(recent) > 4:  # evict this loader's oldest batch only (nested loops keep theirs)
                 del recent[next(iter(recent))]
         if loader.is_training:
-            self.recorder.submit(SeenRecord(rows, self.step))
+            if self.coordinator is not None:
+                self.coordinator.buffer_seen(rows, self.step)
+            else:
+                self.recorder.submit(SeenRecord(rows, self.step))
 
     def is_training_split(self, split: str) -> bool:
         loader = self.loaders.get(split)
@@ -354,7 +376,8 @@ class Experiment:
         self._step_thread = threading.current_thread()
         self.step += 1
         self.control.step_done()
-        self.checkpoints.on_step_end(self.step)
+        if self.is_main_rank:
+            self.checkpoints.on_step_end(self.step)
         self.pm.hook.weightslab_step_end(experiment=self, step=self.step)
 
     def steps_per_second(self) -> float:
@@ -429,6 +452,12 @@ class Experiment:
             split = cached[1]  # ids straight from a watched loader name their split
         split = split or self.current_split
         at_step = self.step if step is None else int(step)
+        if self.coordinator is not None and not getattr(self.coordinator.replaying, "active", False):
+            self._forward(name, values, batch_ids, cached, split, at_step, preds=preds, targets=targets,
+                          logits=logits, options={"log_curve": log_curve, "per_sample": per_sample,
+                                                  "per_instance": per_instance, "is_loss": is_loss,
+                                                  "derived": derived}, annotation_ids=annotation_ids)
+            return
         host = to_host_async(values)
         shape = host.shape
         if len(shape) == 0:
@@ -460,6 +489,21 @@ class Experiment:
             name, split, at_step, self.branch, host, rows, batch_ids if rows is None else None,
             preds=_host(preds, n_ids), targets=_host(targets, n_ids), logits=logits_host,
             log_curve=log_curve, is_loss=is_loss, derived=derived))
+
+    def _forward(self, name: str, values: Any, batch_ids: Any, cached: Any, split: str, step: int, *,
+                 options: dict[str, Any], annotation_ids: Any, **arrays: Any) -> None:
+        """A distributed job: the record goes to rank 0 (joined with the other ranks' at the next sync)."""
+        assert self.coordinator is not None
+        host = {"values": to_numpy(values), **{k: None if v is None else to_numpy(v) for k, v in arrays.items()}}
+        if host["values"].ndim == 0:
+            ids: list[str] = []
+        elif cached is not None and cached[1] == split:
+            ids = [str(s) for s in self.table.sample_id[cached[0]]]
+        else:
+            ids = ids_to_list(batch_ids)
+        if annotation_ids is not None:
+            options = {**options, "annotation_ids": ids_to_list(annotation_ids)}
+        self.coordinator.buffer_record(name, split, step, host, ids, options)
 
     def record_curve_point(self, name: str, value: float, *, split: str | None = None,
                            step: int | None = None) -> None:

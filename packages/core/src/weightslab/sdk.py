@@ -184,6 +184,10 @@ def serve(serving_grpc: bool = False, serving_cli: bool = False, **kwargs: Any) 
     Raises the service's error (e.g. a port already in use) instead of failing silently.
     """
     experiment = get_experiment(root_log_dir=kwargs.pop("root_log_dir", None))
+    if not experiment.is_main_rank:  # a distributed job: rank 0 serves the whole job
+        experiment.start()  # configures logging: the line below reaches the console
+        log.info("services run on rank 0 of the distributed job; this rank opens no port")
+        return {}
     experiment.serve_options.update({"grpc": serving_grpc, "cli": serving_cli, **kwargs})
     experiment.reload_config(**kwargs)
     experiment.start()

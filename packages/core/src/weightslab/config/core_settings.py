@@ -80,6 +80,10 @@ class ExperimentSettings(SettingsSection):
     checkpoint_keep_last: Annotated[int, Setting(
         "WL_CHECKPOINT_KEEP_LAST", f.non_negative_int,
         "Checkpoints kept per branch: saving one more deletes that branch's oldest. 0 = keep all.")] = 20
+    distributed_sync_every: Annotated[int, Setting(
+        "WL_DISTRIBUTED_SYNC_EVERY", f.positive_int,
+        "Under torch.distributed: every this many training steps (and at each epoch end) rank 0 "
+        "gathers the other ranks' per-sample records.")] = 10
 
 
 class TestingSettings(SettingsSection):

@@ -1,0 +1,153 @@
+"""A small DDP training job for the distributed tests (run once per rank, or alone for the baseline).
+
+    python dist_job.py OUT_DIR --world 2 --rank R --port P [--scenario plain|control|kill|serve]
+    python dist_job.py OUT_DIR --world 1                          # the single-process baseline
+
+Rank 0 writes ``result.json`` (per-sample losses, curve, status) in OUT_DIR; every rank writes
+``rank<R>.json`` (per step: lr, batch ids, start time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+PER_RANK_BATCH = 8
+N_SAMPLES = 192
+SEED = 3
+RELABELLED_IDS = range(2, 12)  # the control scenario relabels these samples (digits 2..9, 0, 1) ...
+RELABELLED = 7  # ... to this class
+
+
+def _data() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor((digits.images[:N_SAMPLES] / 16.0).reshape(N_SAMPLES, -1), dtype=torch.float32)
+    return x, torch.tensor(digits.target[:N_SAMPLES], dtype=torch.int64)
+
+
+def _listening_inodes() -> set[str]:
+    """Inodes of this process's listening TCP sockets (Linux /proc)."""
+    mine = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and parts[9] in mine:  # 0A = LISTEN
+                listening.add(parts[9])
+    return listening
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--world", type=int, default=1)
+    parser.add_argument("--rank", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--scenario", default="plain")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    distributed = args.world > 1
+    if distributed:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}", rank=args.rank,
+                                world_size=args.world, timeout=timedelta(seconds=60))
+    import weightslab as wl
+
+    os.environ.setdefault("WEIGHTSLAB_ROOT_LOG_DIR", str(args.out / "root"))
+    wl.get_experiment()  # its process group (gloo) opens this rank's peer sockets
+    before = _listening_inodes()
+    if args.scenario == "serve":
+        services = wl.serve(serving_grpc=False, serving_cli=False)
+        assert args.rank == 0 or services == {}
+    x, y = _data()
+    net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    model = wl.watch_or_edit(net, flag="model")
+    params = wl.watch_or_edit({"lr": 0.1}, flag="hp")
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    opt = wl.watch_or_edit(torch.optim.SGD(model.parameters(), lr=params["lr"]), flag="optimizer")
+    batch = PER_RANK_BATCH * (1 if distributed else 2)
+    loader = wl.watch_or_edit(torch.utils.data.TensorDataset(x, y), flag="data", loader_name="train",
+                              batch_size=batch, shuffle=True, seed=SEED, preload_labels=True)
+    loss_fn = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="train_loss")
+    exp = wl.get_experiment()
+    steps: list[dict] = []
+    control_log: dict = {}
+    if args.scenario == "control" and args.rank == 0:
+        threading.Thread(target=_drive, args=(exp, control_log), daemon=True).start()
+    failure = None
+    try:
+        for _epoch in range(args.epochs):
+            for inputs, ids, targets in loader:
+                steps.append({"step": exp.step, "t": time.time(), "lr": opt.param_groups[0]["lr"],
+                              "ids": [int(i) for i in ids], "targets": [int(t) for t in targets]})
+                if args.scenario == "kill" and args.rank == 1 and exp.step == 7:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                with wl.guard_training_context:
+                    opt.zero_grad()
+                    loss_fn(ddp(inputs), targets, batch_ids=ids).mean().backward()
+                    opt.step()
+    except Exception as exc:  # the kill scenario: rank 0 reports the dead rank
+        failure = f"{type(exc).__name__}: {exc}"
+    (args.out / f"rank{args.rank}.json").write_text(json.dumps(
+        {"steps": steps, "final_step": exp.step, "services": sorted(exp.services),
+         "new_listening": sorted(_listening_inodes() - before), "failure": failure}))
+    if args.rank == 0:
+        frame = wl.dataframe()
+        columns = ["train_loss", "suspected_mislabel", "seen_count"]
+        rows = {str(r["sample_id"]): {c: float(r[c]) for c in columns} for _, r in frame.iterrows()}
+        curve = exp.history.curve("train_loss", split="train")
+        (args.out / "result.json").write_text(json.dumps(
+            {"rows": rows, "curve": [[p.step, p.value] for p in curve],
+             "discarded": sorted(str(s) for s in frame.loc[frame["discarded"], "sample_id"]),
+             "control": control_log, "failure": failure}))
+    wl.get_experiment().shutdown()
+    if distributed and failure is None:
+        dist.destroy_process_group()
+    return 3 if failure else 0
+
+
+def _drive(exp, log: dict) -> None:
+    """Rank 0, mid-epoch: pause; discard two samples, relabel ten, change lr; run 3 steps; resume."""
+    import weightslab as wl
+
+    deadline = time.monotonic() + 60
+    while exp.step < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    wl.pause()
+    exp.control.wait_until(lambda c: c.waiting, 30)
+    log["paused_step"] = exp.step
+    log["paused_at"] = time.time()
+    # edits while paused apply on every rank from the next step on
+    wl.discard_samples(["0", "1"])
+    exp.set_hyperparameter("lr", 0.01)
+    wl.relabel([str(i) for i in RELABELLED_IDS], label=RELABELLED, split="train")
+    time.sleep(0.3)  # the pause itself: no rank may take a step meanwhile
+    log["resumed_at"] = time.time()
+    wl.resume(steps=3)
+    exp.control.wait_until(lambda c: c.waiting and exp.step >= log["paused_step"] + 3, 30)
+    log["run_n_stopped_at"] = exp.step
+    wl.resume()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

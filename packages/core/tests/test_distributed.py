@@ -1,0 +1,146 @@
+"""WeightsLab under torch.distributed: two real processes (gloo over 127.0.0.1) run dist_job.py.
+
+Compared with a single process on the same data and seed (global batch = both ranks' batches):
+the per-sample table and curves gathered on rank 0 are the same; control decided on rank 0
+reaches both ranks at the same step; only rank 0 opens services; a killed rank is reported and
+the store written so far opens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+if not torch.distributed.is_available():  # pragma: no cover - CPU wheels ship gloo
+    pytest.skip("torch.distributed is not available in this torch build", allow_module_level=True)
+
+JOB = Path(__file__).with_name("dist_job.py")
+TIMEOUT = float(os.environ.get("WL_TEST_TIMEOUT", "120"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(out: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEIGHTSLAB_", "WL_", "GRPC_", "CLI_"))}
+    env.update(WEIGHTSLAB_ROOT_LOG_DIR=str(out / "root"), WL_ENABLE_HP_SYNC="0", OMP_NUM_THREADS="1",
+               WL_TEST_TIMEOUT=str(TIMEOUT))
+    return env
+
+
+def _run(out: Path, *, world: int, scenario: str = "plain") -> list[subprocess.CompletedProcess[str]]:
+    out.mkdir(parents=True, exist_ok=True)
+    if world == 1:
+        return [subprocess.run([sys.executable, str(JOB), str(out), "--world", "1"], env=_env(out),
+                               capture_output=True, text=True, timeout=TIMEOUT)]
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, str(JOB), str(out), "--world", str(world), "--rank", str(rank),
+                               "--port", str(port), "--scenario", scenario], env=_env(out),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in range(world)]
+    done = []
+    try:
+        for proc in procs:
+            stdout, _ = proc.communicate(timeout=TIMEOUT)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return done
+
+
+def _load(out: Path, name: str) -> dict:
+    return json.loads((out / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("single")
+    (done,) = _run(out, world=1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_records_gathered_on_rank_0_equal_a_single_process_run(single: Path, tmp_path: Path) -> None:
+    done = _run(tmp_path, world=2, scenario="serve")
+    assert [d.returncode for d in done] == [0, 0], "\n".join(d.stdout[-3000:] for d in done)
+    alone, both = _load(single, "result.json"), _load(tmp_path, "result.json")
+    assert sorted(alone["rows"]) == sorted(both["rows"]) and len(alone["rows"]) == 192
+    for column in ("train_loss", "suspected_mislabel", "seen_count"):
+        a = np.array([alone["rows"][k][column] for k in sorted(alone["rows"])])
+        b = np.array([both["rows"][k][column] for k in sorted(alone["rows"])])
+        assert not np.isnan(b).any(), column
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5, err_msg=column)
+    curve_a, curve_b = np.array(alone["curve"]), np.array(both["curve"])
+    assert curve_b.shape == curve_a.shape == (24, 2)  # one point per step: the global batch's mean
+    np.testing.assert_allclose(curve_b, curve_a, rtol=1e-5, atol=1e-6)
+    # the two ranks' batches of a step are the single process's batch of that step
+    rank0, rank1, one = (_load(tmp_path, "rank0.json"), _load(tmp_path, "rank1.json"), _load(single, "rank0.json"))
+    for a, b, s in zip(rank0["steps"], rank1["steps"], one["steps"], strict=True):
+        assert sorted(a["ids"] + b["ids"]) == sorted(s["ids"]) and not set(a["ids"]) & set(b["ids"])
+    # only rank 0 serves: rank 1's wl.serve() started nothing and opened no listening socket
+    assert rank1["services"] == [] and rank1["new_listening"] == []
+    logs = done[1].stdout
+    assert "[rank 1/2]" in logs and "this rank opens no port" in logs
+
+
+def test_control_from_rank_0_reaches_both_ranks_at_the_same_step(tmp_path: Path) -> None:
+    done = _run(tmp_path, world=2, scenario="control")
+    assert [d.returncode for d in done] == [0, 0], "\n".join(d.stdout[-3000:] for d in done)
+    result = _load(tmp_path, "result.json")
+    control = result["control"]
+    ranks = [_load(tmp_path, f"rank{r}.json") for r in (0, 1)]
+    assert ranks[0]["final_step"] == ranks[1]["final_step"] == len(ranks[0]["steps"]) == len(ranks[1]["steps"])
+    paused = control["paused_step"]
+    for rank in ranks:
+        steps = rank["steps"]
+        # the lr edit made while paused applies on both ranks from the same step
+        assert [s["lr"] for s in steps] == [0.1] * paused + [0.01] * (len(steps) - paused)
+        # no rank started a step while rank 0 was paused
+        assert not [s for s in steps if control["paused_at"] <= s["t"] <= control["resumed_at"]]
+        # the discards made mid-epoch leave both ranks' batches from the next epoch on
+        assert not [s for s in steps if s["step"] >= 12 and {0, 1} & set(s["ids"])]
+    # the relabel made on rank 0 while paused reaches the loader of the rank that yields each sample
+    relabelled = set(range(2, 12))
+    for rank in ranks:
+        before = [(i, t) for s in rank["steps"] if s["step"] < paused
+                  for i, t in zip(s["ids"], s["targets"], strict=True) if i in relabelled and i != 7]
+        after = [t for s in rank["steps"] if s["step"] >= paused
+                 for i, t in zip(s["ids"], s["targets"], strict=True) if i in relabelled]
+        assert 7 not in {t for _, t in before}
+        assert after and set(after) == {7}  # each rank yields some of them in epoch 2, corrected
+    assert control["run_n_stopped_at"] == paused + 3  # run 3 steps: exactly 3 more on rank 0 ...
+    assert result["discarded"] == ["0", "1"]
+    # ... and rank 1 ran in lockstep: the same number of steps in each epoch, never more
+    first_epoch = [len([s for s in r["steps"] if s["step"] < 12]) for r in ranks]
+    assert first_epoch == [12, 12]
+
+
+def test_a_killed_rank_is_reported_on_rank_0_and_the_store_opens(tmp_path: Path) -> None:
+    done = _run(tmp_path, world=2, scenario="kill")
+    assert done[1].returncode == -9 and done[0].returncode == 3, done[0].stdout[-3000:]
+    result = _load(tmp_path, "result.json")
+    assert result["failure"].startswith("RankDied: a rank stopped answering")
+    assert "ERROR weightslab.distributed: [rank 0/2] a rank stopped answering" in done[0].stdout
+    # what rank 0 recorded before the failure is stored, and the store opens in a new process
+    check = subprocess.run([sys.executable, "-c", (
+        "import sys, weightslab as wl\n"
+        "exp = wl.get_experiment(root_log_dir=sys.argv[1]); exp.start()\n"
+        "frame = wl.dataframe()\n"
+        "print(int(frame['train_loss'].notna().sum()))\n"), str(tmp_path / "root")],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT)
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert int(check.stdout.strip().splitlines()[-1]) >= 7 * 8  # rank 0's 7 steps of 8 samples
