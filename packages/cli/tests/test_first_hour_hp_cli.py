@@ -5,6 +5,7 @@ by `weightslab demo` with one line and no traceback."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -129,7 +130,7 @@ def test_bad_values_are_refused_and_training_goes_on(run: Run, tmp_path: Path) -
         client.close()
 
 
-def test_an_edit_refused_when_applied_is_listed_and_training_goes_on(run: Run) -> None:
+def test_an_edit_refused_when_applied_is_listed_and_training_goes_on(run: Run, tmp_path: Path) -> None:
     def refuse_40(key: str, value: Any) -> None:
         if key == "batch_size" and value == 40:
             raise RuntimeError("40 does not fit in memory")
@@ -143,9 +144,26 @@ def test_an_edit_refused_when_applied_is_listed_and_training_goes_on(run: Run) -
         assert listing["applied"]["batch_size"] == 16 and listing["pending"] == {}
         assert listing["rejected"] == {"batch_size": {"value": 40, "reason": "RuntimeError: 40 does not fit in memory",
                                                       "kept": 16}}
-        assert client.cmd("hp get batch_size")["rejected"] == "40 (RuntimeError: 40 does not fit in memory); kept 16"
+        assert client.cmd("hp get batch_size")["rejected"] == listing["rejected"]["batch_size"]
         run.still_training()
         assert run.loader.batch_size == 16
+        # the real client, as a new user types it: one clear line per refused key, and in --json
+        home = tmp_path / "home"
+        home.mkdir()
+        line = "batch_size: requested 40 rejected when applied (RuntimeError: 40 does not fit in memory); kept 16"
+        for args in (("hp", "list"), ("hp",), ("hp", "get", "batch_size")):
+            done = weightslab_cli(run.server.port, home, *args)
+            assert done.returncode == 0 and line in done.stdout.splitlines(), (args, done.stdout, done.stderr)
+        as_json = json.loads(weightslab_cli(run.server.port, home, "--json", "hp", "list").stdout)
+        assert as_json["hyperparameters"]["rejected"] == listing["rejected"]
+        got = json.loads(weightslab_cli(run.server.port, home, "--json", "hp", "get", "batch_size").stdout)
+        assert got["value"] == 16 and got["rejected"] == listing["rejected"]["batch_size"]
+        # an edit the loop accepts clears the key's rejection
+        assert client.cmd("hp set batch_size 24")["ok"]
+        wait_for(lambda: run.loader.batch_size == 24, what="the accepted batch size")
+        wait_for(lambda: "rejected" not in client.cmd("hp")["hyperparameters"], what="the rejection cleared")
+        assert "rejected" not in weightslab_cli(run.server.port, home, "hp", "list").stdout
+        run.still_training()
     finally:
         client.close()
 

@@ -219,14 +219,25 @@ def _choose_entry(entries: list[tuple[Path, dict[str, Any]]]) -> tuple[Path, dic
     """Several live runs: ask on a terminal, else an error listing them (never a guess)."""
     listed = "\n".join(f"  {i}. {describe_entry(p, info)}" for i, (p, info) in enumerate(entries, 1))
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise ClientError(f"{len(entries)} runs serve a CLI server; choose one with --discovery-file PATH "
-                          f"(or --port):\n{listed}")
+        raise ClientError(f"{len(entries)} runs serve a CLI server; choose one with --pid PID, "
+                          f"--discovery-file PATH or --port PORT:\n{listed}")
     click.echo(f"{len(entries)} runs serve a CLI server:\n{listed}", err=True)
-    choice = click.prompt("which one", type=click.IntRange(1, len(entries)), err=True)
+    choice = click.prompt(f"which one (1-{len(entries)})", type=click.IntRange(1, len(entries)), err=True)
     return entries[choice - 1]
 
 
-def resolve_target(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None) -> Target:
+def _entry_of_pid(pid: int) -> tuple[Path, dict[str, Any]]:
+    """``--pid``: the live entry of that process, else an error listing the live ones."""
+    entries = live_entries()
+    for path, info in entries:
+        if info.get("pid") == pid:
+            return path, info
+    listed = "".join(f"\n  {describe_entry(p, info)}" for p, info in entries) or " none"
+    raise ClientError(f"--pid {pid}: no live run of that process serves a CLI server; live runs:{listed}")
+
+
+def resolve_target(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None,
+                   pid: int | None = None) -> Target:
     config = _local_config()
     explicit_ca, default_ca, default_token_file, token = _auth_defaults(config)
     path = discovery_file
@@ -241,6 +252,8 @@ def resolve_target(host: str | None, port: int | None, discovery_file: Path | No
         if info and not pid_alive(info.get("pid")):
             click.echo(f"warning: {discovery_file} names process {info.get('pid')}, which is not running "
                        "(stale discovery file)", err=True)
+    elif port is None and pid is not None:
+        path, info = _entry_of_pid(pid)
     elif port is None:
         entries = live_entries()
         if len(entries) == 1:
@@ -327,6 +340,12 @@ def _add_row(table: Any, *cells: str) -> None:
     from rich.text import Text
 
     table.add_row(*(Text(c) for c in cells))
+
+
+def rejected_line(key: str, edit: dict[str, Any]) -> str:
+    """An edit the loop refused when applying it (the old value stayed), in one line."""
+    return (f"{key}: requested {edit.get('value')!r} rejected when applied ({edit.get('reason')}); "
+            f"kept {edit.get('kept')!r}")
 
 
 def _render_answer(answer: dict[str, Any], console: Any) -> None:
@@ -424,6 +443,13 @@ def render(reply: dict[str, Any], command: str, console: Any, err_console: Any =
         for key in sorted(set(hps.get("applied", {})) | set(hps.get("pending", {}))):
             _add_row(table, key, _fmt(hps["applied"].get(key)), _fmt(hps.get("pending", {}).get(key)))
         console.print(table)
+        for key, edit in sorted((hps.get("rejected") or {}).items()):
+            console.print(rejected_line(key, edit), markup=False, highlight=False)
+    elif isinstance(body.get("rejected"), dict) and "key" in body:  # hp get <key>
+        for key, value in body.items():
+            if key != "rejected":
+                console.print(f"{key}: {_fmt(value)}", highlight=False, markup=False)
+        console.print(rejected_line(str(body["key"]), body["rejected"]), markup=False, highlight=False)
     elif isinstance(body.get("answer"), dict) and "plan_text" in body["answer"]:
         _render_answer(body["answer"], console)
     elif isinstance(body.get("agent_history"), list):
@@ -534,6 +560,8 @@ def interactive(client: CliClient, as_json: bool, console: Any) -> int:
               help="Server port (default: from the discovery file, else CLI_PORT).")
 @click.option("--discovery-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Discovery file written by the server (default: the one live entry of ~/.weightslab/cli/).")
+@click.option("--pid", type=click.IntRange(min=1), default=None,
+              help="The live run of this process (see --list), when several serve a CLI server.")
 @click.option("--list", "list_runs", is_flag=True, help="List the live runs serving a CLI server, then exit.")
 @click.option("--ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CA certificate verifying the server (default GRPC_TLS_CA_FILE / <cert dir>/ca.crt).")
@@ -545,7 +573,8 @@ def interactive(client: CliClient, as_json: bool, console: Any) -> int:
               help="Seconds to wait for the server.")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON replies.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def cli_command(host: str | None, port: int | None, discovery_file: Path | None, list_runs: bool, ca: Path | None,
+def cli_command(host: str | None, port: int | None, discovery_file: Path | None, pid: int | None, list_runs: bool,
+                ca: Path | None,
                 cert: Path | None, key: Path | None, timeout: float, as_json: bool,
                 command: tuple[str, ...]) -> None:
     from weightslab_cli.console import make_console
@@ -556,7 +585,9 @@ def cli_command(host: str | None, port: int | None, discovery_file: Path | None,
         return
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
-    target = resolve_target(host, port, discovery_file, ca)
+    if pid is not None and (port is not None or discovery_file is not None):
+        raise click.UsageError("--pid picks a run by its process: give it without --port / --discovery-file")
+    target = resolve_target(host, port, discovery_file, ca, pid)
     if cert is not None:
         target = dataclasses.replace(target, cert_file=cert, key_file=key)
     client = connect(target, timeout)

@@ -301,8 +301,8 @@ def _hp(ctx: CommandContext, req: Request) -> dict[str, Any]:
         if found[key].has_requested:
             out["pending"] = found[key].requested
         rejected = listed.rejected_edits().get(key)
-        if rejected is not None:
-            out["rejected"] = f"{rejected['value']!r} ({rejected['reason']}); kept {rejected['kept']!r}"
+        if rejected is not None:  # the same shape as `hp list`'s (value, reason, kept)
+            out["rejected"] = rejected
         return out
     if sub == "set" and len(tokens) >= 3:
         key, value = tokens[1], " ".join(tokens[2:])
@@ -310,7 +310,7 @@ def _hp(ctx: CommandContext, req: Request) -> dict[str, Any]:
             ctx.experiment, hyperparameters.SetHyperParameterRequest(key=key, value=value), ctx.mutating())
         return {"key": key, "requested": result.requested, "applied": result.previous,
                 "note": "applies at the next training step (if the loop refuses it then, the current value "
-                        "stays and `hp get` shows why)"}
+                        "stays and `hp list` / `hp get` show why)"}
     raise CommandError("usage: hp [list] | hp get <key> | hp set <key> <value>")
 
 
