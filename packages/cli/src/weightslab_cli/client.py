@@ -1,7 +1,8 @@
 """``weightslab cli``: talk to a running experiment's CLI server.
 
 Finds the server through its discovery entry (``~/.weightslab/cli/<pid>.json``, one per
-process; ``--list`` shows the live ones), connects with TLS
+process; ``--list`` shows the live ones; with several, ``--pid`` picks one, a terminal asks
+which and anything else fails listing them), connects with TLS
 when the server uses it (CA: ``--ca``, ``GRPC_TLS_CA_FILE``, the discovery file's ``ca_file``,
 then ``<GRPC_TLS_CERT_DIR>/ca.crt``) and authenticates with ``GRPC_AUTH_TOKEN`` (or the first
 of ``GRPC_AUTH_TOKENS``, or the ``.grpc_auth_token`` file of the cert dir) when it asks.

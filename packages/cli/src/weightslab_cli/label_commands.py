@@ -94,6 +94,8 @@ def export_group() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Server port.")
 @click.option("--discovery-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Discovery file written by the server.")
+@click.option("--pid", type=click.IntRange(min=1), default=None,
+              help="The live run of this process (see `weightslab cli --list`), when several serve a CLI server.")
 @click.option("--ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CA certificate verifying the server.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -101,13 +103,15 @@ def export_group() -> None:
 @click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Private key of --cert (PEM).")
 def export_labels_command(out: Path, fmt: str | None, split: str, host: str | None, port: int | None,
-                          discovery_file: Path | None, ca: Path | None, cert: Path | None,
+                          discovery_file: Path | None, pid: int | None, ca: Path | None, cert: Path | None,
                           key: Path | None) -> None:
     from weightslab_cli.client import ClientError, connect, resolve_target
 
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
-    target = resolve_target(host, port, discovery_file, ca)
+    if pid is not None and (port is not None or discovery_file is not None):
+        raise click.UsageError("--pid picks a run by its process: give it without --port / --discovery-file")
+    target = resolve_target(host, port, discovery_file, ca, pid)
     if cert is not None:
         target = dataclasses.replace(target, cert_file=cert, key_file=key)
     with connect(target) as client:
