@@ -1,10 +1,10 @@
 """A small DDP training job for the distributed tests (run once per rank, or alone for the baseline).
 
-    python dist_job.py OUT_DIR --world 2 --rank R --port P [--scenario plain|control|kill|serve]
+    python dist_job.py OUT_DIR --world 2 --rank R --port P [--scenario plain|control|kill0|kill1|serve]
     python dist_job.py OUT_DIR --world 1                          # the single-process baseline
 
 Rank 0 writes ``result.json`` (per-sample losses, curve, status) in OUT_DIR; every rank writes
-``rank<R>.json`` (per step: lr, batch ids, start time).
+``rank<R>.json`` (per step: lr, batch ids, start time). Tests start it with :func:`launch`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -27,6 +29,48 @@ N_SAMPLES = 192
 SEED = 3
 RELABELLED_IDS = range(2, 12)  # the control scenario relabels these samples (digits 2..9, 0, 1) ...
 RELABELLED = 7  # ... to this class
+
+
+def launch(out: Path, *, world: int, scenario: str = "plain", timeout: float,
+           env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
+    """Run this job on ``world`` real processes (gloo over 127.0.0.1, a free port); wait for all."""
+    out.mkdir(parents=True, exist_ok=True)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("WEIGHTSLAB_", "WL_", "GRPC_", "CLI_"))}
+    environ.update(WEIGHTSLAB_ROOT_LOG_DIR=str(out / "root"), WL_ENABLE_HP_SYNC="0", OMP_NUM_THREADS="1",
+                   WL_TEST_TIMEOUT=str(timeout), **(env or {}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    procs = [subprocess.Popen([sys.executable, __file__, str(out), "--world", str(world), "--rank", str(rank),
+                               "--port", str(port), "--scenario", scenario], env=environ,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in range(world)]
+    done = []
+    try:
+        for proc in procs:
+            stdout, _ = proc.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return done
+
+
+def load(out: Path, name: str) -> dict:
+    return json.loads((out / name).read_text())
+
+
+def stored_losses(root: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Open the store of ``root`` in a new process; print its sample count and train_loss count."""
+    return subprocess.run([sys.executable, "-c", (
+        "import sys, weightslab as wl\n"
+        "exp = wl.get_experiment(root_log_dir=sys.argv[1]); exp.start()\n"
+        "frame = wl.dataframe()\n"
+        "losses = frame['train_loss'].notna().sum() if 'train_loss' in frame else 0\n"
+        "print(len(frame), int(losses))\n"), str(root)],
+        env={k: v for k, v in os.environ.items() if not k.startswith(("WEIGHTSLAB_", "WL_"))},
+        capture_output=True, text=True, timeout=timeout)
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,11 +142,16 @@ def main() -> int:
     try:
         for _epoch in range(args.epochs):
             for inputs, ids, targets in loader:
-                steps.append({"step": exp.step, "t": time.time(), "lr": opt.param_groups[0]["lr"],
-                              "ids": [int(i) for i in ids], "targets": [int(t) for t in targets]})
-                if args.scenario == "kill" and args.rank == 1 and exp.step == 7:
+                entry = {"step": exp.step, "t": time.time(), "ids": [int(i) for i in ids],
+                         "targets": [int(t) for t in targets]}
+                steps.append(entry)
+                if args.scenario == f"kill{args.rank}" and exp.step == 7:
+                    if args.rank == 0:  # what the store committed must survive the kill
+                        exp.recorder.drain()
+                        exp.store.flush()
                     os.kill(os.getpid(), signal.SIGKILL)
                 with wl.guard_training_context:
+                    entry["lr"] = opt.param_groups[0]["lr"]  # after the step boundary: the lr this step uses
                     opt.zero_grad()
                     loss_fn(ddp(inputs), targets, batch_ids=ids).mean().backward()
                     opt.step()

@@ -123,6 +123,32 @@ def test_an_edit_that_fails_when_applied_is_rolled_back_and_reported(tmp_path: P
     assert hp.rejected() == {} and hp["batch_size"] == 16  # a later good value clears the entry
 
 
+def test_the_file_poller_does_not_hide_a_rejection(tmp_path: Path) -> None:
+    """The kept values are written to the YAML; the poller reading that file (its mtime not yet
+    noted, as when it runs between the write and the stat) must keep the rejection visible."""
+    path = tmp_path / "hp.yaml"
+    hp = HyperParameters({"batch_size": 32}, yaml_path=path)
+
+    def applier(key: str, value: object) -> None:
+        if value == 24:
+            raise RuntimeError("24 does not fit")
+
+    hp.add_applier(applier)
+    hp.request("batch_size", 24)
+    hp.apply_pending()
+    hp._mtime = None  # the poller's view: a file it has not read yet
+    assert hp.check_file() == {}
+    assert (hp.last_error or "").startswith("batch_size=24 rejected when applied")
+    path.write_text("batch_size: [")  # a broken file is reported, and a fixed one clears that report
+    hp._mtime = None
+    hp.check_file()
+    assert "not valid YAML" in (hp.last_error or "")
+    path.write_text("batch_size: 32\n")
+    hp._mtime = None
+    hp.check_file()
+    assert hp.last_error is None
+
+
 def test_the_listing_operation_reports_rejected_edits(tmp_path: Path) -> None:
     from weightslab.operations import hyperparameters
 
@@ -301,35 +327,8 @@ def test_the_readme_mislabel_probability_snippet_runs(wl) -> None:  # noqa: ANN0
 
 
 # -- item 9: the root log dir reuse rule ----------------------------------------------------------
-def _first_run(root: Path) -> None:
-    exp = Experiment(kwargs={"root_log_dir": root}, environ=_environ(root.parent))
-    exp.start()
-    exp.register_samples("train", [str(i) for i in range(10)], np.arange(10) % 3)
-    exp.edit("discard", ids=["1", "2"], split="train")
-    exp.edit("tag", ids=["3", "4", "5"], split="train", tag="hard")
-    exp.shutdown()
-
-
-def test_reloading_an_earlier_run_is_one_clear_info_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    root = tmp_path / "root_log_dir"
-    _first_run(root)
-    logger = logging.getLogger("weightslab")
-    logger.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger="weightslab"):
-            exp = Experiment(kwargs={"root_log_dir": root}, environ=_environ(tmp_path))
-            exp.start()
-    finally:
-        logger.removeHandler(caplog.handler)
-    try:
-        lines = [r.getMessage() for r in caplog.records if "earlier run" in r.getMessage()]
-        assert len(lines) == 1, caplog.text
-        assert lines[0].startswith(f"reloaded an earlier run from root log dir {root}: 10 samples, 2 discarded, "
-                                   "3 tagged (1 tags)")
-        assert "WEIGHTSLAB_ROOT_LOG_DIR" in lines[0]
-        assert int(exp.table.discarded[: exp.table.n].sum()) == 2
-    finally:
-        exp.shutdown()
+# The reload summary line needs a store that persists (weightslab-data-cache): see
+# packages/data_cache/tests/test_experiment_reload.py::test_reloading_an_earlier_run_is_one_clear_info_line.
 
 
 _HOLDER = """

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pytest
 from weightslab.experiment import Experiment
 from weightslab.plugins import create_plugin_manager
 
 ENV = {"WEIGHTSLAB_DISABLED_PLUGINS": "grpc_server,cli,watchdog,auth,agent,studio", "WEIGHTSLAB_LOG_LEVEL": "WARNING"}
 
 
-def _experiment(root) -> Experiment:
-    exp = Experiment(kwargs={"root_log_dir": root}, environ=ENV, pm=create_plugin_manager(ENV))
+def _experiment(root, log_level: str = "WARNING") -> Experiment:
+    env = {**ENV, "WEIGHTSLAB_LOG_LEVEL": log_level}
+    exp = Experiment(kwargs={"root_log_dir": root}, environ=env, pm=create_plugin_manager(env))
     exp.start()
     return exp
 
@@ -47,3 +51,29 @@ def test_restart_reloads_tags_discards_history_and_curves(tmp_path):
     third = _experiment(tmp_path)
     assert len(third.history.arrays("loss")[0]) == 12
     third.shutdown()
+
+
+def test_reloading_an_earlier_run_is_one_clear_info_line(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 20 item 9: reusing a root log dir says so in one INFO line, with how to start fresh."""
+    root = tmp_path / "root_log_dir"
+    first = _experiment(root)
+    first.register_samples("train", [str(i) for i in range(10)], np.arange(10) % 3)
+    first.edit("discard", ids=["1", "2"], split="train")
+    first.edit("tag", ids=["3", "4", "5"], split="train", tag="hard")
+    first.shutdown()
+    logger = logging.getLogger("weightslab")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="weightslab"):
+            exp = _experiment(root, log_level="INFO")
+    finally:
+        logger.removeHandler(caplog.handler)
+    try:
+        lines = [r.getMessage() for r in caplog.records if "earlier run" in r.getMessage()]
+        assert len(lines) == 1, caplog.text
+        assert lines[0].startswith(f"reloaded an earlier run from root log dir {root}: 10 samples, 2 discarded, "
+                                   "3 tagged (1 tags)")
+        assert "WEIGHTSLAB_ROOT_LOG_DIR" in lines[0]
+        assert int(exp.table.discarded[: exp.table.n].sum()) == 2
+    finally:
+        exp.shutdown()

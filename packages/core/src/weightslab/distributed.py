@@ -43,6 +43,9 @@ log = logging.getLogger("weightslab.distributed")
 
 HEARTBEAT_SECONDS = 1.0  # while rank 0 is paused, the others hear from it this often
 _ARRAY_FIELDS = ("values", "preds", "targets", "logits")
+# How gloo and NCCL word a peer that crashed or stopped answering.
+_PEER_GONE = ("closed by peer", "connection reset", "connection refused", "timed out",
+              "nccl communicator was aborted", "broken pipe")
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,14 @@ class Coordinator:
         self.group = dist.new_group(backend="gloo")
         self._buffer: list[tuple[dict[str, Any], list[np.ndarray]]] = []
         self._seen: list[tuple[int, np.ndarray]] = []
+        self._in_flight: tuple[list[tuple[dict[str, Any], list[np.ndarray]]], list[tuple[int, np.ndarray]]] = ([], [])
         self._lock = threading.Lock()
         self._steps_since_sync = 0
         self.agreed_discarded = np.zeros(0, dtype=bool)  # discards every rank knows, by table row
         self._sent_hp: dict[str, Any] | None = None
         self._restores_seen = 0
         self._labels_sent = 0  # LabelEdits.version last broadcast
+        self._boundary_at: int | None = None  # the step whose boundary was passed
         self.failed: str | None = None
         self.replaying = threading.local()
         self.prefix_logs()
@@ -149,18 +154,40 @@ class Coordinator:
         try:
             return fn()
         except RuntimeError as exc:  # gloo: a peer closed its connection or timed out
-            self.failed = f"{what}: {exc}"
-            message = (f"a rank stopped answering during {what} ({str(exc).splitlines()[0][:200]}); "
-                       f"the other ranks cannot go on. Records gathered so far are stored.")
-            log.error(message)
-            if self.is_main:
-                try:
-                    self._record_own_buffer()
-                    self.experiment.recorder.drain()
-                    self.experiment.store.flush()
-                except Exception:
-                    log.exception("storing rank 0's records after a rank failure failed")
-            raise RankDied(message) from exc
+            raise self._rank_died(what, exc) from exc
+
+    def _rank_died(self, what: str, exc: BaseException) -> RankDied:
+        """Log the failure once; rank 0 stores the records it holds (the others' since the last gather are lost)."""
+        self.failed = f"{what}: {exc}"
+        message = (f"a rank stopped answering during {what} ({str(exc).splitlines()[0][:200]}); "
+                   f"the other ranks cannot go on. Records gathered so far are stored.")
+        log.error(message)
+        if self.is_main:
+            try:
+                self._record_own_buffer()
+                self.experiment.recorder.drain()
+                self.experiment.store.flush()
+            except Exception:
+                log.exception("storing rank 0's records after a rank failure failed")
+        return RankDied(message)
+
+    def step_failed(self, exc: BaseException) -> RankDied | None:
+        """A guarded training step raised: when a peer died (the job's own collective, e.g. DDP's
+        all-reduce, noticed first), the same clear report and stored records as our collectives."""
+        text = str(exc).lower()
+        if self.failed is None and isinstance(exc, RuntimeError) and any(p in text for p in _PEER_GONE):
+            return self._rank_died("the training step", exc)
+        return None
+
+    def close(self) -> None:
+        """Shutdown: rank 0's own records not gathered yet are stored (an epoch end gathers everything)."""
+        if self.is_main and self.failed is None and (self._buffer or self._seen or self._in_flight[0]):
+            log.warning("the run ended between two gathers: rank 0 stores its own records of the last "
+                        "steps; the other ranks' records since the last gather are not included")
+            try:
+                self._record_own_buffer()
+            except Exception:
+                log.exception("storing rank 0's last records failed")
 
     def broadcast_json(self, value: Any = None) -> Any:
         """Rank 0's ``value`` on every rank (JSON text in a uint8 tensor)."""
@@ -220,19 +247,26 @@ class Coordinator:
         with self._lock:
             self._seen.append((step, np.asarray(rows, dtype=np.int64)))
 
-    def _payload(self) -> bytes:
+    def _take(self) -> tuple[list[tuple[dict[str, Any], list[np.ndarray]]], list[tuple[int, np.ndarray]]]:
+        """This rank's buffered records, handed over to a gather (kept in flight until it succeeds)."""
         with self._lock:
-            records, self._buffer = self._buffer, []
-            seen, self._seen = self._seen, []
+            records, self._buffer = self._in_flight[0] + self._buffer, []
+            seen, self._seen = self._in_flight[1] + self._seen, []
+            self._in_flight = (records, seen)
+        return records, seen
+
+    def _payload(self, records: list[tuple[dict[str, Any], list[np.ndarray]]],
+                 seen: list[tuple[int, np.ndarray]]) -> bytes:
         headers = [h for h, _ in records]
         arrays = [a for _, group in records for a in group]
-        seen_steps = [s for s, _ in seen]
         arrays += [rows for _, rows in seen]
-        return encode({"records": headers, "seen": seen_steps, "rows": self.experiment.table.n}, arrays)
+        return encode({"records": headers, "seen": [s for s, _ in seen], "rows": self.experiment.table.n}, arrays)
 
     def sync_records(self) -> None:
         """Collective: rank 0 gathers every rank's buffered records and records them, joined by step."""
-        parts = self.gather_bytes(self._payload())
+        parts = self.gather_bytes(self._payload(*self._take()))
+        with self._lock:
+            self._in_flight = ([], [])  # delivered
         if self.is_main:
             self._replay_parts([decode(data) for data in parts])
 
@@ -261,7 +295,9 @@ class Coordinator:
 
     def _record_own_buffer(self) -> None:
         """Rank 0's own records not yet gathered (another rank died): stored alone rather than lost."""
-        header, arrays = decode(self._payload())
+        header, arrays = decode(self._payload(*self._take()))
+        with self._lock:
+            self._in_flight = ([], [])
         self._replay_parts([(header, arrays)])
 
     def _replay(self, name: str, split: str, step: int,
@@ -293,8 +329,13 @@ class Coordinator:
 
     # -- the step boundary ------------------------------------------------------------------------
     def step_boundary(self) -> None:
-        """Collective before every training step: rank 0 decides, every rank applies."""
+        """Collective before every training step: rank 0 decides, every rank applies.
+
+        Once per step: the loader and the guard both call it, and a loop accumulating gradients
+        over several batches has one optimizer step — every rank skips the same repeated calls."""
         exp = self.experiment
+        if exp.step == self._boundary_at:
+            return
         if self.is_main:
             self._wait_while_held()
             if exp.hp is not None and exp.hp.new_pending.is_set():
@@ -309,6 +350,7 @@ class Coordinator:
         self._apply_discards(decision)
         if decision.get("restore"):
             self._sync_state()
+        self._boundary_at = exp.step  # after a restore: the restored step
         self._steps_since_sync += 1
         if self._steps_since_sync >= self.sync_every:
             self._steps_since_sync = 0

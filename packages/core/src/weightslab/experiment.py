@@ -188,6 +188,8 @@ class Experiment:
                     log.exception("stopping service %s failed", name)
         self.services.clear()
         self.control.close()  # a loop paused at its boundary must not wait forever
+        if self.coordinator is not None:
+            self.coordinator.close()  # rank 0: its own records not gathered yet are stored, not lost
         self.recorder.stop()
         atexit.unregister(self._at_exit)
         if self.hp is not None:

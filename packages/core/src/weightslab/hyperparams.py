@@ -281,6 +281,9 @@ class HyperParameters:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        # A valid file clears only a file error: the poller reading the file just rewritten with the
+        # kept values must not hide the apply-time rejection it follows.
+        self._file_error = False
         self._rejected: dict[str, dict[str, Any]] = {}
         self.new_pending = threading.Event()
 
@@ -390,6 +393,7 @@ class HyperParameters:
             self._run_appliers(key, old)  # best effort: undo a partial apply (e.g. one optimizer of two)
             self.last_error = scrub(f"{key}={shown(key, value)} rejected when applied ({problem}); "
                                     f"kept {shown(key, old)}", self.as_dict())
+            self._file_error = False
             log.warning("hyperparameter edit rejected, training goes on: %s", self.last_error)
         if len(applied) < len(changes):
             self._write_yaml_quietly()  # the kept values
@@ -462,14 +466,15 @@ class HyperParameters:
             if unknown:
                 log.warning("%s: ignoring unknown hyperparameters %s", path, unknown)
             queued = self.request_many(changed) if changed else {}
-            self.last_error = None
+            if self._file_error:
+                self.last_error, self._file_error = None, False
             return queued
         except yaml.YAMLError as exc:
-            self.last_error = f"{path.name}: not valid YAML ({_yaml_problem(exc)})"
+            self.last_error, self._file_error = f"{path.name}: not valid YAML ({_yaml_problem(exc)})", True
             log.warning("hyperparameter file edit rejected, keeping the applied values: %s", self.last_error)
             return {}
         except HyperParameterError as exc:
-            self.last_error = scrub(f"{path.name}: {exc}", self.as_dict())
+            self.last_error, self._file_error = scrub(f"{path.name}: {exc}", self.as_dict()), True
             log.warning("hyperparameter file edit rejected, keeping the applied values: %s", self.last_error)
             return {}
 

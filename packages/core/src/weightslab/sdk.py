@@ -522,6 +522,10 @@ class _Guard:
             # The watchdog unwound a stuck step: drop that step and keep training.
             log.log(WATCHDOG, "a stuck step was interrupted by the watchdog; training continues")
             return True
+        if exc is not None and self.training and experiment.coordinator is not None:
+            died = experiment.coordinator.step_failed(exc)  # e.g. DDP's all-reduce saw a rank die
+            if died is not None:
+                raise died from exc
         return False
 
 
