@@ -29,7 +29,7 @@ PACKAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "agent": ("packages/grpc_server", "packages/auth", "packages/cli"),  # end-to-end over gRPC and the CLI
     "cli": ("packages/grpc_server", "packages/auth", "packages/watchdog", "packages/data_cache",
             "torch", "scikit-learn", "pandas"),
-    "studio": ("packages/auth", "packages/grpc_server", "packages/data_cache", "packages/cli", "torch",
+    "studio": ("packages/auth", "packages/grpc_server", "packages/data_cache", "packages/cli", "packages/agent", "torch",
                "scikit-learn", "pandas", "playwright", "hatchling"),
 }
 
