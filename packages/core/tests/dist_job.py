@@ -1,6 +1,6 @@
 """A small DDP training job for the distributed tests (run once per rank, or alone for the baseline).
 
-    python dist_job.py OUT_DIR --world 2 --rank R --port P [--scenario plain|control|kill0|kill1|serve]
+    python dist_job.py OUT_DIR --world 2 --rank R --port P [--scenario plain|control|restore|kill0|kill1|serve]
     python dist_job.py OUT_DIR --world 1                          # the single-process baseline
 
 Rank 0 writes ``result.json`` (per-sample losses, curve, status) in OUT_DIR; every rank writes
@@ -133,14 +133,19 @@ def main() -> int:
     loader = wl.watch_or_edit(torch.utils.data.TensorDataset(x, y), flag="data", loader_name="train",
                               batch_size=batch, shuffle=True, seed=SEED, preload_labels=True)
     loss_fn = wl.watch_or_edit(torch.nn.CrossEntropyLoss(reduction="none"), flag="loss", name="train_loss")
+    if args.scenario == "restore":  # an evaluation split, evaluated by rank 0 alone
+        wl.watch_or_edit(torch.utils.data.TensorDataset(x[:64], y[:64]), flag="data", loader_name="val",
+                         batch_size=32, is_training=False)
     exp = wl.get_experiment()
     steps: list[dict] = []
     control_log: dict = {}
-    if args.scenario == "control" and args.rank == 0:
-        threading.Thread(target=_drive, args=(exp, control_log), daemon=True).start()
+    drive = {"control": _drive, "restore": _drive_restore}.get(args.scenario)
+    if drive is not None and args.rank == 0:
+        threading.Thread(target=drive, args=(exp, control_log), daemon=True).start()
     failure = None
     try:
-        for _epoch in range(args.epochs):
+        for epoch in range(args.epochs):
+            loader.set_epoch(epoch)  # as DistributedSampler scripts do
             for inputs, ids, targets in loader:
                 entry = {"step": exp.step, "t": time.time(), "ids": [int(i) for i in ids],
                          "targets": [int(t) for t in targets]}
@@ -152,13 +157,14 @@ def main() -> int:
                     os.kill(os.getpid(), signal.SIGKILL)
                 with wl.guard_training_context:
                     entry["lr"] = opt.param_groups[0]["lr"]  # after the step boundary: the lr this step uses
+                    entry["params"] = _checksum(model)
                     opt.zero_grad()
                     loss_fn(ddp(inputs), targets, batch_ids=ids).mean().backward()
                     opt.step()
     except Exception as exc:  # the kill scenario: rank 0 reports the dead rank
         failure = f"{type(exc).__name__}: {exc}"
     (args.out / f"rank{args.rank}.json").write_text(json.dumps(
-        {"steps": steps, "final_step": exp.step, "services": sorted(exp.services),
+        {"steps": steps, "final_step": exp.step, "final_params": _checksum(model), "services": sorted(exp.services),
          "new_listening": sorted(_listening_inodes() - before), "failure": failure}))
     if args.rank == 0:
         frame = wl.dataframe()
@@ -173,6 +179,33 @@ def main() -> int:
     if distributed and failure is None:
         dist.destroy_process_group()
     return 3 if failure else 0
+
+
+def _checksum(model: torch.nn.Module) -> float:
+    return float(sum(p.detach().double().abs().sum() for p in model.parameters()))
+
+
+def _drive_restore(exp, log: dict) -> None:
+    """Rank 0: save a checkpoint at step 3; at step 8 evaluate, then restore it."""
+    deadline = time.monotonic() + 60
+
+    def pause_at(step: int) -> None:
+        while exp.step < step and time.monotonic() < deadline:
+            time.sleep(0.005)
+        exp.control.pause()
+        exp.control.wait_until(lambda c: c.waiting, 30)
+
+    pause_at(3)
+    saved = exp.checkpoints.save()
+    log.update(saved_step=exp.step, saved_params=_checksum(exp.models["model"]), saved_id=saved["id"])
+    exp.control.resume()
+    pause_at(8)
+    log["eval_started"] = time.time()
+    log["eval"] = exp.evaluation.evaluate("val", timeout=30)["state"]
+    log["eval_ended"] = time.time()
+    log["restored"] = exp.checkpoints.restore(checkpoint_id=saved["id"])["branch"]
+    log["restored_at"] = exp.step
+    exp.control.resume()
 
 
 def _drive(exp, log: dict) -> None:

@@ -91,3 +91,25 @@ def test_control_from_rank_0_reaches_both_ranks_at_the_same_step(tmp_path: Path)
     # ... and rank 1 ran in lockstep: the same number of steps in each epoch, never more
     first_epoch = [len([s for s in r["steps"] if s["step"] < 12]) for r in ranks]
     assert first_epoch == [12, 12]
+
+
+def test_evaluation_and_a_checkpoint_restore_are_coordinated(tmp_path: Path) -> None:
+    done = _run(tmp_path, world=2, scenario="restore")
+    assert [d.returncode for d in done] == [0, 0], "\n".join(d.stdout[-3000:] for d in done)
+    log = _load(tmp_path, "result.json")["control"]
+    ranks = [_load(tmp_path, f"rank{r}.json") for r in (0, 1)]
+    assert log["eval"] == "done"
+    saved, restored_at = log["saved_step"], log["restored_at"]
+    assert restored_at == saved
+    for rank in ranks:
+        # no rank took a step while rank 0 evaluated (the others waited at the boundary)
+        assert not [s for s in rank["steps"] if log["eval_started"] <= s["t"] <= log["eval_ended"]]
+        # both ranks went back to the checkpoint's step with its weights (rank 0 wrote it once)
+        again = [s for s in rank["steps"] if s["step"] == saved]
+        assert len(again) == 2, [s["step"] for s in rank["steps"]]
+        assert again[1]["params"] == pytest.approx(log["saved_params"], rel=1e-9)
+        assert again[0]["params"] == pytest.approx(log["saved_params"], rel=1e-9)
+    # after the restore the ranks stay in lockstep with equal weights (DDP keeps equal weights equal)
+    assert ranks[0]["final_step"] == ranks[1]["final_step"]
+    assert ranks[0]["final_params"] == pytest.approx(ranks[1]["final_params"], rel=1e-9)
+    assert [s["params"] for s in ranks[0]["steps"]] == pytest.approx([s["params"] for s in ranks[1]["steps"]])

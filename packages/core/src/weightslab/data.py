@@ -188,7 +188,10 @@ class WatchedLoader:
         self.enable_h5_persistence = enable_h5_persistence
         if experiment.coordinator is not None and self.is_training:
             seed = experiment.coordinator.agree_seed(seed)  # one permutation per epoch for all ranks
-        self._rng = np.random.default_rng(seed)
+        elif seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
         # preload_metadata only tuned the established implementation's caching: accepted, nothing to do.
         del preload_metadata
         self._cycle: Iterator[tuple[Any, ...]] | None = None  # next(loader): the epoch in progress
@@ -363,6 +366,14 @@ class WatchedLoader:
                 return torch.as_tensor(idx, dtype=torch.int64)
             return np.asarray(idx, dtype=np.int64)
         return [self.ids[i] for i in idx]
+
+    def set_epoch(self, epoch: int) -> None:
+        """``DistributedSampler.set_epoch``: the next epoch's order is drawn from (seed, epoch), so
+        every rank calling it with the same epoch shuffles alike and a rerun repeats it. Without it
+        each epoch still gets a new order, the same on every rank."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"set_epoch(epoch={epoch!r}): expected an integer >= 0")
+        self._rng = np.random.default_rng([self._seed, int(epoch)])
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         experiment = self.experiment
