@@ -45,14 +45,8 @@ class EditRequest:
 
     def audit_params(self) -> dict[str, Any]:
         """The audit record's ``params``: the same whatever the transport."""
-        params: dict[str, Any] = {"action": self.action, "split": self.split or None, "tag": self.tag or None,
-                                  "value": self.value or None}
-        if self.ids is not None:
-            params["ids_count"] = len(self.ids)
-            params["ids"] = list(self.ids[:MAX_IDS_AUDITED])
-        else:
-            params["query"] = _query_text(self.query)
-        return params
+        return {"action": self.action, "split": self.split or None, "tag": self.tag or None,
+                "value": self.value or None, **audited_target(self.ids, self.query)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,13 @@ class EditResult:
     sample_ids: tuple[str, ...]  # first 1000 matched ids
     samples: tuple[str, ...] = ()  # the same rows as ``split:id`` (ids repeat across splits)
     note: str = ""  # why nothing changed, when the edit is a no-op worth saying (unknown tag)
+
+
+def audited_target(ids: tuple[str, ...] | None, query: QueryLike) -> dict[str, Any]:
+    """Which samples an edit targets, as its audit record says it: the first ids, or the query."""
+    if ids is not None:
+        return {"ids_count": len(ids), "ids": list(ids[:MAX_IDS_AUDITED])}
+    return {"query": _query_text(query)}
 
 
 def _query_text(query: QueryLike) -> Any:
