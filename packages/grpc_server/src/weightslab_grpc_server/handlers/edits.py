@@ -21,53 +21,54 @@ _LABEL_ACTIONS = {pb.EDIT_ACTION_RELABEL: "relabel", pb.EDIT_ACTION_RELABEL_TO_S
                   pb.EDIT_ACTION_REVERT_LABEL: "revert_label"}
 
 
+def _target(request: pb.EditSamplesRequest) -> tuple[tuple[str, ...] | None, Any, str]:
+    """The samples an edit names: ``(ids, None, "query")`` or ``(None, query, its field)``."""
+    target = request.WhichOneof("target")
+    if target == "ids":
+        return tuple(request.ids.ids), None, "query"
+    if target == "query":
+        if request.query.WhichOneof("kind") == "spec_json":
+            return None, request.query.spec_json, "query.spec_json"
+        return None, request.query.text, "query.text"
+    return None, None, "query"
+
+
+def _parsed_query(query: Any, field: str) -> Any:
+    """A JSON query spec parsed (called inside ``rejecting``: a bad one is an audited INVALID_ARGUMENT)."""
+    if field != "query.spec_json":
+        return query
+    data = parse_json(query, field)
+    if not isinstance(data, dict):
+        raise invalid(f"{field}: expected a JSON object (the query spec)")
+    return data
+
+
 class EditsHandlers(HandlerBase):
     def EditSamples(self, request: pb.EditSamplesRequest, context: grpc.ServicerContext) -> pb.EditSamplesResponse:
-        target = request.WhichOneof("target")
         if request.action in _LABEL_ACTIONS:
             return self._relabel(request, context)
         action = _ACTIONS.get(request.action, "")
-        ids = tuple(request.ids.ids) if target == "ids" else None
-        query: Any = None
-        field = "query"
-        if target == "query":
-            kind = request.query.WhichOneof("kind")
-            query, field = (request.query.text, "query.text") if kind != "spec_json" else \
-                (request.query.spec_json, "query.spec_json")
+        ids, query, field = _target(request)
         edit = edits.EditRequest(action=action or str(request.action), ids=ids, query=query, split=request.split,
                                  tag=request.tag, value=request.value, query_field=field, ids_field="ids.ids")
         with self.rejecting(context, "edit_samples", edit.audit_params()):
             if not action:
                 raise invalid(f"action={request.action}: expected one of " + ", ".join(
                     pb.EditAction.Name(k) for k in (*_ACTIONS, *_LABEL_ACTIONS)))
-            if field == "query.spec_json":
-                data = parse_json(query, field)
-                if not isinstance(data, dict):
-                    raise invalid(f"{field}: expected a JSON object (the query spec)")
-                edit = dataclasses.replace(edit, query=data)
+            edit = dataclasses.replace(edit, query=_parsed_query(query, field))
         result = edits.edit_samples(self.experiment, edit, self.caller(context))
         return pb.EditSamplesResponse(matched=result.matched, changed=result.changed, sample_ids=result.sample_ids)
 
     def _relabel(self, request: pb.EditSamplesRequest, context: grpc.ServicerContext) -> pb.EditSamplesResponse:
-        target = request.WhichOneof("target")
-        query: Any = None
-        field = "query"
-        if target == "query":
-            kind = request.query.WhichOneof("kind")
-            query, field = (request.query.text, "query.text") if kind != "spec_json" else \
-                (request.query.spec_json, "query.spec_json")
+        ids, query, field = _target(request)
         relabel = labels.RelabelRequest(
-            action=_LABEL_ACTIONS[request.action], ids=tuple(request.ids.ids) if target == "ids" else None,
+            action=_LABEL_ACTIONS[request.action], ids=ids,
             query=query, split=request.split, label=request.label if request.HasField("label") else None,
             query_field=field, ids_field="ids.ids")
         with self.rejecting(context, "relabel_samples", relabel.audit_params()):
             if request.tag or request.value:
                 raise invalid(f"tag/value: not used by {relabel.action} (give `label` for relabel)")
-            if field == "query.spec_json":
-                data = parse_json(query, field)
-                if not isinstance(data, dict):
-                    raise invalid(f"{field}: expected a JSON object (the query spec)")
-                relabel = dataclasses.replace(relabel, query=data)
+            relabel = dataclasses.replace(relabel, query=_parsed_query(query, field))
         result = labels.relabel_samples(self.experiment, relabel, self.caller(context))
         return pb.EditSamplesResponse(matched=result.matched, changed=result.changed, sample_ids=result.sample_ids,
                                       without_suggestion=result.without_suggestion)
