@@ -237,6 +237,19 @@ def _entry_of_pid(pid: int) -> tuple[Path, dict[str, Any]]:
     raise ClientError(f"--pid {pid}: no live run of that process serves a CLI server; live runs:{listed}")
 
 
+def target_from_options(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None,
+                        pid: int | None, cert: Path | None, key: Path | None) -> Target:
+    """The run a command's connection options name (``weightslab cli`` and ``export labels``)."""
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
+    if pid is not None and (port is not None or discovery_file is not None):
+        raise click.UsageError("--pid picks a run by its process: give it without --port / --discovery-file")
+    target = resolve_target(host, port, discovery_file, ca, pid)
+    if cert is not None:
+        target = dataclasses.replace(target, cert_file=cert, key_file=key)
+    return target
+
+
 def resolve_target(host: str | None, port: int | None, discovery_file: Path | None, ca: Path | None,
                    pid: int | None = None) -> Target:
     config = _local_config()
@@ -584,13 +597,7 @@ def cli_command(host: str | None, port: int | None, discovery_file: Path | None,
     if list_runs:
         _list_runs(as_json, console)
         return
-    if (cert is None) != (key is None):
-        raise click.UsageError("--cert and --key go together")
-    if pid is not None and (port is not None or discovery_file is not None):
-        raise click.UsageError("--pid picks a run by its process: give it without --port / --discovery-file")
-    target = resolve_target(host, port, discovery_file, ca, pid)
-    if cert is not None:
-        target = dataclasses.replace(target, cert_file=cert, key_file=key)
+    target = target_from_options(host, port, discovery_file, ca, pid, cert, key)
     client = connect(target, timeout)
     with client:
         if not client.authenticated:

@@ -7,7 +7,6 @@ Thin adapters over :mod:`weightslab.operations.labels` (the operation the SDK an
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +104,9 @@ def export_group() -> None:
 def export_labels_command(out: Path, fmt: str | None, split: str, host: str | None, port: int | None,
                           discovery_file: Path | None, pid: int | None, ca: Path | None, cert: Path | None,
                           key: Path | None) -> None:
-    from weightslab_cli.client import ClientError, connect, resolve_target
+    from weightslab_cli.client import ClientError, connect, target_from_options
 
-    if (cert is None) != (key is None):
-        raise click.UsageError("--cert and --key go together")
-    if pid is not None and (port is not None or discovery_file is not None):
-        raise click.UsageError("--pid picks a run by its process: give it without --port / --discovery-file")
-    target = resolve_target(host, port, discovery_file, ca, pid)
-    if cert is not None:
-        target = dataclasses.replace(target, cert_file=cert, key_file=key)
-    with connect(target) as client:
+    with connect(target_from_options(host, port, discovery_file, ca, pid, cert, key)) as client:
         if not client.authenticated:
             raise ClientError("the server requires a token: set GRPC_AUTH_TOKEN (or keep the "
                               "`.grpc_auth_token` file in GRPC_TLS_CERT_DIR)")
