@@ -126,7 +126,7 @@ def main() -> int:
     x, y = _data()
     net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
     model = wl.watch_or_edit(net, flag="model")
-    params = wl.watch_or_edit({"lr": 0.1}, flag="hp")
+    params = wl.watch_or_edit({"lr": 0.1, "comment": ""}, flag="hp")
     ddp = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     opt = wl.watch_or_edit(torch.optim.SGD(model.parameters(), lr=params["lr"]), flag="optimizer")
     batch = PER_RANK_BATCH * (1 if distributed else 2)
@@ -164,7 +164,8 @@ def main() -> int:
     except Exception as exc:  # the kill scenario: rank 0 reports the dead rank
         failure = f"{type(exc).__name__}: {exc}"
     (args.out / f"rank{args.rank}.json").write_text(json.dumps(
-        {"steps": steps, "final_step": exp.step, "final_params": _checksum(model), "services": sorted(exp.services),
+        {"steps": steps, "final_step": exp.step, "final_params": _checksum(model),
+         "comment": exp.hp.get("comment") if exp.hp is not None else None, "services": sorted(exp.services),
          "new_listening": sorted(_listening_inodes() - before), "failure": failure}))
     if args.rank == 0:
         frame = wl.dataframe()
@@ -222,6 +223,7 @@ def _drive(exp, log: dict) -> None:
     # edits while paused apply on every rank from the next step on
     wl.discard_samples(["0", "1"])
     exp.set_hyperparameter("lr", 0.01)
+    exp.set_hyperparameter("comment", "c" * 3000)  # a decision longer than one broadcast buffer
     wl.relabel([str(i) for i in RELABELLED_IDS], label=RELABELLED, split="train")
     time.sleep(0.3)  # the pause itself: no rank may take a step meanwhile
     log["resumed_at"] = time.time()

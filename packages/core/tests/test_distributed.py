@@ -86,6 +86,7 @@ def test_control_from_rank_0_reaches_both_ranks_at_the_same_step(tmp_path: Path)
                  for i, t in zip(s["ids"], s["targets"], strict=True) if i in relabelled]
         assert 7 not in {t for _, t in before}
         assert after and set(after) == {7}  # each rank yields some of them in epoch 2, corrected
+    assert [r["comment"] for r in ranks] == ["c" * 3000] * 2  # a long decision reaches every rank whole
     assert control["run_n_stopped_at"] == paused + 3  # run 3 steps: exactly 3 more on rank 0 ...
     assert result["discarded"] == ["0", "1"]
     # ... and rank 1 ran in lockstep: the same number of steps in each epoch, never more

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("weightslab.distributed")
 
-HEARTBEAT_SECONDS = 1.0  # while rank 0 is paused, the others hear from it this often
+HEARTBEAT_SECONDS = 1.0
+_BROADCAST_BYTES = 1024  # a step's decision fits (usually ~20 bytes): one collective per step  # while rank 0 is paused, the others hear from it this often
 _ARRAY_FIELDS = ("values", "preds", "targets", "logits")
 # How gloo and NCCL word a peer that crashed or stopped answering.
 _PEER_GONE = ("closed by peer", "connection reset", "connection refused", "timed out",
@@ -190,17 +191,27 @@ class Coordinator:
                 log.exception("storing rank 0's last records failed")
 
     def broadcast_json(self, value: Any = None) -> Any:
-        """Rank 0's ``value`` on every rank (JSON text in a uint8 tensor)."""
+        """Rank 0's ``value`` on every rank: JSON text in a fixed-size uint8 tensor (its length in the
+        first 8 bytes), so the usual small decision is one broadcast; a longer text takes a second."""
         torch, dist = self.torch, self.dist
 
         def run() -> Any:
             data = json.dumps(value, separators=(",", ":")).encode() if self.is_main else b""
-            size = torch.tensor([len(data)], dtype=torch.int64)
-            dist.broadcast(size, 0, group=self.group)
-            buf = (torch.frombuffer(bytearray(data), dtype=torch.uint8) if self.is_main
-                   else torch.empty(int(size.item()), dtype=torch.uint8))
+            room = _BROADCAST_BYTES - 8
+            buf = torch.zeros(_BROADCAST_BYTES, dtype=torch.uint8)
+            if self.is_main:
+                head = len(data).to_bytes(8, "little") + data[:room]
+                buf[:len(head)] = torch.frombuffer(bytearray(head), dtype=torch.uint8)
             dist.broadcast(buf, 0, group=self.group)
-            return json.loads(bytes(buf.numpy()).decode())
+            raw = bytes(buf.numpy())
+            size = int.from_bytes(raw[:8], "little")
+            payload = raw[8:8 + min(size, room)]
+            if size > room:
+                rest = (torch.frombuffer(bytearray(data[room:]), dtype=torch.uint8) if self.is_main
+                        else torch.empty(size - room, dtype=torch.uint8))
+                dist.broadcast(rest, 0, group=self.group)
+                payload += bytes(rest.numpy())
+            return json.loads(payload.decode())
 
         return self._collective("a control broadcast", run)
 
