@@ -8,6 +8,7 @@ included; it used to drop the flag that lets ``Watch`` answer through a callback
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,28 @@ def test_an_idle_connection_is_closed_by_the_server(make_env: Any, monkeypatch: 
     assert went_idle.wait(TIMEOUT), f"the server kept an idle connection open (states: {states})"
     stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)  # the client reconnects transparently
     channel.unsubscribe(watch)
+
+
+def test_connections_beyond_the_cap_are_refused_and_a_closed_one_frees_its_slot(
+        make_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_CONNECTIONS bounds what clients can open at once; the slot of a closed one is reused."""
+    from weightslab_grpc_server import server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 2)
+    env = make_env()
+    own = [("grpc.use_local_subchannel_pool", 1)]  # a connection of its own per channel
+    first, second = (pb_grpc.ExperimentServiceStub(env.channel(options=own)) for _ in range(2))
+    first.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)
+    second.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)
+    third_channel = env.channel(options=own)
+    with pytest.raises(grpc.RpcError) as refused:
+        pb_grpc.ExperimentServiceStub(third_channel).GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    env.channels[0].close()
+    deadline = time.monotonic() + TIMEOUT
+    while True:  # the server notices the closed connection, then accepts a new one
+        try:
+            pb_grpc.ExperimentServiceStub(env.channel(options=own)).GetStatus(pb.GetStatusRequest(), timeout=2)
+            break
+        except grpc.RpcError as exc:
+            assert time.monotonic() < deadline, f"a freed slot was never reused: {exc.code()}"

@@ -33,8 +33,12 @@ STOP_GRACE_SECONDS = 1.0
 HANDSHAKE_TIMEOUT_MS = 10_000  # a connection that has not finished TLS/HTTP2 set-up by then is dropped
 # An established connection with no call for this long is closed (GOAWAY; clients reconnect on
 # their next call): connections cannot be hoarded. grpcio offers no per-peer connection count, so
-# this, the handshake deadline and the per-peer stream cap bound what one host can hold.
+# this, the handshake deadline, the per-peer stream cap and the overall connection cap below bound
+# what one host can hold.
 IDLE_CONNECTION_MS = 300_000
+# Connections accepted at once (grpc core refuses more at accept): file descriptors and memory stay
+# bounded whatever a client opens. Generous, so hoarding it takes many connections held busy.
+MAX_CONNECTIONS = 256
 
 
 class GrpcBindError(RuntimeError):
@@ -108,6 +112,7 @@ class GrpcServerHandle:
             # completing the handshake (calls themselves are authenticated one by one)
             ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
             ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+            ("grpc.max_allowed_incoming_connections", MAX_CONNECTIONS),
         ]
 
     def __repr__(self) -> str:
