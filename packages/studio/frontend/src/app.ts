@@ -9,6 +9,7 @@ import { ThumbnailStore } from "./data/thumbs.js";
 import { type SortSpec, ViewModel } from "./data/view.js";
 import { Emitter } from "./events.js";
 import { EditAction, TagKind } from "./gen/weightslab/v1/experiment_pb.js";
+import type { RelabelKind } from "./labels.js";
 import { type Chip, chipText, composeQuery, hasFilter } from "./query.js";
 import { refresh } from "./refresh.js";
 import { Scheduler } from "./scheduler.js";
@@ -35,6 +36,11 @@ export type EditKind = "tag" | "untag" | "discard" | "restore";
 export interface EditResult {
   matched: number;
   changed: number;
+}
+
+export interface RelabelResult extends EditResult {
+  /** accept: matched samples the run has no suggestion for yet (left as they are). */
+  withoutSuggestion: number;
 }
 
 /** Unreachable for this long after having been live: the training process is taken as gone. */
@@ -296,6 +302,36 @@ export class Studio {
         total.matched += num(res.matched);
         total.changed += num(res.changed);
       }
+    }
+    await this.afterEdit();
+    return total;
+  }
+
+  /**
+   * Label corrections on the selection (one EditSamples call per split): relabel as `label`,
+   * accept each sample's suggested label, or revert to the original label.
+   */
+  async relabel(kind: RelabelKind, label: number | null = null): Promise<RelabelResult> {
+    const action = kind === "relabel" ? EditAction.RELABEL : kind === "accept" ? EditAction.RELABEL_TO_SUGGESTION : EditAction.REVERT_LABEL;
+    if (kind === "relabel" && label === null) throw new Error("label: type a class index (an integer >= 0)");
+    await this.selection.resolve((spans) => this.view.keysAt(spans));
+    const bySplit = new Map<string, string[]>();
+    for (const key of this.selection.all()) {
+      const { split, id } = splitKey(key);
+      const ids = bySplit.get(split) ?? [];
+      ids.push(id);
+      bySplit.set(split, ids);
+    }
+    if (!bySplit.size) throw new Error("nothing selected");
+    const total: RelabelResult = { matched: 0, changed: 0, withoutSuggestion: 0 };
+    for (const [split, ids] of bySplit) {
+      const res = await this.api.editSamples({
+        action, target: { case: "ids", value: { ids } }, split,
+        ...(kind === "relabel" ? { label: BigInt(label!) } : {}),
+      });
+      total.matched += num(res.matched);
+      total.changed += num(res.changed);
+      total.withoutSuggestion += num(res.withoutSuggestion);
     }
     await this.afterEdit();
     return total;

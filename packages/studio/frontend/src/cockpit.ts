@@ -221,6 +221,7 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { keys: "T", action: "tag", what: "tag the selection (or the focused sample)" },
   { keys: "D", action: "discard", what: "discard the selection (or the focused sample)" },
   { keys: "R", action: "restore", what: "restore the selection" },
+  { keys: "L", action: null, what: "relabel the selection (or the focused / open sample): type the class, Enter" },
   { keys: "B", action: "paint", what: "painter mode on / off (with the picked tag)" },
   { keys: "v", action: "view", what: "grid / list" },
   { keys: "Ctrl+A", action: null, what: "select the loaded samples" },

@@ -4,6 +4,7 @@
 import { errorText } from "../api/client.js";
 import type { EditKind, Studio } from "../app.js";
 import { byId, fmtInt, h } from "./dom.js";
+import { RelabelControls } from "./relabel.js";
 import { toast } from "./toast.js";
 
 const PAST: Record<EditKind, string> = { tag: "Tagged", untag: "Untagged", discard: "Discarded", restore: "Restored" };
@@ -16,10 +17,14 @@ export class ActionBar {
   private allLabel: HTMLSpanElement | null = null;
   private buttons: HTMLButtonElement[] = [];
   private busy = false;
+  /** Relabel / accept suggestion / revert (disabled, not hidden, in sandbox mode). */
+  readonly relabel: RelabelControls;
 
   constructor(private readonly app: Studio) {
     if (!app.config.sandbox) this.renderWrites();
     else this.bar.append(h("span", { class: "wl-muted", text: "read-only (sandbox)" }));
+    this.relabel = new RelabelControls(app, "relabel");
+    this.bar.append(h("span", { class: "wl-sep" }), this.relabel.el);
     const clear = h("button", { type: "button", class: "wl-btn wl-ghost wl-small", title: "Clear the selection (Esc)", text: "✕" });
     clear.addEventListener("click", () => app.selection.clear());
     this.bar.append(clear);

@@ -4,6 +4,7 @@
 
 import { formatCell, sampleKey, type Row } from "../api/model.js";
 import { labelBadge } from "../cockpit.js";
+import { labelInfo } from "../labels.js";
 import type { Studio } from "../app.js";
 import { positionsInRect, type Span } from "../selection.js";
 import { h } from "./dom.js";
@@ -207,7 +208,7 @@ export class GridView {
     delete c.el.dataset.sampleId;
     delete c.el.dataset.split;
     delete c.el.dataset.index;
-    c.el.classList.remove("wl-cell", "selected", "discarded", "focused");
+    c.el.classList.remove("wl-cell", "selected", "discarded", "focused", "relabeled");
     this.free.push(c);
   }
 
@@ -218,7 +219,7 @@ export class GridView {
     const line2 = h("div", { class: "wl-meta-line" });
     // A pooled slot is a `.wl-cell` only while it holds a loaded sample.
     const el = h("div", { class: "wl-slot", role: "gridcell" },
-      h("span", { class: "wl-split" }), box, lab, h("span", { class: "wl-disc", text: "discarded" }),
+      h("span", { class: "wl-split" }), box, lab, h("span", { class: "wl-fix", text: "✎" }), h("span", { class: "wl-disc", text: "discarded" }),
       h("div", { class: "wl-meta" }, line1, line2));
     this.el.append(el);
     return { el, box, lab, line1, line2, index: -1, key: null, img: null, shown: null, w: -1 };
@@ -308,7 +309,7 @@ export class GridView {
       if (c.img || c.shown) this.setThumb(c, null);
       delete c.el.dataset.sampleId;
       delete c.el.dataset.split;
-      c.el.classList.remove("wl-cell", "discarded", "selected");
+      c.el.classList.remove("wl-cell", "discarded", "selected", "relabeled");
       c.el.classList.add("wl-loading");
       c.line1.textContent = "";
       c.line2.textContent = "";
@@ -341,6 +342,15 @@ export class GridView {
       c.lab.classList.toggle("right", badge.wrong === false);
       c.lab.title = `label ${formatCell(lv ?? null)} · prediction ${formatCell(pv ?? null)}`;
     } else c.lab.hidden = true;
+    // a corrected label: the pen mark (and the original in the tooltips)
+    const oi = view.columnIndex("original_label");
+    const li = labelInfo(lv ?? null, oi >= 0 ? row.values[oi] : null, null);
+    c.el.classList.toggle("relabeled", li.corrected);
+    if (li.corrected) {
+      const was = `label corrected: was ${formatCell(li.original)}, now ${formatCell(li.label)}`;
+      (c.lab.nextElementSibling as HTMLElement).title = was;
+      c.lab.title = `${c.lab.title} · ${was}`;
+    }
     const tagged = row.tags.length > 0 || Object.keys(row.categories).length > 0;
     const tagText = [...row.tags, ...Object.entries(row.categories).map(([k, v]) => `${k}=${v}`)].join(", ");
     c.line1.replaceChildren(

@@ -60,6 +60,12 @@ export function setupKeys(d: KeyDeps): void {
       edit(e.key === "t" ? "tag" : "discard");
       return;
     }
+    // l: "Relabel as…" for the selection, or the focused sample made the selection.
+    if (plain && e.key === "l") {
+      e.preventDefault();
+      if (!app.config.sandbox && ensureSelection()) d.actions.relabel.focus();
+      return;
+    }
     const action = shortcutOf(e);
     if (!action) return;
     e.preventDefault();

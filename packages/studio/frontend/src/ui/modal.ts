@@ -5,7 +5,9 @@ import { errorText, isAborted } from "../api/client.js";
 import { formatCell, num, sampleKey, type Row } from "../api/model.js";
 import type { EditKind, Studio } from "../app.js";
 import { Superseded } from "../scheduler.js";
+import { labelInfo } from "../labels.js";
 import { byId, fmtInt, h, svg } from "./dom.js";
+import { RelabelControls } from "./relabel.js";
 import { toast } from "./toast.js";
 
 const TRAJ_COLORS = ["#5b8cff", "#e7b14a", "#c678dd", "#3fb27f", "#f0686a"];
@@ -17,6 +19,7 @@ export class DetailModal {
   private index = -1;
   private returnFocus: HTMLElement | null = null;
   private token = 0;
+  private readonly relabel: RelabelControls;
 
   constructor(private readonly app: Studio, private readonly onWalk: (index: number) => void) {
     byId("detail-close").addEventListener("click", () => this.close());
@@ -34,6 +37,9 @@ export class DetailModal {
         e.preventDefault();
         e.stopPropagation();
         void this.walk(e.key === "ArrowLeft" ? -1 : 1);
+      } else if (e.key === "l" && !(e.target instanceof HTMLInputElement)) {
+        e.preventDefault(); // l: relabel this sample
+        this.relabel.focus();
       } else if (e.key === "Tab") {
         this.trapFocus(e);
       }
@@ -50,6 +56,9 @@ export class DetailModal {
       });
       byId("detail-actions").append(tagIn, mk("Tag", "tag"), mk("Untag", "untag"), mk("Discard", "discard", "wl-danger"), mk("Restore", "restore"));
     }
+    // Label corrections act on this sample only (disabled in sandbox mode).
+    this.relabel = new RelabelControls(app, "detail-relabel", (fn) => this.onThisSample(fn));
+    byId("detail-actions").append(this.relabel.el);
     app.view.events.on((e) => {
       if (e.type === "rows" && this.isOpen() && this.index >= e.start && this.index < e.end) this.renderInfo();
     });
@@ -107,6 +116,17 @@ export class DetailModal {
     const lv = view.value(this.index, "label");
     const pv = view.value(this.index, "prediction");
     byId("detail-label").textContent = formatCell(lv ?? null);
+    const li = labelInfo(lv, view.value(this.index, "original_label"), view.value(this.index, "suggested_label"));
+    const orig = byId("detail-original");
+    orig.hidden = !li.corrected;
+    orig.textContent = li.corrected ? `corrected · was ${formatCell(li.original)}` : "";
+    byId("detail-suggested").textContent = formatCell(li.suggested);
+    byId("detail-suggested").closest(".wl-lp-sugg")!.classList.toggle("differs", li.differs);
+    this.el.dataset.corrected = String(li.corrected);
+    if (row.id !== this.el.dataset.shownId) {
+      this.el.dataset.shownId = row.id; // another sample: the last one's error goes
+      this.relabel.showError(null);
+    }
     byId("detail-prediction").textContent = formatCell(pv ?? null);
     const lp = byId("detail-label").closest(".wl-lp")!;
     lp.classList.toggle("wrong", lv != null && pv != null && lv !== pv);
@@ -166,6 +186,19 @@ export class DetailModal {
       if (my !== this.token || err instanceof Superseded) return;
       el.replaceChildren();
       legend.replaceChildren(h("span", { class: "wl-muted", text: `trajectory unavailable: ${errorText(err)}` }));
+    }
+  }
+
+  /** Runs an edit with the selection set to this modal's sample, then puts the selection back. */
+  private async onThisSample<T>(fn: () => Promise<T>): Promise<T> {
+    const row = this.app.view.row(this.index);
+    if (!row) throw new Error("no sample shown");
+    const before = this.app.selection.all();
+    this.app.selection.setMany([sampleKey(row.split, row.id)]);
+    try {
+      return await fn();
+    } finally {
+      this.app.selection.setMany(before);
     }
   }
 
