@@ -320,3 +320,38 @@ def test_highlight_a_step_in_the_grid(studio: StudioHandle, page: Page) -> None:
     page.wait_for_function("() => document.querySelector('#subview-banner').classList.contains('wl-filtered')")
     assert step >= 0
     page.close()
+
+
+def test_a_note_at_a_step_shows_on_every_card_survives_a_reload_and_can_be_removed(studio: StudioHandle,
+                                                                                    page: Page) -> None:
+    page.live(studio.url)
+    run = backend_status(studio).name
+    step = page.context_menu(0.5)
+    page.click("#plot-menu-note")
+    page.press("#note-text", "Enter")  # empty: refused in the menu
+    page.wait_for_selector("#note-error:has-text('type a text')")
+    page.fill("#note-text", "lr lowered here")
+    page.press("#note-text", "Enter")
+    page.wait_for_selector("#plot-menu", state="hidden")
+    pin = f'.wl-note-pin[data-step="{step}"]'
+    cards = page.locator(".wl-plot-card:not([hidden])").count()
+    assert cards >= 2
+    wait_for(lambda: page.locator(pin).count() == cards, 20, f"a note pin at step {step} on each of {cards} cards")
+    assert page.get_attribute(f"{LOSS_CARD} {pin}", "title") == f"note @ step {step:,}: lr lowered here"
+    page.hover(f"{LOSS_CARD} {pin}")  # the text on hover (the pin's title)
+    stored = page.evaluate("(k) => JSON.parse(localStorage.getItem(k))", f"wl-notes:{run}")
+    assert [(n["step"], n["text"]) for n in stored] == [(step, "lr lowered here")]
+    page.shot("plots-note")
+
+    page.reload()  # kept in the browser, per run
+    page.wait_for_selector('body[data-conn="live"]')
+    page.wait_for_selector(f"{LOSS_CARD} {pin}")
+    assert "lr lowered here" in page.locator(f'{LOSS_CARD} .wl-plot-note[data-step="{step}"]').inner_text()
+
+    page.click(f'{LOSS_CARD} .wl-plot-note[data-step="{step}"] .wl-note-x')
+    wait_for(lambda: page.locator(".wl-note-pin").count() == 0, 20, "every note pin gone")
+    assert page.evaluate("(k) => localStorage.getItem(k)", f"wl-notes:{run}") is None
+    page.reload()
+    page.wait_for_selector(f"{LOSS_CARD} .u-over")
+    assert page.locator(".wl-note-pin, .wl-plot-note").count() == 0
+    page.close()

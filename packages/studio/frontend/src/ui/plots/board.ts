@@ -9,6 +9,7 @@ import type { Studio } from "../../app.js";
 import type { CurveSeries, GetCurvesResponse } from "../../gen/weightslab/v1/experiment_pb.js";
 import { rangeOf } from "../../plots/chart.js";
 import { CardLayout, matchesSearch } from "../../plots/layout.js";
+import { NoteStore, type PlotNote } from "../../plots/notes.js";
 import { CurveStore, type CurvesIn, type Series, seriesKey } from "../../plots/store.js";
 import { clearCaches, refresh } from "../../refresh.js";
 import { Superseded } from "../../scheduler.js";
@@ -57,6 +58,15 @@ function markerText(kind: string, details: string): string {
   }
 }
 
+/** The page's localStorage, or none where the browser refuses it (notes then live for the page only). */
+function localStorageOrNull(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
 function load<T>(key: string): T | undefined {
   try {
     const raw = localStorage.getItem(key);
@@ -89,6 +99,8 @@ export class PlotsBoard implements CardHost {
   private collapsed: boolean;
   private lastName: string | null = null;
   private readonly io: IntersectionObserver;
+  /** Notes per run, in this browser's localStorage (no notes API on the server). */
+  private readonly noteStore = new NoteStore(localStorageOrNull());
 
   constructor(private readonly app: Studio, readonly root: HTMLElement, hooks: PlotsHooks) {
     this.layout = new CardLayout(load<unknown>(LS_LAYOUT));
@@ -113,6 +125,11 @@ export class PlotsBoard implements CardHost {
       breakBySlices: (signal, tags) => this.breakBySlices(signal, tags),
       restore: (step) => this.restore(step),
       highlight: (step) => hooks.highlightStep(step),
+      addNote: (step, text) => {
+        const n = this.noteStore.add(step, text);
+        this.notesChanged();
+        toast("success", `Note added at step ${n.step} (kept in this browser)`);
+      },
     });
     this.setupResize(handle);
     const width = load<number>(LS_WIDTH);
@@ -133,6 +150,7 @@ export class PlotsBoard implements CardHost {
     app.statusChanged.on((st) => {
       if (this.lastName !== null && st.name !== this.lastName) this.resetData();
       this.lastName = st.name;
+      if (this.noteStore.setRun(st.name)) this.notesChanged();
     });
     this.paintCollapsed();
   }
@@ -337,6 +355,19 @@ export class PlotsBoard implements CardHost {
 
   markers(): CurvesIn["markers"] {
     return this.store.markers;
+  }
+
+  notes(): readonly PlotNote[] {
+    return this.noteStore.notes;
+  }
+
+  removeNote(id: string): void {
+    if (this.noteStore.remove(id)) this.notesChanged();
+  }
+
+  private notesChanged(): void {
+    for (const c of this.cards.values()) c.invalidate();
+    this.schedule();
   }
 
   branches(): string[] {

@@ -5,6 +5,8 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { buildChartData, type ChartData, type Line, nearestStep, toCsv } from "../../plots/chart.js";
+import "../../notes.css";
+import type { PlotNote } from "../../plots/notes.js";
 import type { MarkerInfo, Series } from "../../plots/store.js";
 import { clear, fmtInt, h } from "../dom.js";
 
@@ -34,6 +36,9 @@ export interface CardHost {
   series(signal: string): Series[];
   version(signal: string): number;
   markers(): MarkerInfo[];
+  /** The run's notes (browser-local), drawn as pins at their step on every card. */
+  notes(): readonly PlotNote[];
+  removeNote(id: string): void;
   branches(): string[];
   currentBranch(): string;
   /** Cards it can be merged with: [id, title]. */
@@ -76,12 +81,14 @@ export class PlotCard {
   private readonly info: HTMLElement;
   private readonly legend: HTMLElement;
   private readonly markerList: HTMLElement;
+  private readonly noteList: HTMLElement;
   private readonly mergeSelect: HTMLSelectElement;
   private readonly splitBtn: HTMLButtonElement;
   private readonly resetZoomBtn: HTMLButtonElement;
   private width = 300;
   private legendSig = "";
   private markerSig = "";
+  private noteSig = "";
 
   constructor(
     readonly id: string,
@@ -127,12 +134,13 @@ export class PlotCard {
     this.chartBox = h("div", { class: "wl-plot-canvas" });
     this.legend = h("div", { class: "wl-plot-legend" });
     this.markerList = h("div", { class: "wl-plot-markers" });
+    this.noteList = h("div", { class: "wl-plot-notes" });
     this.el = h("section", { class: "wl-plot-card", "data-card": id },
       h("div", { class: "wl-plot-head" }, this.title, this.info, h("span", { class: "wl-spacer" }), this.resetZoomBtn,
         h("label", { class: "wl-plot-ctl", title: "Smoothing" }, "≈", smooth),
         h("label", { class: "wl-plot-ctl", title: "min/max band" }, bandBox, "band"),
         this.mergeSelect, this.splitBtn, csv, png),
-      this.chartBox, this.legend, this.markerList);
+      this.chartBox, this.legend, this.markerList, this.noteList);
     this.chartBox.addEventListener("contextmenu", (e) => this.onContextMenu(e));
     this.chartBox.addEventListener("dblclick", () => this.resetZoom());
     this.fillMerge();
@@ -237,7 +245,7 @@ export class PlotCard {
     this.dirty = false;
     const drawn = this.lines();
     const versions = this.signals.map((s) => this.host.version(s)).join(",");
-    const key = `${versions}|${this.smoothing}|${this.width}|${drawn.length}|${this.zoomState ? `${this.zoomState.lo}-${this.zoomState.hi}-${!!this.zoomState.series}` : ""}|${this.host.markers().length}`;
+    const key = `${versions}|${this.smoothing}|${this.width}|${drawn.length}|${this.zoomState ? `${this.zoomState.lo}-${this.zoomState.hi}-${!!this.zoomState.series}` : ""}|${this.host.markers().length}|${this.host.notes().map((n) => n.id).join(",")}`;
     if (key === this.drawnKey && this.plot) return;
     this.drawnKey = key;
     this.drawn = drawn;
@@ -259,6 +267,7 @@ export class PlotCard {
     if (zoom) this.plot.setScale("x", { min: zoom.lo, max: zoom.hi });
     this.paintLegend(drawn);
     this.paintMarkers();
+    this.paintNotes();
     const total = drawn.reduce((a, d) => a + d.line.steps.length, 0);
     setData(this.el, "series", drawn.filter((d) => d.kind === "curve").length);
     setData(this.el, "slices", drawn.filter((d) => d.kind === "slice").length);
@@ -294,6 +303,7 @@ export class PlotCard {
     const muted = css.getPropertyValue("--muted").trim() || "#737b8c";
     const grid = css.getPropertyValue("--border").trim() || "#272c37";
     const warn = css.getPropertyValue("--warn").trim() || "#e7b14a";
+    const accent = css.getPropertyValue("--accent").trim() || "#5b8cff";
     const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: "11px sans-serif" };
     const series: uPlot.Series[] = [{ label: "step" }];
     const bands: uPlot.Band[] = [];
@@ -317,7 +327,7 @@ export class PlotCard {
       bands,
       hooks: {
         setSelect: [(u) => this.onSelect(u)],
-        draw: [(u) => this.drawMarkers(u, warn)],
+        draw: [(u) => this.drawMarkers(u, warn), (u) => this.drawNotes(u, accent)],
       },
     };
   }
@@ -352,6 +362,44 @@ export class PlotCard {
       ctx.fillText("◆", x - 4 * devicePixelRatio, top + 10 * devicePixelRatio);
     }
     ctx.restore();
+  }
+
+  /** Notes: a solid line on the canvas and a pin over it (its text on hover) at the note's step. */
+  private drawNotes(u: uPlot, color: string): void {
+    u.over.querySelectorAll(".wl-note-pin").forEach((p) => p.remove());
+    const notes = this.host.notes();
+    if (!notes.length) return;
+    const { left, top, width, height } = u.bbox;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = color;
+    ctx.lineWidth = devicePixelRatio;
+    for (const n of notes) {
+      const x = u.valToPos(n.step, "x", true);
+      if (!(x >= left && x <= left + width)) continue;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+      const pin = h("span", { class: "wl-note-pin", "data-note-id": n.id, "data-step": n.step, title: `note @ step ${fmtInt(n.step)}: ${n.text}`, text: "✎" });
+      pin.style.left = `${u.valToPos(n.step, "x")}px`;
+      u.over.append(pin);
+    }
+    ctx.restore();
+  }
+
+  private paintNotes(): void {
+    const notes = this.host.notes();
+    const sig = notes.map((n) => n.id).join("|");
+    if (sig === this.noteSig) return;
+    this.noteSig = sig;
+    this.el.dataset.notes = String(notes.length);
+    this.noteList.replaceChildren(...notes.map((n) => {
+      const x = h("button", { class: "wl-plot-x wl-note-x", type: "button", title: "Remove this note", "aria-label": `Remove the note at step ${n.step}`, text: "✕" });
+      x.addEventListener("click", () => this.host.removeNote(n.id));
+      return h("span", { class: "wl-plot-note", "data-note-id": n.id, "data-step": n.step, title: n.text },
+        `✎ @ ${fmtInt(n.step)} · ${n.text}`, x);
+    }));
   }
 
   private paintLegend(drawn: Drawn[]): void {

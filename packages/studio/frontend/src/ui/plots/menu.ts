@@ -1,6 +1,6 @@
 // The context menu of a plot step: break by slices (pick tags → mean curve of the samples having
 // all of them), restore the checkpoint at or before the step (confirm first; not in sandbox),
-// highlight the samples of that step in the grid.
+// highlight the samples of that step in the grid, add a note at the step (browser-local).
 
 import type { TagSummary } from "../../app.js";
 import { fmtInt, h } from "../dom.js";
@@ -11,6 +11,8 @@ export interface MenuActions {
   breakBySlices(signal: string, tags: string[]): Promise<void>;
   restore(step: number): Promise<void>;
   highlight(step: number): void;
+  /** Adds a browser-local note at the step; throws with a message to show. */
+  addNote(step: number, text: string): void;
 }
 
 export class PlotMenu {
@@ -53,6 +55,7 @@ export class PlotMenu {
     if (!this.actions.sandbox) {
       items.push(item("plot-menu-restore", "Restore the checkpoint at this step…", () => this.showRestore(step), "wl-write"));
     }
+    items.push(item("plot-menu-note", "Add a note at this step…", () => this.showNote(step)));
     items.push(item("plot-menu-highlight", "Highlight this step's samples in the grid", () => {
       this.hide();
       this.actions.highlight(step);
@@ -112,6 +115,32 @@ export class PlotMenu {
     });
     this.el.replaceChildren(form);
     this.place(rect.left, rect.top);
+  }
+
+  private showNote(step: number): void {
+    const rect = this.el.getBoundingClientRect();
+    const form = h("form", { id: "note-form", class: "wl-slices" });
+    const input = h("input", { id: "note-text", type: "text", maxlength: 500, placeholder: "what happened here", "aria-label": "Note text", autocomplete: "off" });
+    const error = h("div", { id: "note-error", class: "wl-slices-error", role: "alert" });
+    const save = h("button", { id: "note-save", class: "wl-btn wl-primary wl-small", type: "submit", text: "Add note" });
+    const cancel = h("button", { id: "note-cancel", class: "wl-btn wl-small", type: "button", text: "Cancel" });
+    cancel.addEventListener("click", () => this.hide());
+    form.append(
+      h("div", { class: "wl-plot-menu-head", text: `Note at step ${fmtInt(step)} (kept in this browser, for this run)` }),
+      h("div", { class: "wl-plot-menu-row" }, input), error, h("div", { class: "wl-plot-menu-row" }, save, cancel));
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      try {
+        this.actions.addNote(step, input.value);
+        this.hide();
+      } catch (err) {
+        error.textContent = err instanceof Error ? err.message : String(err);
+        input.focus();
+      }
+    });
+    this.el.replaceChildren(form);
+    this.place(rect.left, rect.top);
+    input.focus();
   }
 
   private showRestore(step: number): void {
