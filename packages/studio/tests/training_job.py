@@ -48,6 +48,8 @@ def main() -> int:
     parser.add_argument("--prefill-steps", type=int, default=0,
                         help="history of the extra signals before training starts (steps 1..N)")
     parser.add_argument("--hp", action="store_true", help="watch live hyperparameters (optimizer.lr, ...)")
+    parser.add_argument("--slow-eval", type=float, default=0.0,
+                        help="register an evaluation function taking this many seconds per batch (cancel tests)")
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -77,6 +79,18 @@ def main() -> int:
     loader = wl.watch_or_edit(dataset, flag="data", loader_name="train", batch_size=args.batch_size,
                               shuffle=True, seed=0, labels=y)
     extra = [f"bench_{i:02d}" for i in range(args.extra_signals)]
+    if args.slow_eval > 0:
+        # the automatic choice (the first registered function): a pass long enough to cancel
+        @wl.eval_fn(name="slow")
+        def slow_eval(ctx: object) -> dict[str, float]:
+            total, seen = 0.0, 0
+            for xb, ids, yb, *_ in ctx.batches:  # type: ignore[attr-defined]
+                if stop.wait(args.slow_eval) or ctx.should_stop():  # type: ignore[attr-defined]
+                    break
+                with torch.no_grad():
+                    total += float(torch.nn.functional.cross_entropy(ctx.model(xb), yb, reduction="sum"))  # type: ignore[attr-defined]
+                seen += len(ids)
+            return {"eval_loss": total / max(1, seen)}
 
     def log_extra(step: int) -> None:
         # one point per extra signal and step, straight into the history the API serves
