@@ -115,6 +115,6 @@ def export_labels_command(out: Path, fmt: str | None, split: str, host: str | No
         raise click.ClickException(str(reply.get("error")))
     try:
         written = labels.write_labels(reply.get("labels") or [], out, fmt)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # a bad --format, or a folder that cannot be written
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(reply.get('labels') or [])} corrected labels to {written}")

@@ -112,7 +112,8 @@ class LabelEdits:
                 fix[hit], dtype=labels.dtype, device=labels.device)
             return out
         if isinstance(labels, np.ndarray):
-            if labels.ndim != 1 or labels.shape[0] != len(fix) or labels.dtype.kind not in "iuf":
+            # "b": binary labels as numpy bools (a torch bool tensor is handled above)
+            if labels.ndim != 1 or labels.shape[0] != len(fix) or labels.dtype.kind not in "biuf":
                 return labels
             out_np = labels.copy()
             out_np[hit] = fix[hit]

@@ -10,8 +10,11 @@ from weightslab.sdk import get_experiment
 
 
 def _ids(ids: Any) -> tuple[str, ...] | None:
+    from weightslab.operations import InvalidRequest
     from weightslab.table import ids_to_list
 
+    if isinstance(ids, (str, bytes, int)):  # relabel("5", 3): one id is still a list of ids
+        raise InvalidRequest.of("ids", ids, f"expected a list of sample ids (e.g. [{ids!r}])")
     return None if ids is None else tuple(ids_to_list(ids))
 
 

@@ -8,6 +8,7 @@ changes the experiment hash like any data edit (a new branch on the next resume)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -34,9 +35,8 @@ from weightslab.operations._base import (
 from weightslab.operations.edits import (
     MAX_ID,
     MAX_IDS,
-    MAX_IDS_AUDITED,
     MAX_IDS_SHOWN,
-    _query_text,
+    audited_target,
     rows_of_ids,
     rows_of_query,
 )
@@ -59,14 +59,9 @@ class RelabelRequest:
     label_field: str = "label"
 
     def audit_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"action": self.action, "split": self.split or None,
-                                  "label": self.label if isinstance(self.label, (int, str)) else None}
-        if self.ids is not None:
-            params["ids_count"] = len(self.ids)
-            params["ids"] = list(self.ids[:MAX_IDS_AUDITED])
-        else:
-            params["query"] = _query_text(self.query)
-        return params
+        return {"action": self.action, "split": self.split or None,
+                "label": self.label if isinstance(self.label, (int, str)) else None,
+                **audited_target(self.ids, self.query)}
 
 
 @dataclass(frozen=True)
@@ -79,21 +74,52 @@ class RelabelResult:
     samples: tuple[str, ...] = ()  # the matched rows as ``split:id`` (ids repeat across splits)
 
 
+MAX_CLASS_INDEX = (1 << 31) - 1
+_DIGITS = frozenset("0123456789")
+
+
 def class_index(value: Any, field: str = "label") -> int:
     """A class index from an int or its decimal text; anything else names the field."""
+    expected = f"expected a class index (an integer 0..{MAX_CLASS_INDEX}, or its decimal text)"
+    shown = _short(value)  # a 5000-digit text or 1e300 stays readable in the message
     if isinstance(value, bool) or value is None:
-        raise InvalidRequest.of(field, value, "expected a class index (an integer >= 0)")
+        raise InvalidRequest.of(field, shown, expected)
     if isinstance(value, (int, np.integer)):
         number = int(value)
     elif isinstance(value, (float, np.floating)) and float(value).is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str):
+        digits = value.strip().removeprefix("+")
+        # ASCII digits only: str.isdigit() also accepts '²' and '٣', which int() refuses or reads
+        if not digits or len(digits) > 12 or not set(digits) <= _DIGITS:
+            raise InvalidRequest.of(field, shown, expected)
+        number = int(digits)
     else:
-        raise InvalidRequest.of(field, value, "expected a class index (an integer >= 0)")
-    if number < 0 or number >= 1 << 31:
-        raise InvalidRequest.of(field, number, "expected a class index (an integer >= 0)")
+        raise InvalidRequest.of(field, shown, expected)
+    if number < 0 or number > MAX_CLASS_INDEX:
+        raise InvalidRequest.of(field, shown, expected)
     return number
+
+
+class _Shown:
+    """Text shown unquoted in an error message (``InvalidRequest.of`` quotes ``str`` values)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= 40 else value[:37] + "..."
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    text = repr(value) if not isinstance(value, (int, np.integer)) or isinstance(value, bool) else str(value)
+    if len(text) > 40:
+        text = f"{float(value):g}" if isinstance(value, (int, np.integer)) else text[:37] + "..."
+    return _Shown(text)
 
 
 def caller_text(caller: Caller) -> str:
@@ -170,6 +196,14 @@ def _apply(experiment: Any, action: str, rows: np.ndarray, label: int, by: str) 
         if n_classes and label >= n_classes:
             raise InvalidRequest.of("label", label, f"out of range: the model has {n_classes} classes "
                                                     f"(expected 0..{n_classes - 1})")
+        if not n_classes:  # no logits seen yet: a class beyond the dataset's would crash the loss
+            splits = sorted({str(s) for s in table.split[rows].tolist()})
+            highest = _highest_label(table, splits)
+            if label > highest:
+                raise InvalidRequest.of("label", label, (
+                    f"out of range: the labels of split {', '.join(map(repr, splits))} go up to {highest} and "
+                    f"the model's number of classes is not known yet (expected 0..{highest}; a larger class "
+                    "is accepted once a watched loss has seen the model's logits)"))
         target = np.full(len(rows), float(label))
     else:
         suggested = experiment.suggestions.suggestion(rows).astype(np.float64)
@@ -188,6 +222,21 @@ def _apply(experiment: Any, action: str, rows: np.ndarray, label: int, by: str) 
     edits.set(rows[~back], target[~back].astype(np.int64), by, now)
     persist_rows(experiment, rows)
     return rows, without
+
+
+def _highest_label(table: Any, splits: list[str]) -> int:
+    """The largest class index the splits' samples have or had (current and original labels)."""
+    n = table.n
+    mask = np.isin(table.split[:n].astype(str), splits)
+    highest = 0
+    for name in ("label", ORIGINAL):
+        column = table.numeric.get(name)
+        if column is not None:
+            values = column[:n][mask]
+            values = values[np.isfinite(values)]
+            if values.size:
+                highest = max(highest, int(values.max()))
+    return highest
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -223,6 +272,10 @@ def export_labels(experiment: Any, request: ExportLabelsRequest | None = None) -
     split = text(request.split, "split")
     experiment.recorder.drain()
     with data_lock(experiment):
+        splits = sorted(experiment.table.splits())
+        if split and split not in splits:  # a typo must not read as "no corrections"
+            raise InvalidRequest.of("split", split, "unknown split; known splits: "
+                                                    + (", ".join(splits) or "none yet"))
         records = experiment.label_edits.records(experiment.table)
     if split:
         records = [r for r in records if r.split == split]
@@ -237,16 +290,22 @@ def write_labels(rows: list[dict[str, Any]], path: str | Path, fmt: str | None =
         raise InvalidRequest.of("format", fmt, f"expected one of {', '.join(EXPORT_FORMATS)}")
     if target.is_dir():
         target = target / f"labels.{fmt}"
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        if fmt == "csv":
-            writer = csv.DictWriter(fh, fieldnames=list(EXPORT_FIELDS))
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in EXPORT_FIELDS})
-        else:
-            json.dump([{k: row.get(k) for k in EXPORT_FIELDS} for row in rows], fh, indent=1)
-            fh.write("\n")
-    tmp.replace(target)  # never a half-written export under the final name
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            if fmt == "csv":
+                writer = csv.DictWriter(fh, fieldnames=list(EXPORT_FIELDS))
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in EXPORT_FIELDS})
+            else:
+                json.dump([{k: row.get(k) for k in EXPORT_FIELDS} for row in rows], fh, indent=1)
+                fh.write("\n")
+        tmp.replace(target)  # never a half-written export under the final name
+    except OSError as exc:  # name the file asked for, not our temporary one
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"cannot write the label export {str(target)!r}: "
+                                 f"{exc.strerror or exc}") from exc
     return target
