@@ -50,6 +50,6 @@ export function labelInfo(label: Cell | undefined, original: Cell | undefined, s
 /** Past tense of each action, for the toast. */
 export const RELABEL_DONE: Record<RelabelKind, string> = {
   relabel: "Relabelled",
-  accept: "Set to the suggested label:",
+  accept: "Accepted the suggested label of",
   revert: "Reverted the label of",
 };
