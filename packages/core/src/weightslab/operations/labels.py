@@ -227,7 +227,9 @@ def _apply(experiment: Any, action: str, rows: np.ndarray, label: int, by: str) 
 def _highest_label(table: Any, splits: list[str]) -> int:
     """The largest class index the splits' samples have or had (current and original labels)."""
     n = table.n
-    mask = np.isin(table.split[:n].astype(str), splits)
+    mask = np.zeros(n, dtype=bool)
+    for split in splits:  # as split_is_regression: no text copy of the split column
+        mask |= table.split[:n] == split
     highest = 0
     for name in ("label", ORIGINAL):
         column = table.numeric.get(name)
