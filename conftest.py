@@ -1,14 +1,18 @@
 """Repository-wide pytest settings: every test obeys WL_TEST_TIMEOUT (default 30 s), binds no
-default port (the port guard below), and hypothesis runs derandomised in CI.
+default port (the port guard below), runs with a HOME of its own (never the developer's
+~/certs, ~/.weightslab or ~/.env), and hypothesis runs derandomised in CI.
 
 Self-contained on purpose: tests copy this file into throw-away suites to check it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +75,19 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+
+# --- HOME: the tests' own, empty ---------------------------------------------------------------
+# Defaults live under HOME (GRPC_TLS_CERT_DIR ~/certs and its token file, ~/.weightslab discovery
+# and demo runs): a developer who ran `weightslab demo` or `certs init` must not change what a test
+# sees. Set before any weightslab import reads a default; child processes inherit it.
+def _isolated_home() -> None:
+    home = tempfile.mkdtemp(prefix="wl-test-home-")
+    os.environ["HOME"] = home
+    atexit.register(shutil.rmtree, home, True)
+
+
+_isolated_home()
 
 
 # --- the port guard --------------------------------------------------------------------------
