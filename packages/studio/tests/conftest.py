@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from studio_testutil import TrainingJob, base_environ, free_port
+from studio_testutil import TrainingJob, base_environ, call, free_port
 from weightslab_auth.pki import PKIPaths, create_dev_pki, load_token
+from weightslab_studio import grpcweb
 from weightslab_studio.envoy_binary import find_envoy
 from weightslab_studio.launcher import StudioHandle, launch, make_plan
 
@@ -42,11 +43,8 @@ def envoy_path() -> Path:
 
 @pytest.fixture(scope="session")
 def job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Iterator[TrainingJob]:
-    job = TrainingJob(tmp_path_factory.mktemp("job"), environ)
-    try:
+    with TrainingJob(tmp_path_factory.mktemp("job"), environ) as job:
         yield job
-    finally:
-        job.stop()
 
 
 @pytest.fixture
@@ -78,6 +76,17 @@ def start_studio(environ: dict[str, str], envoy_path: Path) -> Iterator[Callable
     yield start
     for handle in handles:
         handle.stop()
+
+
+@pytest.fixture
+def paused(studio: StudioHandle) -> Iterator[None]:
+    """Training paused for the test (the e2e file's own ``studio``): the losses, and so the grid's
+    order and the top-k rows, stand still while the page and the backend are compared."""
+    assert call(studio, "Pause").status == grpcweb.OK
+    try:
+        yield
+    finally:
+        assert call(studio, "Resume").status == grpcweb.OK
 
 
 @pytest.fixture(scope="session")

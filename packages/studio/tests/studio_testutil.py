@@ -11,14 +11,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 from weightslab_auth.pki import PKIPaths
 from weightslab_studio import grpcweb
-from weightslab_studio.launcher import StudioHandle, probe_context
+from weightslab_studio.launcher import StudioHandle, launch, make_plan, probe_context
 from weightslab_studio.rpcs import path_of
 
 HERE = Path(__file__).resolve().parent
@@ -81,6 +82,12 @@ class TrainingJob:
         except BaseException:
             self.stop()
             raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def seen(self) -> list[tuple[int, list[str]]]:
         rows = []
@@ -168,6 +175,76 @@ def launch_chromium(playwright: Any, user_data_dir: Path, server_cert: Path, **o
         str(user_data_dir), executable_path=str(CHROMIUM), headless=True,
         args=[*CHROMIUM_FLAGS, f"--ignore-certificate-errors-spki-list={spki_pin(server_cert)}"],
         viewport={"width": 1600, "height": 1000}, **options)
+
+
+@contextmanager
+def chromium(pki: PKIPaths, user_data_dir: Path, timeout_ms: int, **options: Any) -> Iterator[Any]:
+    """The browser of the e2e files: the system Chromium trusting the test PKI's Envoy certificate,
+    every Playwright wait bounded by ``timeout_ms``; skips (fails in CI) without a browser."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = launch_chromium(playwright, user_data_dir, pki.envoy_server_cert, **options)
+        context.set_default_timeout(timeout_ms)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def save_shot(page: Any, name: str) -> None:
+    """A screenshot to artifacts/studio/<name>.png (gitignored; CI keeps them)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+class Page:
+    """A page plus the uncaught exceptions (and, with ``console_errors``, the console errors) it
+    produced; attributes not defined here are the Playwright page's. ``with Page(...) as p`` closes
+    it at the end without judging its errors (a test does that with ``close()``)."""
+
+    def __init__(self, context: Any, *, shot_prefix: str = "", console_errors: bool = True) -> None:
+        self.page = context.new_page()
+        self.shot_prefix = shot_prefix
+        self.errors: list[str] = []
+        if console_errors:
+            self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.page, name)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.page.is_closed():
+            self.close(expect_clean=False)
+
+    def live(self, url: str) -> Self:
+        self.page.goto(url)
+        self.page.wait_for_selector('body[data-conn="live"]')
+        return self
+
+    def shot(self, name: str) -> None:
+        save_shot(self.page, f"{self.shot_prefix}{name}")
+
+    def close(self, *, expect_clean: bool = True) -> None:
+        errors = list(self.errors)
+        self.page.close()
+        if expect_clean:
+            assert errors == [], f"console errors: {errors}"
+
+
+def launch_studio(environ: dict[str, str], envoy_path: Path, job: TrainingJob, static_dir: Path, *,
+                  sandbox: bool | None = None) -> StudioHandle:
+    """A Studio in front of ``job`` as the e2e files start it: its own Envoy on free ports, the page
+    on https://localhost (the certificate's name); ``sandbox=None`` leaves it to the settings.
+    ``with launch_studio(...) as handle:`` stops it."""
+    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=job.grpc_port, envoy_host="localhost",
+                     envoy_port=free_port(), admin_port=free_port(), sandbox=sandbox, static_dir=static_dir)
+    return launch(plan, envoy_binary=envoy_path, concurrency=1)
 
 
 def require_browser() -> None:

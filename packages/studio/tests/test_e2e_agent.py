@@ -14,20 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from studio_testutil import Page as StudioPage
 from studio_testutil import (
-    ARTIFACTS,
     TrainingJob,
     agent_testutil,
     call,
-    free_port,
-    launch_chromium,
+    chromium,
+    launch_studio,
     query,
     require_browser,
     wait_for,
 )
 from weightslab_auth.pki import PKIPaths
 from weightslab_studio import grpcweb
-from weightslab_studio.launcher import StudioHandle, launch, make_plan
+from weightslab_studio.launcher import StudioHandle
 
 N_SAMPLES = 300
 UI_TIMEOUT_MS = 20_000
@@ -51,34 +51,21 @@ def agent_job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str],
     conf = agent_testutil().write_agent_config(folder / "agent-conf", provider="openrouter",
                                                openrouter_base_url=llm.base_url, openrouter_model=MODEL)
     env = {**environ, "AGENT_CONFIG_PATH": str(conf.parent), "OPENROUTER_API_KEY": agent_testutil().KEY}
-    job = TrainingJob(folder, env, samples=N_SAMPLES, throttle=0.05)
-    try:
+    with TrainingJob(folder, env, samples=N_SAMPLES, throttle=0.05) as job:
         yield job
-    finally:
-        job.stop()
 
 
 @pytest.fixture(scope="module")
 def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, agent_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
-    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=agent_job.grpc_port,
-                     envoy_host="localhost", envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui)
-    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+    with launch_studio(environ, envoy_path, agent_job, built_ui) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-agent"), pki.envoy_server_cert)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(pki, tmp_path_factory.mktemp("chromium-agent"), UI_TIMEOUT_MS) as context:
+        yield context
 
 
 def _pb() -> Any:
@@ -96,54 +83,18 @@ def agent(studio: StudioHandle, llm: Any) -> Any:
     return llm
 
 
-@pytest.fixture
-def paused(studio: StudioHandle) -> Iterator[None]:
-    """Training paused: the losses (and so the top-k rows) stand still while compared."""
-    assert call(studio, "Pause").status == grpcweb.OK
-    try:
-        yield
-    finally:
-        assert call(studio, "Resume").status == grpcweb.OK
-
-
-class Page:
-    """A page plus the console errors and uncaught exceptions it produced."""
-
-    def __init__(self, context: Any) -> None:
-        self.page = context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.page, name)
-
-    def live(self, url: str) -> Page:
-        self.page.goto(url)
-        self.page.wait_for_selector('body[data-conn="live"]')
-        return self
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+class Page(StudioPage):
+    """The Studio page plus the agent bar's input."""
 
     def ask(self, text: str) -> None:
         self.page.fill("#agent-input", text)
         self.page.press("#agent-input", "Enter")
 
-    def close(self, *, expect_clean: bool = True) -> None:
-        errors = list(self.errors)
-        self.page.close()
-        if expect_clean:
-            assert errors == [], f"console errors: {errors}"
-
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Page]:
-    p = Page(browser)
-    yield p
-    if not p.page.is_closed():
-        p.close(expect_clean=False)
+    with Page(browser) as p:
+        yield p
 
 
 def _tagged(studio: StudioHandle, tag: str) -> set[str]:
@@ -264,10 +215,7 @@ def test_model_and_reset_leave_history_entries_and_no_agent_shows_how_to_configu
 
 def test_sandbox_shows_the_agent_read_only(built_ui: Path, environ: dict[str, str], envoy_path: Path,
                                            agent_job: TrainingJob, browser: Any, agent: Any) -> None:
-    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=agent_job.grpc_port,
-                     envoy_host="localhost", envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui,
-                     sandbox=True)
-    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+    with launch_studio(environ, envoy_path, agent_job, built_ui, sandbox=True) as handle:
         page = Page(browser)
         page.live(handle.url)
         page.wait_for_selector('#agent-bar[data-agent="ready"]')  # the health probe is a read

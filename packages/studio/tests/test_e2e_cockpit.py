@@ -14,21 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from studio_testutil import Page as StudioPage
 from studio_testutil import (
-    ARTIFACTS,
     TrainingJob,
     backend_status,
     call,
+    chromium,
     edit,
-    free_port,
-    launch_chromium,
+    launch_studio,
     query,
     require_browser,
     wait_for,
 )
 from weightslab_auth.pki import PKIPaths
 from weightslab_studio import grpcweb
-from weightslab_studio.launcher import StudioHandle, launch, make_plan
+from weightslab_studio.launcher import StudioHandle
 
 N_SAMPLES = 600
 UI_TIMEOUT_MS = 20_000
@@ -43,24 +43,15 @@ def pb() -> Any:
 
 @pytest.fixture(scope="module")
 def cockpit_job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Iterator[TrainingJob]:
-    job = TrainingJob(tmp_path_factory.mktemp("cockpit-job"), environ, samples=N_SAMPLES, throttle=0.05,
-                      extra_args=("--hp",))
-    try:
+    with TrainingJob(tmp_path_factory.mktemp("cockpit-job"), environ, samples=N_SAMPLES, throttle=0.05,
+                     extra_args=("--hp",)) as job:
         yield job
-    finally:
-        job.stop()
-
-
-def _launch(environ: dict[str, str], envoy_path: Path, job: TrainingJob, static: Path, sandbox: bool) -> StudioHandle:
-    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=job.grpc_port, envoy_host="localhost",
-                     envoy_port=free_port(), admin_port=free_port(), sandbox=sandbox, static_dir=static)
-    return launch(plan, envoy_binary=envoy_path, concurrency=1)
 
 
 @pytest.fixture(scope="module")
 def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, cockpit_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
-    with _launch(environ, envoy_path, cockpit_job, built_ui, sandbox=False) as handle:
+    with launch_studio(environ, envoy_path, cockpit_job, built_ui, sandbox=False) as handle:
         yield handle
 
 
@@ -68,44 +59,18 @@ def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, cockpit_jo
 def sandbox_studio(built_ui: Path, environ: dict[str, str], envoy_path: Path,
                    cockpit_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
-    with _launch(environ, envoy_path, cockpit_job, built_ui, sandbox=True) as handle:
+    with launch_studio(environ, envoy_path, cockpit_job, built_ui, sandbox=True) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-cockpit"), pki.envoy_server_cert)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(pki, tmp_path_factory.mktemp("chromium-cockpit"), UI_TIMEOUT_MS) as context:
+        yield context
 
 
-class Page:
-    """A page plus the console errors and uncaught exceptions it produced."""
-
-    def __init__(self, context: Any) -> None:
-        self.page = context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.page, name)
-
-    def live(self, url: str) -> Page:
-        self.page.goto(url)
-        self.page.wait_for_selector('body[data-conn="live"]')
-        return self
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"cockpit-{name}.png"), full_page=False)
+class Page(StudioPage):
+    """The Studio page plus the header's step, training state and status polls."""
 
     def step(self) -> int:
         text = (self.page.locator("#step").text_content() or "").replace(",", "").strip()
@@ -134,19 +99,11 @@ class Page:
 
         wait_for(same, 30, f"{selector} to stay in place")
 
-    def close(self, *, expect_clean: bool = True) -> None:
-        errors = list(self.errors)
-        self.page.close()
-        if expect_clean:
-            assert errors == [], f"console errors: {errors}"
-
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Page]:
-    p = Page(browser)
-    yield p
-    if not p.page.is_closed():
-        p.close(expect_clean=False)
+    with Page(browser, shot_prefix="cockpit-") as p:
+        yield p
 
 
 def _pause(studio: StudioHandle) -> None:

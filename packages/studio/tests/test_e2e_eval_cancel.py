@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 from studio_testutil import (
-    ARTIFACTS,
+    Page,
     TrainingJob,
     backend_status,
     call,
-    free_port,
-    launch_chromium,
+    chromium,
+    launch_studio,
     require_browser,
     wait_for,
 )
 from weightslab_auth.pki import PKIPaths
 from weightslab_studio import grpcweb
-from weightslab_studio.launcher import StudioHandle, launch, make_plan
+from weightslab_studio.launcher import StudioHandle
 
 UI_TIMEOUT_MS = 20_000
 SECONDS_PER_BATCH = 0.5  # 600 samples / 32 per batch: a pass of ~10 s, cancelled long before its end
@@ -38,35 +38,22 @@ def pb() -> Any:
 @pytest.fixture(scope="module")
 def slow_eval_job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Iterator[TrainingJob]:
     # a fixed evaluation timeout: the slow batches must not be stopped as a timeout before the cancel
-    job = TrainingJob(tmp_path_factory.mktemp("eval-cancel-job"), {**environ, "WEIGHTSLAB_EVAL_TIMEOUT_SECONDS": "120"},
-                      samples=600, throttle=0.05, extra_args=("--slow-eval", str(SECONDS_PER_BATCH)))
-    try:
+    with TrainingJob(tmp_path_factory.mktemp("eval-cancel-job"), {**environ, "WEIGHTSLAB_EVAL_TIMEOUT_SECONDS": "120"},
+                     samples=600, throttle=0.05, extra_args=("--slow-eval", str(SECONDS_PER_BATCH))) as job:
         yield job
-    finally:
-        job.stop()
 
 
 @pytest.fixture(scope="module")
 def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, slow_eval_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
-    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=slow_eval_job.grpc_port,
-                     envoy_host="localhost", envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui)
-    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+    with launch_studio(environ, envoy_path, slow_eval_job, built_ui) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-eval-cancel"), pki.envoy_server_cert)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(pki, tmp_path_factory.mktemp("chromium-eval-cancel"), UI_TIMEOUT_MS) as context:
+        yield context
 
 
 def evaluation(handle: StudioHandle) -> Any:
@@ -75,22 +62,14 @@ def evaluation(handle: StudioHandle) -> Any:
     return pb().EvaluationStatus.FromString(reply.messages[0])
 
 
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"cockpit-{name}.png"), full_page=False)
-
-
 @pytest.mark.parametrize("training", ["running", "paused"])
 def test_cancel_an_evaluation_from_the_popover(studio: StudioHandle, browser: Any, training: str) -> None:
     assert call(studio, "Resume" if training == "running" else "Pause").status == grpcweb.OK
     if training == "paused":
         wait_for(lambda: backend_status(studio).waiting, 30, "the loop to pause")
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page = Page(browser, shot_prefix="cockpit-", console_errors=False)  # uncaught exceptions judged
     try:
-        page.goto(studio.url)
-        page.wait_for_selector('body[data-conn="live"]')
+        page.live(studio.url)
         page.wait_for_selector(f'#train-state[data-state="{training}"]')
         page.click("#eval-btn")
         page.wait_for_selector("#eval-pop:visible")
@@ -104,7 +83,7 @@ def test_cancel_an_evaluation_from_the_popover(studio: StudioHandle, browser: An
         wait_for(lambda: evaluation(studio).progress > 0, 30, "the pass to evaluate its first batches")
         assert backend_status(studio).state == pb().TRAINING_STATE_EVALUATING
         assert page.locator("#eval-cancel").is_enabled() and page.locator("#eval-start").is_disabled()
-        shot(page, f"evaluating-{training}")
+        page.shot(f"evaluating-{training}")
 
         page.click("#eval-cancel")
         page.wait_for_selector('#eval-result[data-state="cancelled"]')
@@ -119,8 +98,8 @@ def test_cancel_an_evaluation_from_the_popover(studio: StudioHandle, browser: An
         if training == "running":
             step = backend_status(studio).step
             wait_for(lambda: backend_status(studio).step > step, 30, "training to go on after the cancel")
-        shot(page, f"eval-cancelled-{training}")
+        page.shot(f"eval-cancelled-{training}")
     finally:
-        page.close()
+        page.close(expect_clean=False)
         assert call(studio, "Resume").status == grpcweb.OK
-    assert errors == [], errors
+    assert page.errors == [], page.errors

@@ -15,19 +15,19 @@ from typing import Any
 
 import pytest
 from studio_testutil import (
-    ARTIFACTS,
+    Page,
     TrainingJob,
     backend_status,
     call,
-    free_port,
-    launch_chromium,
+    chromium,
+    launch_studio,
     query,
     require_browser,
     wait_for,
 )
 from weightslab_auth.pki import PKIPaths
 from weightslab_studio import grpcweb
-from weightslab_studio.launcher import StudioHandle, launch, make_plan
+from weightslab_studio.launcher import StudioHandle
 
 N_SAMPLES = 600
 UI_TIMEOUT_MS = 20_000
@@ -42,23 +42,14 @@ def pb() -> Any:
 
 @pytest.fixture(scope="module")
 def labels_job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Iterator[TrainingJob]:
-    job = TrainingJob(tmp_path_factory.mktemp("labels-job"), environ, samples=N_SAMPLES, throttle=0.02)
-    try:
+    with TrainingJob(tmp_path_factory.mktemp("labels-job"), environ, samples=N_SAMPLES, throttle=0.02) as job:
         yield job
-    finally:
-        job.stop()
-
-
-def _launch(environ: dict[str, str], envoy_path: Path, job: TrainingJob, static: Path, sandbox: bool) -> StudioHandle:
-    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=job.grpc_port, envoy_host="localhost",
-                     envoy_port=free_port(), admin_port=free_port(), sandbox=sandbox, static_dir=static)
-    return launch(plan, envoy_binary=envoy_path, concurrency=1)
 
 
 @pytest.fixture(scope="module")
 def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, labels_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
-    with _launch(environ, envoy_path, labels_job, built_ui, sandbox=False) as handle:
+    with launch_studio(environ, envoy_path, labels_job, built_ui, sandbox=False) as handle:
         # a full epoch: every sample has been seen by the loss, so it has a suggested label
         wait_for(lambda: query(handle, FILTER).total >= N_SAMPLES // 2, 90, "suggested labels in the backend")
         assert call(handle, "Pause").status == grpcweb.OK  # the grid's order stays put
@@ -69,37 +60,22 @@ def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, labels_job
 @pytest.fixture(scope="module")
 def sandbox_studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, studio: StudioHandle,
                    labels_job: TrainingJob) -> Iterator[StudioHandle]:
-    with _launch(environ, envoy_path, labels_job, built_ui, sandbox=True) as handle:
+    with launch_studio(environ, envoy_path, labels_job, built_ui, sandbox=True) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-labels"), pki.envoy_server_cert)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(pki, tmp_path_factory.mktemp("chromium-labels"), UI_TIMEOUT_MS) as context:
+        yield context
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    p = browser.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+def page(browser: Any) -> Iterator[Page]:
+    """Uncaught exceptions fail the test (console errors are not judged here)."""
+    p = Page(browser, shot_prefix="labels-", console_errors=False)
     yield p
     p.close()
-    assert errors == [], errors
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"labels-{name}.png"), full_page=False)
 
 
 def _number(value: Any) -> float | None:
@@ -179,7 +155,7 @@ def test_relabel_accept_the_suggestion_and_revert_from_the_studio(studio: Studio
         message = page.inner_text("#relabel-error")
         assert "relabel failed" in message and "12" in message and "0..9" in message, message
         assert labels_of(studio, [a, b]) == before  # nothing changed
-        shot(page, "error")
+        page.shot("error")
 
         page.fill("#relabel-input", str(new_class))
         page.press("#relabel-input", "Enter")
@@ -193,7 +169,7 @@ def test_relabel_accept_the_suggestion_and_revert_from_the_studio(studio: Studio
         page.wait_for_selector(f"{cell(b)}.relabeled")
         assert page.locator("#grid .wl-cell.relabeled").count() == 2
         assert f"was {old[a]}" in (page.get_attribute(f"{cell(a)} .wl-fix", "title") or "")
-        shot(page, "relabelled")
+        page.shot("relabelled")
 
         # the detail modal: label, original, suggestion; accept the suggestion for this sample
         page.keyboard.press("Escape")  # clears the selection
@@ -202,7 +178,7 @@ def test_relabel_accept_the_suggestion_and_revert_from_the_studio(studio: Studio
         assert page.inner_text("#detail-label").strip() == str(new_class)
         assert page.inner_text("#detail-original").strip() == f"corrected · was {old[a]}"
         assert page.inner_text("#detail-suggested").strip() == str(suggested_a)
-        shot(page, "modal")
+        page.shot("modal")
         page.click("#detail-relabel-accept")
         wait_for(lambda: labels_of(studio, [a])[a]["label"] == suggested_a, 20, "the suggested label in the backend")
         corrected = suggested_a != old[a]  # accepting the original label removes the correction
@@ -222,7 +198,7 @@ def test_relabel_accept_the_suggestion_and_revert_from_the_studio(studio: Studio
         assert b not in exported(studio)
         page.wait_for_selector(f"{cell(b)}:not(.relabeled)")
         assert page.locator(f"{cell(a)}.relabeled").count() == (1 if corrected else 0)
-        shot(page, "reverted")
+        page.shot("reverted")
     finally:
         revert(studio, [a, b])
     assert labels_of(studio, [a, b]) == before
@@ -241,7 +217,7 @@ def test_sandbox_shows_the_label_actions_disabled(sandbox_studio: StudioHandle, 
     page.wait_for_selector("#detail-modal:not([hidden])")
     for control in ("#detail-relabel-input", "#detail-relabel-go", "#detail-relabel-accept", "#detail-relabel-revert"):
         assert page.locator(control).is_disabled(), control
-    shot(page, "sandbox")
+    page.shot("sandbox")
     # the proxy refuses the write whatever the page does
     request = pb().EditSamplesRequest(action=pb().EDIT_ACTION_RELABEL, ids=pb().SampleIds(ids=ids[:1]), label=1)
     assert call(sandbox_studio, "EditSamples", request.SerializeToString()).status == 7  # PERMISSION_DENIED

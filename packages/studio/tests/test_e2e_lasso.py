@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from studio_testutil import (
-    ARTIFACTS,
+    Page,
     TrainingJob,
+    chromium,
     free_port,
-    launch_chromium,
     query,
     require_browser,
     wait_for,
@@ -35,17 +35,10 @@ def studio(built_ui: Path, start_studio: Callable[..., StudioHandle], job: Train
 
 
 @pytest.fixture
-def page(pki: PKIPaths, tmp_path: Path) -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path / "profile", pki.envoy_server_cert)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
+def page(pki: PKIPaths, tmp_path: Path) -> Iterator[Page]:
+    """Uncaught exceptions are judged (console errors are not)."""
+    with chromium(pki, tmp_path / "profile", UI_TIMEOUT_MS) as context:
+        yield Page(context, shot_prefix="lasso-", console_errors=False)
 
 
 def _tagged(studio: StudioHandle, tag: str) -> set[str]:
@@ -64,11 +57,8 @@ def _center(page: Any, index: int) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
-def test_a_lasso_over_rows_not_loaded_yet_selects_them_by_position(studio: StudioHandle, page: Any) -> None:
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(studio.url)
-    page.wait_for_selector('body[data-conn="live"]')
+def test_a_lasso_over_rows_not_loaded_yet_selects_them_by_position(studio: StudioHandle, page: Page) -> None:
+    page.live(studio.url)
     page.wait_for_selector("#grid .wl-cell[data-sample-id]")
     cols = int(page.evaluate("""() => { const xs = new Set(Array.from(document.querySelectorAll('#grid .wl-cell'))
         .map(c => Math.round(c.getBoundingClientRect().left))); return xs.size; }"""))
@@ -96,8 +86,7 @@ def test_a_lasso_over_rows_not_loaded_yet_selects_them_by_position(studio: Studi
         page.wait_for_selector("#action-bar:visible")
         count = page.locator("#sel-count").inner_text()
         assert re.search(rf"\b{len(positions)}\b", count), (count, positions)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "lasso-unloaded.png"))
+        page.shot("unloaded")
     finally:
         pending, held[:] = list(held), []
         for route in pending:
@@ -110,4 +99,4 @@ def test_a_lasso_over_rows_not_loaded_yet_selects_them_by_position(studio: Studi
     page.click("#act-tag")
     page.wait_for_selector('#toast[data-kind="success"]')
     wait_for(lambda: _tagged(studio, tag) == want, 20, f"the samples at positions {positions} tagged")
-    assert errors == []
+    assert page.errors == []

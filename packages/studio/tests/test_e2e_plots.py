@@ -11,22 +11,22 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
+from studio_testutil import Page as StudioPage
 from studio_testutil import (
-    ARTIFACTS,
     TrainingJob,
     backend_status,
     call,
-    free_port,
-    launch_chromium,
+    chromium,
+    launch_studio,
     require_browser,
     wait_for,
 )
 from weightslab_auth.pki import PKIPaths
 from weightslab_studio import grpcweb
-from weightslab_studio.launcher import StudioHandle, launch, make_plan
+from weightslab_studio.launcher import StudioHandle
 
 N_SAMPLES = 600
 UI_TIMEOUT_MS = 30_000
@@ -58,19 +58,14 @@ def total_points(handle: StudioHandle, signal: str) -> int:
 
 @pytest.fixture(scope="module")
 def plots_job(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Iterator[TrainingJob]:
-    job = TrainingJob(tmp_path_factory.mktemp("plots-job"), environ, samples=N_SAMPLES, throttle=0.01)
-    try:
+    with TrainingJob(tmp_path_factory.mktemp("plots-job"), environ, samples=N_SAMPLES, throttle=0.01) as job:
         yield job
-    finally:
-        job.stop()
 
 
 @pytest.fixture(scope="module")
 def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, plots_job: TrainingJob) -> Iterator[StudioHandle]:
     require_browser()
-    plan = make_plan(environ=environ, backend_host="127.0.0.1", backend_port=plots_job.grpc_port, envoy_host="localhost",
-                     envoy_port=free_port(), admin_port=free_port(), static_dir=built_ui)
-    with launch(plan, envoy_binary=envoy_path, concurrency=1) as handle:
+    with launch_studio(environ, envoy_path, plots_job, built_ui) as handle:
         # a checkpoint to restore
         wait_for(lambda: backend_status(handle).step >= 3, 60, "the first training steps")
         rpc(handle, "SaveCheckpoint", pb().SaveCheckpointRequest(note="plots e2e"), reply="Checkpoint")
@@ -79,49 +74,26 @@ def studio(built_ui: Path, environ: dict[str, str], envoy_path: Path, plots_job:
 
 @pytest.fixture(scope="module")
 def browser(pki: PKIPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-plots"), pki.envoy_server_cert,
-                                  accept_downloads=True)
-        context.set_default_timeout(UI_TIMEOUT_MS)
+    with chromium(pki, tmp_path_factory.mktemp("chromium-plots"), UI_TIMEOUT_MS, accept_downloads=True) as context:
         # every page starts with a narrow plots board and one card per signal
         context.add_init_script(f"localStorage.setItem('wl-plots-width', '{PLOTS_WIDTH}');"
                                 "localStorage.removeItem('wl-plots-layout');"
                                 "localStorage.removeItem('wl-plots-collapsed');")
-        try:
-            yield context
-        finally:
-            context.close()
+        yield context
 
 
-class Page:
-    """A page plus the console errors and uncaught exceptions it produced."""
+class Page(StudioPage):
+    """The Studio page plus the plots board's cards, charts and step menu."""
 
-    def __init__(self, context: Any) -> None:
-        self.page = context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.page, name)
-
-    def live(self, url: str) -> Page:
-        self.page.goto(url)
-        self.page.wait_for_selector('body[data-conn="live"]')
-        self.page.wait_for_selector(f"{LOSS_CARD} .u-over")
+    def live(self, url: str) -> Self:
+        super().live(url)
+        self.page.wait_for_selector(f"{LOSS_CARD} .u-over")  # the board has drawn
         return self
 
     def card(self, signal: str = "loss") -> dict[str, str]:
         data: dict[str, str] = self.page.evaluate(
             "(s) => Object.assign({}, document.querySelector(`.wl-plot-card[data-signals=\"${s}\"]`)?.dataset)", signal)
         return data
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
     def chart_box(self, signal: str = "loss") -> dict[str, float]:
         over = self.page.locator(f'.wl-plot-card[data-signals="{signal}"] .u-over')
@@ -136,19 +108,11 @@ class Page:
         self.page.wait_for_selector("#plot-menu:not([hidden])")
         return int(self.page.get_attribute("#plot-menu", "data-step") or -1)
 
-    def close(self, *, expect_clean: bool = True) -> None:
-        errors = list(self.errors)
-        self.page.close()
-        if expect_clean:
-            assert errors == [], f"console errors: {errors}"
-
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Page]:
-    p = Page(browser)
-    yield p
-    if not p.page.is_closed():
-        p.close(expect_clean=False)
+    with Page(browser) as p:
+        yield p
 
 
 def test_curves_grow_while_training_runs(studio: StudioHandle, page: Page) -> None:
