@@ -1,9 +1,8 @@
 """Two real processes (gloo over 127.0.0.1) whose ranks watch datasets of different sizes must
 fail clearly (an error naming both sizes), not hang in a collective nor mix up samples.
 
-Today they deadlock: rank 1 runs out of batches first and waits in the epoch-end gather while
-rank 0 waits in a step-boundary broadcast (until gloo's 30-minute timeout). Marked xfail
-(strict) until distributed.py checks the sizes: the marker must go when the check lands."""
+Unchecked they deadlocked: rank 1 ran out of batches first and waited in the epoch-end gather
+while rank 0 waited in a step-boundary broadcast (until gloo's 30-minute timeout)."""
 
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ JOB = Path(__file__).with_name("dist_mismatch_job.py")
 HANG_S = min(30.0, float(os.environ.get("WL_TEST_TIMEOUT", "120")) / 2)  # a hang, not slowness: both ranks idle
 
 
-@pytest.mark.xfail(strict=True, reason="ranks with different dataset sizes deadlock (no size check yet)")
 def test_ranks_watching_datasets_of_different_sizes_fail_clearly(tmp_path: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("WEIGHTSLAB_", "WL_", "GRPC_", "CLI_"))}
     environ.update(WEIGHTSLAB_ROOT_LOG_DIR=str(tmp_path / "root"), WL_ENABLE_HP_SYNC="0", OMP_NUM_THREADS="1")
@@ -43,4 +41,4 @@ def test_ranks_watching_datasets_of_different_sizes_fail_clearly(tmp_path: Path)
     text = "\n".join(outputs)
     assert "Fatal Python error: Timeout" not in text and "Timeout (0:" not in text, "the ranks hung:\n" + text[-3000:]
     assert all(p.returncode != 0 for p in procs), text[-3000:]
-    assert "96" in text and "64" in text, text[-3000:]  # the error names both sizes
+    assert "the ranks watch different datasets (rank 0: 96 samples" in text and "rank 1: 64 samples" in text, text[-3000:]

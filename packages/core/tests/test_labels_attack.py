@@ -146,8 +146,6 @@ def test_relabel_checkpoint_restore_restart_and_revert_in_any_order(tmp_path, mo
         reset_experiment()
 
 
-@pytest.mark.xfail(strict=True, reason="original_label exists only after a first correction (experiment.frame, "
-                                       "owned by the lead): the README's query is an unknown column before")
 def test_the_documented_revert_query_works_before_any_correction(wl) -> None:
     _loader(wl, np.arange(16) % 4)
     # README "Fixing labels while training": `original_label is not null` lists every corrected sample

@@ -242,6 +242,8 @@ class WatchedLoader:
             labels = [v.item() if hasattr(v, "item") else v for v in item_labels]
         elif labels is None and preload_labels and not self._numpy:
             labels = [item_label(self.dataset[i], self.layout) for i in range(n)]  # one pass, on request
+        if experiment.coordinator is not None and self.is_training:  # before any row exists: nothing to undo
+            experiment.coordinator.agree_dataset(self.split, self.ids)
         self.rows = experiment.register_samples(self.split, self.ids, labels)
         self._index: dict[str, int] | None = None
         self._torch_loader: Any = None

@@ -25,6 +25,7 @@ here unless the script already did.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -161,7 +162,9 @@ class Coordinator:
         """Log the failure once; rank 0 stores the records it holds (the others' since the last gather are lost)."""
         self.failed = f"{what}: {exc}"
         message = (f"a rank stopped answering during {what} ({str(exc).splitlines()[0][:200]}); "
-                   f"the other ranks cannot go on. Records gathered so far are stored.")
+                   "the other ranks cannot go on. "
+                   + ("Records gathered so far are stored." if self.is_main else
+                      "Rank 0 holds the store (if it is the one that died, what it committed opens)."))
         log.error(message)
         if self.is_main:
             try:
@@ -244,6 +247,22 @@ class Coordinator:
         if seed is not None and agreed != seed:
             log.warning("loader seed %s differs from rank 0's %s: rank 0's is used", seed, agreed)
         return int(agreed)
+
+    def agree_dataset(self, loader_name: str, ids: list[str]) -> None:
+        """Every rank watches the same samples in the same order (records, discards and labels
+        travel as table rows): compared on all ranks at once, so all of them stop with one error."""
+        torch, dist = self.torch, self.dist
+        digest = hashlib.blake2b("\x00".join(ids).encode(), digest_size=8).digest()
+        mine = torch.tensor([len(ids), int.from_bytes(digest, "little", signed=True)], dtype=torch.int64)
+        every = [torch.zeros(2, dtype=torch.int64) for _ in range(self.world_size)]
+        self._collective("comparing the watched datasets",
+                         lambda: dist.all_gather(every, mine, group=self.group))
+        seen = [(int(t[0]), int(t[1])) for t in every]
+        if len(set(seen)) > 1:
+            listed = ", ".join(f"rank {r}: {n} samples (ids digest {d & 0xFFFFFFFF:08x})"
+                               for r, (n, d) in enumerate(seen))
+            raise ValueError(f"loader {loader_name!r}: the ranks watch different datasets ({listed}); every "
+                             "rank must watch the whole dataset in the same order: the watched loader shards it")
 
     # -- records --------------------------------------------------------------------------------
     def buffer_record(self, name: str, split: str, step: int, arrays: dict[str, np.ndarray | None],

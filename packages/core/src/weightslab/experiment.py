@@ -619,6 +619,9 @@ class Experiment:
                                                                  self.label_edits.version))
             if self.embeddings is not None:
                 frame.columns.update(self.embeddings.columns(n))
+            if "label" in frame.columns and "original_label" not in frame.columns:
+                # queryable before the first correction (`original_label is not null` lists none)
+                frame.columns["original_label"] = np.full(n, np.nan)
         return frame
 
     def status(self, *, lock_timeout: float | None = None) -> dict[str, Any]:
