@@ -30,18 +30,18 @@ def _run(out: Path, *, world: int, scenario: str = "plain") -> list[subprocess.C
     return launch(out, world=world, scenario=scenario, timeout=TIMEOUT)
 
 
-@pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("single")
-    (done,) = _run(out, world=1)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out
+def test_records_gathered_on_rank_0_equal_a_single_process_run(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
 
-
-def test_records_gathered_on_rank_0_equal_a_single_process_run(single: Path, tmp_path: Path) -> None:
-    done = _run(tmp_path, world=2, scenario="serve")
+    single = tmp_path / "single"
+    with ThreadPoolExecutor(2) as pool:  # the baseline and the job at once: the test's time stays short
+        baseline = pool.submit(_run, single, world=1)
+        done = _run(tmp_path / "job", world=2, scenario="serve")
+    (alone_done,) = baseline.result()
+    assert alone_done.returncode == 0, alone_done.stdout + alone_done.stderr
     assert [d.returncode for d in done] == [0, 0], "\n".join(d.stdout[-3000:] for d in done)
-    alone, both = _load(single, "result.json"), _load(tmp_path, "result.json")
+    job = tmp_path / "job"
+    alone, both = _load(single, "result.json"), _load(job, "result.json")
     assert sorted(alone["rows"]) == sorted(both["rows"]) and len(alone["rows"]) == 192
     for column in ("train_loss", "suspected_mislabel", "seen_count"):
         a = np.array([alone["rows"][k][column] for k in sorted(alone["rows"])])
@@ -52,7 +52,7 @@ def test_records_gathered_on_rank_0_equal_a_single_process_run(single: Path, tmp
     assert curve_b.shape == curve_a.shape == (24, 2)  # one point per step: the global batch's mean
     np.testing.assert_allclose(curve_b, curve_a, rtol=1e-5, atol=1e-6)
     # the two ranks' batches of a step are the single process's batch of that step
-    rank0, rank1, one = (_load(tmp_path, "rank0.json"), _load(tmp_path, "rank1.json"), _load(single, "rank0.json"))
+    rank0, rank1, one = (_load(job, "rank0.json"), _load(job, "rank1.json"), _load(single, "rank0.json"))
     for a, b, s in zip(rank0["steps"], rank1["steps"], one["steps"], strict=True):
         assert sorted(a["ids"] + b["ids"]) == sorted(s["ids"]) and not set(a["ids"]) & set(b["ids"])
     # only rank 0 serves: rank 1's wl.serve() started nothing and opened no listening socket
