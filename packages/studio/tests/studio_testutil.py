@@ -108,8 +108,8 @@ class TrainingJob:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
+            try:  # well inside WL_TEST_TIMEOUT (a teardown counts): then it is killed
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)

@@ -56,6 +56,10 @@ def main() -> int:
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
+        if "weightslab" in sys.modules:  # a loop a test left paused must not wait at its boundary forever
+            import weightslab as wl
+
+            threading.Thread(target=wl.get_experiment().control.close, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
