@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import pwd
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -109,10 +111,12 @@ def _plain(value: Any) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, Path):
-        try:
-            return "~/" + value.relative_to(Path.home()).as_posix()
-        except ValueError:
-            return value.as_posix()
+        # HOME may have changed since the default was expanded (the tests run with their own):
+        # the account's home from the password database counts too.
+        for home in (Path.home(), Path(pwd.getpwuid(os.getuid()).pw_dir)):
+            if value.is_relative_to(home):
+                return "~/" + value.relative_to(home).as_posix()
+        return value.as_posix()
     if isinstance(value, (tuple, list)):
         return ",".join(str(item) for item in value)
     return str(value)
