@@ -82,6 +82,8 @@ _hypothesis_profiles()
 # and demo runs): a developer who ran `weightslab demo` or `certs init` must not change what a test
 # sees. Set before any weightslab import reads a default; child processes inherit it.
 def _isolated_home() -> None:
+    if Path(os.environ.get("HOME", "")).name.startswith("wl-test-home-"):
+        return  # already isolated (a suite run in-process or a child of this one): defaults stay as expanded
     home = tempfile.mkdtemp(prefix="wl-test-home-")
     os.environ["HOME"] = home
     atexit.register(shutil.rmtree, home, True)
