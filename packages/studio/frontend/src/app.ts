@@ -287,17 +287,7 @@ export class Studio {
       total.matched += num(res.matched);
       total.changed += num(res.changed);
     } else {
-      // rows lassoed before they were loaded: their ids, read through the view now
-      await this.selection.resolve((spans) => this.view.keysAt(spans));
-      const bySplit = new Map<string, string[]>();
-      for (const key of this.selection.all()) {
-        const { split, id } = splitKey(key);
-        const ids = bySplit.get(split) ?? [];
-        ids.push(id);
-        bySplit.set(split, ids);
-      }
-      if (!bySplit.size) throw new Error("nothing selected");
-      for (const [split, ids] of bySplit) {
+      for (const [split, ids] of await this.selectedBySplit()) {
         const res = await this.api.editSamples({ action, target: { case: "ids", value: { ids } }, split, tag: tagName, value });
         total.matched += num(res.matched);
         total.changed += num(res.changed);
@@ -307,13 +297,8 @@ export class Studio {
     return total;
   }
 
-  /**
-   * Label corrections on the selection (one EditSamples call per split): relabel as `label`,
-   * accept each sample's suggested label, or revert to the original label.
-   */
-  async relabel(kind: RelabelKind, label: number | null = null): Promise<RelabelResult> {
-    const action = kind === "relabel" ? EditAction.RELABEL : kind === "accept" ? EditAction.RELABEL_TO_SUGGESTION : EditAction.REVERT_LABEL;
-    if (kind === "relabel" && label === null) throw new Error("label: type a class index (an integer >= 0)");
+  /** The selected sample ids per split; rows lassoed before they were loaded are read through the view now. */
+  private async selectedBySplit(): Promise<Map<string, string[]>> {
     await this.selection.resolve((spans) => this.view.keysAt(spans));
     const bySplit = new Map<string, string[]>();
     for (const key of this.selection.all()) {
@@ -323,6 +308,17 @@ export class Studio {
       bySplit.set(split, ids);
     }
     if (!bySplit.size) throw new Error("nothing selected");
+    return bySplit;
+  }
+
+  /**
+   * Label corrections on the selection (one EditSamples call per split): relabel as `label`,
+   * accept each sample's suggested label, or revert to the original label.
+   */
+  async relabel(kind: RelabelKind, label: number | null = null): Promise<RelabelResult> {
+    const action = kind === "relabel" ? EditAction.RELABEL : kind === "accept" ? EditAction.RELABEL_TO_SUGGESTION : EditAction.REVERT_LABEL;
+    if (kind === "relabel" && label === null) throw new Error("label: type a class index (an integer >= 0)");
+    const bySplit = await this.selectedBySplit();
     const total: RelabelResult = { matched: 0, changed: 0, withoutSuggestion: 0 };
     for (const [split, ids] of bySplit) {
       const res = await this.api.editSamples({
