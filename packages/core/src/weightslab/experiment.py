@@ -93,6 +93,7 @@ class Experiment:
         from weightslab.labels import LabelEdits
         from weightslab.suggest import SuggestionTracker
 
+        self._no_original: np.ndarray | None = None  # frame()'s original_label before any correction
         self.label_edits = LabelEdits()  # corrected class labels (operations.labels), applied by loaders
         self.suggestions = SuggestionTracker()  # suggested_label from the training trajectory
         self.mislabel_rows: dict[str, int] = {}
@@ -620,8 +621,12 @@ class Experiment:
             if self.embeddings is not None:
                 frame.columns.update(self.embeddings.columns(n))
             if "label" in frame.columns and "original_label" not in frame.columns:
-                # queryable before the first correction (`original_label is not null` lists none)
-                frame.columns["original_label"] = np.full(n, np.nan)
+                # queryable before the first correction (`original_label is not null` lists none);
+                # one read-only all-NaN column per table size, not a new 8 bytes a row per read
+                if self._no_original is None or len(self._no_original) != n:
+                    self._no_original = np.full(n, np.nan)
+                    self._no_original.flags.writeable = False
+                frame.columns["original_label"] = self._no_original
         return frame
 
     def status(self, *, lock_timeout: float | None = None) -> dict[str, Any]:
