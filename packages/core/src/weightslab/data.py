@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast, overload
 
 import numpy as np
 
@@ -73,6 +73,35 @@ def _content_hash(item: Any) -> str:
         parts = item if isinstance(item, (tuple, list)) else (item,)
         _hash_part(digest, parts[0] if parts else ())
     return digest.hexdigest()[:16]
+
+
+class NumberedIds(Sequence[str]):
+    """The ids ``"0" .. "n-1"`` of a loader that numbers its samples, as a sequence of text
+    without a string object per sample (``numbers`` is the int64 array behind it)."""
+
+    def __init__(self, n: int) -> None:
+        self.numbers = np.arange(n, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [str(v) for v in self.numbers[index].tolist()]
+        return str(int(self.numbers[index]))
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(v) for v in range(len(self.numbers)))
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and value.isdigit() and value.isascii() and (
+            len(value) == 1 or value[0] != "0") and int(value) < len(self.numbers)
 
 
 class _BatchSampler:
@@ -136,8 +165,9 @@ def _shard_batches(loader: WatchedLoader, coordinator: Any, order: np.ndarray) -
 class _IndexedDataset:
     """Wraps a torch dataset so every item travels with its index."""
 
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: Any, *, tensors: tuple[Any, ...] | None = None) -> None:
         self.dataset = dataset
+        self.tensors = tensors  # a plain TensorDataset under the default collate: fetched a batch at a time
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -145,19 +175,44 @@ class _IndexedDataset:
     def __getitem__(self, idx: int) -> tuple[Any, int]:
         return self.dataset[idx], idx
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[Any, int]]:
+    def __getitems__(self, indices: list[int]) -> list[tuple[Any, int]] | _Collated:
+        if self.tensors is not None:  # one gather per tensor: what collating the items one by one gives
+            torch = torch_or_none()
+            assert torch is not None
+            index = torch.as_tensor(indices, dtype=torch.int64)
+            return _Collated(tuple(t.index_select(0, index) for t in self.tensors), indices)
         many = getattr(self.dataset, "__getitems__", None)  # batched fetch when the dataset has one
         items = many(indices) if many is not None else [self.dataset[i] for i in indices]
         return list(zip(items, indices, strict=True))
+
+
+class _Collated(NamedTuple):
+    """A batch already collated where it was fetched (see :class:`_IndexedDataset`)."""
+
+    batch: tuple[Any, ...]
+    indices: list[int]
 
 
 class _IndexedCollate:
     def __init__(self, collate_fn: Any) -> None:
         self.collate_fn = collate_fn
 
-    def __call__(self, batch: list[tuple[Any, int]]) -> tuple[Any, list[int]]:
+    def __call__(self, batch: list[tuple[Any, int]] | _Collated) -> tuple[Any, list[int]]:
+        if isinstance(batch, _Collated):
+            return batch.batch, batch.indices
         items = [item for item, _ in batch]
         return self.collate_fn(items), [idx for _, idx in batch]
+
+
+def _plain_tensors(dataset: Any, collate_fn: Any) -> tuple[Any, ...] | None:
+    """The tensors of a ``TensorDataset`` (the class itself: a subclass may change ``__getitem__``)
+    that the default collate would stack item by item; None for anything else."""
+    from torch.utils.data import TensorDataset
+
+    if collate_fn is not None or type(dataset) is not TensorDataset:
+        return None
+    tensors = tuple(dataset.tensors)
+    return tensors if tensors and all(t.dim() >= 1 for t in tensors) else None
 
 
 class WatchedLoader:
@@ -234,7 +289,7 @@ class WatchedLoader:
                         self.ids[i] = f"{sid}-{count}"
             self._int_ids = False
         else:
-            self.ids = [str(i) for i in range(n)]
+            self.ids = NumberedIds(n)
             self._int_ids = True
         if labels is None:
             labels = self._find_labels()
@@ -314,7 +369,8 @@ class WatchedLoader:
         from torch.utils.data.dataloader import default_collate
 
         self._torch_loader = DataLoader(
-            cast(Any, _IndexedDataset(self.dataset)), batch_sampler=_BatchSampler(self),
+            cast(Any, _IndexedDataset(self.dataset, tensors=_plain_tensors(self.dataset, collate_fn))),
+            batch_sampler=_BatchSampler(self),
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             collate_fn=_IndexedCollate(collate_fn or default_collate))
 

@@ -260,7 +260,8 @@ class Experiment:
     # -- registration (watch_or_edit) ---------------------------------------
     def register_samples(self, split: str, ids: Sequence[str], labels: Any = None) -> np.ndarray:
         with self.data_lock:
-            rows = self.table.rows(split, ids)
+            numbered = getattr(ids, "numbers", None)  # a loader's 0..n-1: registered as one array
+            rows = self.table.int_rows(split, numbered) if numbered is not None else self.table.rows(split, ids)
             if labels is not None:
                 labels = _labels_array(labels)
                 if len(labels) == len(rows):
@@ -597,7 +598,7 @@ class Experiment:
         t = self.table
         label = t.numeric.get("label")
         self.store.update_rows(StoredRows(
-            split=t.split[rows].copy(), sample_id=t.sample_id[rows].copy(),
+            split=t.split[rows].copy(), sample_id=t.store_ids(rows).copy(),  # int64 when decimal: coded vectorised
             label=label[rows].copy() if label is not None else np.full(len(rows), np.nan),
             discarded=t.discarded[rows].copy(),
             tags={k: v[rows].copy() for k, v in t.tags.items()},

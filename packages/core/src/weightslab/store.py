@@ -37,7 +37,7 @@ class StoredRows:
     """Sample-table rows as persisted: one entry per (split, sample_id)."""
 
     split: np.ndarray  # object (str)
-    sample_id: np.ndarray  # object (str); ids are stored as text, int ids as their decimal form
+    sample_id: np.ndarray  # object (str), or int64 when every id is decimal (stored as its decimal form)
     label: np.ndarray  # float64 (NaN = none) or object
     discarded: np.ndarray  # bool
     tags: dict[str, np.ndarray] = field(default_factory=dict)  # name -> bool

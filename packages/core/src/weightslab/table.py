@@ -110,6 +110,26 @@ class _RowIndex:
             self._named.setdefault(split, {})[sid] = row
         self._counts[split] = count + 1
 
+    def add_dense(self, split: str, nums: np.ndarray, rows: np.ndarray) -> None:
+        """Index many new decimal ids at once; ids beyond the dense bound go to the dict one by one."""
+        count = self._counts.get(split, 0)
+        bound = max(1 << 20, 4 * (count + len(nums)))
+        far = nums >= bound
+        if far.any():
+            for num, row in zip(nums[far].tolist(), rows[far].tolist(), strict=True):
+                self[(split, str(num))] = row
+            nums, rows = nums[~far], rows[~far]
+        if len(nums):
+            dense = self._dense.get(split)
+            high = int(nums.max())
+            if dense is None or high >= len(dense):
+                grown = np.full(max(high + 1, 2 * len(dense) if dense is not None else 1024), -1, np.int64)
+                if dense is not None:
+                    grown[: len(dense)] = dense
+                dense = self._dense[split] = grown
+            dense[nums] = rows
+            self._counts[split] = self._counts.get(split, 0) + len(nums)
+
     def items(self) -> Iterator[tuple[tuple[str, str], int]]:
         for split, dense in self._dense.items():
             for num in np.flatnonzero(dense >= 0).tolist():
@@ -227,11 +247,38 @@ class SampleTable:
             ok = (ids >= 0) & (ids < len(dense))
             out[ok] = dense[ids[ok]]
         missing = np.flatnonzero(out < 0)
+        if len(missing) and create and not self._index._named.get(split) and int(ids[missing].min()) >= 0:
+            out[missing] = self._add_numbered(split, ids[missing])
+            missing = missing[:0]
         if len(missing):
             out[missing] = self.rows(split, [str(v) for v in ids[missing].tolist()], create=create)
         else:
             self.version += 1  # as rows() does
         return out
+
+    def _add_numbered(self, split: str, ids: np.ndarray) -> np.ndarray:
+        """Rows for non-negative integer ids none of which is in ``split`` yet, added in one pass
+        (rows in order of first appearance, as :meth:`rows` numbers them): registering a
+        million-sample loader is array work, not a million dictionary inserts."""
+        uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        by_appearance = np.argsort(first, kind="stable")
+        new_ids = uniq[by_appearance]
+        start, k = self.n, len(new_ids)
+        row_of_uniq = np.empty(len(uniq), dtype=np.int64)
+        row_of_uniq[by_appearance] = np.arange(start, start + k)
+        self._grow(start + k)
+        self._index.add_dense(split, new_ids, row_of_uniq[by_appearance])
+        sel = slice(start, start + k)
+        self.sample_id[sel] = new_ids.astype(str).astype(object)
+        self.int_id[sel] = new_ids
+        if split not in self._split_counts:
+            self.split_names.append(split)
+        self.split[sel] = split
+        self.split_code[sel] = self.split_names.index(split)
+        self.n += k
+        self._split_counts[split] = self._split_counts.get(split, 0) + k
+        self.version += 1
+        return row_of_uniq[inverse.reshape(-1)]
 
     def store_ids(self, rows: np.ndarray) -> np.ndarray:
         """Sample ids of ``rows`` for the sample store: int64 when every one is a decimal integer

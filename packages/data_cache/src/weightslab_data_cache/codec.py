@@ -51,6 +51,27 @@ def _canonical_ints(values: np.ndarray) -> np.ndarray | None:
     return ints
 
 
+def _distinct(values: np.ndarray) -> tuple[list[Any], np.ndarray] | None:
+    """``(distinct values in order of first appearance, index of each value among them)`` for a
+    large array of text that repeats; None when it does not pay (few rows, mostly distinct) or
+    the values do not sort (mixed types)."""
+    if values.size < 64 or values.dtype.kind not in "OU":
+        return None
+    first = values[0]
+    if isinstance(first, str) and bool((values == first).all()):  # one value (a split's name): no sort
+        return [first], np.zeros(values.size, dtype=np.int64)
+    try:
+        uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    except TypeError:
+        return None
+    if len(uniq) * 4 > values.size or not all(isinstance(v, str) for v in uniq.tolist()):
+        return None
+    order = np.argsort(first, kind="stable")  # codes handed out in order of appearance, as one by one
+    position = np.empty(len(uniq), dtype=np.int64)
+    position[order] = np.arange(len(uniq))
+    return uniq[order].tolist(), position[inverse.reshape(-1)]
+
+
 class Codec:
     """Text -> code dictionary that only grows.
 
@@ -104,6 +125,10 @@ class Codec:
         ints = _canonical_ints(values)
         if ints is not None:  # decimal text ids (e.g. a table's rows): vectorised, not one code() per id
             return self._encode_ints(ints)
+        distinct = _distinct(values)
+        if distinct is not None:  # e.g. a split name repeated on a million rows: one code() per name
+            uniq, inverse = distinct
+            return np.fromiter((self.code(v) for v in uniq), dtype=np.int64, count=len(uniq))[inverse]
         return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
 
     def _encode_ints(self, values: np.ndarray) -> np.ndarray:
@@ -126,7 +151,7 @@ class Codec:
         """Codes of distinct ints missing from the dense table: an entry of the dict (an id coded
         before the table covered it) or a new code, kept in the dense table only (no dict entry
         and int object per id: the dict cost ~70 bytes an id at 1M ids)."""
-        texts = [str(v) for v in new.tolist()]
+        texts: list[str] = new.astype(str).tolist()  # numpy's decimal text: one C loop, not str() per id
         get = self._codes.get
         found = np.asarray([get(t, -1) for t in texts], dtype=np.int64) if self._codes else \
             np.full(len(texts), -1, dtype=np.int64)

@@ -1,0 +1,102 @@
+"""The vectorised paths behind a million-sample loader (issue 19) give what the per-sample paths
+gave: rows of numbered samples registered as one array, numbered ids without a string per
+sample, and a ``TensorDataset`` gathered a batch at a time equal to the DataLoader's collate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from weightslab.data import NumberedIds, WatchedLoader
+from weightslab.experiment import Experiment
+from weightslab.table import SampleTable
+
+ENV = {"WEIGHTSLAB_DISABLED_PLUGINS": "data_cache,grpc_server,cli,watchdog,auth,agent,studio,example",
+       "WEIGHTSLAB_LOG_LEVEL": "WARNING"}
+
+
+def test_numbered_rows_equal_rows_added_one_by_one() -> None:
+    vectorised, reference = SampleTable(), SampleTable()
+    for table in (vectorised, reference):
+        table.rows("val", ["a", "3"])  # another split first: rows do not start at 0
+    batches = [np.array([5, 2, 5, 9, 0]), np.array([2, 7, 7, 1 << 21, 3])]  # repeats, known ids, a far id
+    for ids in batches:
+        got = vectorised.int_rows("train", ids)
+        want = reference.rows("train", [str(v) for v in ids.tolist()])
+        assert got.tolist() == want.tolist()
+    n = reference.n
+    assert vectorised.n == n
+    assert vectorised.sample_id[:n].tolist() == reference.sample_id[:n].tolist()
+    assert vectorised.int_id[:n].tolist() == reference.int_id[:n].tolist()
+    assert vectorised.split[:n].tolist() == reference.split[:n].tolist()
+    assert vectorised.split_code[:n].tolist() == reference.split_code[:n].tolist()
+    assert vectorised.splits() == reference.splits()
+    assert sorted(vectorised._index.items()) == sorted(reference._index.items())
+    for sid in ("5", "0", str(1 << 21), "3"):
+        assert vectorised._index[("train", sid)] == reference._index[("train", sid)]
+    with pytest.raises(KeyError):
+        vectorised.rows("train", ["4"], create=False)
+
+
+def test_numbered_ids_read_like_the_list_of_their_text() -> None:
+    ids, listed = NumberedIds(12), [str(i) for i in range(12)]
+    assert len(ids) == 12 and list(ids) == listed
+    assert ids[0] == "0" and ids[11] == "11" and ids[-1] == "11"
+    assert ids[2:5] == listed[2:5] and ids[::4] == listed[::4]
+    assert "7" in ids and "12" not in ids and "07" not in ids and 7 not in ids and "-1" not in ids
+    with pytest.raises(IndexError):
+        ids[12]
+
+
+def _experiment(tmp_path: Path) -> Experiment:
+    return Experiment(kwargs={"root_log_dir": tmp_path / "root"}, environ=ENV)
+
+
+def test_a_numbered_loader_registers_every_sample_with_its_label(tmp_path: Path) -> None:
+    x, y = torch.randn(300, 3), torch.randint(0, 4, (300,))
+    exp = _experiment(tmp_path)
+    loader = WatchedLoader(exp, torch.utils.data.TensorDataset(x, y), batch_size=32, labels=y.numpy())
+    assert isinstance(loader.ids, NumberedIds)
+    assert exp.table.n == 300 and loader.rows.tolist() == list(range(300))
+    assert exp.table.sample_id[:300].tolist() == [str(i) for i in range(300)]
+    assert exp.table.numeric["label"][:300].tolist() == y.double().tolist()
+    assert loader.index_of("299") == 299
+    with pytest.raises(ValueError, match="not in split"):
+        loader.index_of("300")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_tensor_dataset_batches_equal_the_dataloader_collate(tmp_path: Path, workers: int) -> None:
+    """Same batches, value for value and dtype for dtype, as the item-by-item collate, with
+    discards between batches honoured; a subclass keeps its own ``__getitem__``."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, 3, generator=g)
+    y = torch.randint(0, 5, (200,), generator=g)
+    w = torch.rand(200, generator=g, dtype=torch.float64)
+
+    class Doubled(torch.utils.data.TensorDataset):
+        def __getitem__(self, index: int):  # type: ignore[override]
+            a, b, c = super().__getitem__(index)
+            return a * 2, b, c
+
+    for dataset, scale in ((torch.utils.data.TensorDataset(x, y, w), 1), (Doubled(x, y, w), 2)):
+        exp = _experiment(tmp_path / str(scale))
+        loader = WatchedLoader(exp, dataset, batch_size=16, shuffle=True, num_workers=workers, seed=3)
+        assert (loader._torch_loader.dataset.tensors is not None) == (scale == 1)
+        seen: list[int] = []
+        for i, (inputs, ids, labels, weights) in enumerate(loader):
+            idx = torch.as_tensor([int(s) for s in ids.tolist()])
+            reference = torch.utils.data.default_collate([dataset[j] for j in idx.tolist()])
+            for got, want in zip((inputs, labels, weights), reference, strict=True):
+                assert got.dtype == want.dtype and got.shape == want.shape and torch.equal(got, want)
+            assert torch.equal(inputs, x[idx] * scale)
+            seen += idx.tolist()
+            if i == 0:  # discarded now: never yielded later in this epoch (num_workers=0 fetches lazily)
+                exp.edit("discard", ids=[str(v) for v in range(150, 200)], split="train")
+        assert len(seen) == len(set(seen))
+        if workers == 0:
+            later = set(seen[16:])
+            assert not later & set(range(150, 200))
+        assert not set(seen) - set(range(200))
