@@ -255,3 +255,29 @@ def test_a_failed_auto_load_starts_fresh_and_says_so(wl, checkpoint_log):
     assert s2.exp.step < saved["step"] and "-r" not in s2.exp.branch  # started fresh, did not restore
     assert all(torch.equal(v, before[k]) for k, v in changed.state_dict().items())
     assert any(f"auto-load of checkpoint {saved['id']} failed, starting fresh" in m for m in checkpoint_log.messages)
+
+
+def test_restore_brings_categorical_tags_back_as_saved(wl):
+    """Every value of a categorical tag is restored on its own rows, and a categorical tag created
+    after the checkpoint is cleared (both went unnoticed by the mutation smoke test)."""
+    s = _setup(wl)
+    manager = CheckpointManager(s.exp)
+    wl.tag_samples([1, 2], "quality", value="sharp")
+    wl.tag_samples([3], "quality", value="blurry")
+    _train(wl, s, 2)
+    entry = manager.save()
+    table = s.exp.table
+
+    def column(name):
+        col = table.categories[name]
+        return {sid: col[table.find([str(sid)], "train")[0]] for sid in range(6)}
+
+    saved = column("quality")
+    assert saved == {0: None, 1: "sharp", 2: "sharp", 3: "blurry", 4: None, 5: None}
+    wl.tag_samples([1], "quality", value="blurry")
+    wl.tag_samples([4], "quality", value="sharp")
+    wl.tag_samples([5], "reviewed", value="yes")  # a categorical tag the checkpoint does not know
+    wl.pause()
+    manager.restore(checkpoint_id=entry["id"])
+    assert column("quality") == saved
+    assert not any(v is not None for v in table.categories["reviewed"][: table.n])

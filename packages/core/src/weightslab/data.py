@@ -268,6 +268,7 @@ class WatchedLoader:
             self.layout = detect_layout(dataset, ids_in_items, loader_name)
         self._id_ints: np.ndarray | None = None
         item_labels: list[Any] | None = None
+        self.ids: Sequence[str]
         if self.layout.own_ids:
             own, item_labels = self._read_own_ids(n)
             self.ids = [normalize_id(v) for v in own]
@@ -278,15 +279,16 @@ class WatchedLoader:
                 self._id_ints = np.asarray(own, dtype=np.int64)
             self._int_ids = False
         elif compute_hash:
-            self.ids = [_content_hash(self._item(i)) for i in range(n)]
-            if len(set(self.ids)) != n:
-                log.warning("%s: %d duplicate inputs share a content hash", loader_name, n - len(set(self.ids)))
+            hashed = [_content_hash(self._item(i)) for i in range(n)]
+            if len(set(hashed)) != n:
+                log.warning("%s: %d duplicate inputs share a content hash", loader_name, n - len(set(hashed)))
                 seen: dict[str, int] = {}
-                for i, sid in enumerate(self.ids):  # keep ids unique: suffix duplicates
+                for i, sid in enumerate(hashed):  # keep ids unique: suffix duplicates
                     count = seen.get(sid, 0)
                     seen[sid] = count + 1
                     if count:
-                        self.ids[i] = f"{sid}-{count}"
+                        hashed[i] = f"{sid}-{count}"
+            self.ids = hashed
             self._int_ids = False
         else:
             self.ids = NumberedIds(n)

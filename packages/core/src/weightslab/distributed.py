@@ -31,7 +31,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -248,7 +248,7 @@ class Coordinator:
             log.warning("loader seed %s differs from rank 0's %s: rank 0's is used", seed, agreed)
         return int(agreed)
 
-    def agree_dataset(self, loader_name: str, ids: list[str]) -> None:
+    def agree_dataset(self, loader_name: str, ids: Sequence[str]) -> None:
         """Every rank watches the same samples in the same order (records, discards and labels
         travel as table rows): compared on all ranks at once, so all of them stop with one error."""
         torch, dist = self.torch, self.dist
