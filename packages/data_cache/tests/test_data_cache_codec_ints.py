@@ -4,6 +4,7 @@ one code, whatever order they arrive in, across rollbacks (issue 19)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from weightslab_data_cache.codec import Codec
 
 
@@ -64,3 +65,23 @@ def test_repeated_names_are_coded_like_one_by_one() -> None:
         codes = fast.encode(values)
         assert codes.tolist() == [slow.code(v) for v in values.tolist()]
         assert fast.strings == slow.strings
+
+
+def test_a_reloaded_dictionary_codes_every_entry_as_before() -> None:
+    """Entries kept as ints (decimal ids) or text, spelled out by ``strings`` and read back by a new
+    codec (a store reopened): the same code for every id, duplicates refused."""
+    codec = Codec()
+    codec.encode(np.arange(5000, 0, -1))
+    for extra in ("07", "x", " 7", "-3", str(1 << 40)):
+        codec.code(extra)
+    codec.encode(np.array([str(i) for i in range(4990, 5100)], dtype=object))
+    again = Codec(codec.strings)
+    assert again.strings == codec.strings and len(again) == len(codec)
+    probe = np.array(["07", "x", "1", "5099", " 7", "-3", str(1 << 40), "5000"], dtype=object)
+    assert again.encode(probe).tolist() == codec.encode(probe).tolist()
+    assert again.encode(np.arange(1, 5100)).tolist() == codec.encode(np.arange(1, 5100)).tolist()
+    assert again.pending() == (len(codec), [])
+    with pytest.raises(ValueError, match="duplicate"):
+        Codec(["1", "2", "1"])
+    with pytest.raises(ValueError, match="duplicate"):
+        Codec(["a", "b", "a"])

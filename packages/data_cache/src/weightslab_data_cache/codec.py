@@ -77,28 +77,80 @@ class Codec:
 
     ``pending()`` returns the entries added since the last ``mark_committed()`` so the
     writer persists each entry exactly once.
+
+    An entry that is the decimal text of an int (a loader's ``"0" .. "n-1"``) is kept as that
+    int: 8 bytes in ``_num``, no string object (a million string entries cost ~60 MB). Only
+    other text lives in ``_texts``; ``strings``/``pending()`` spell entries out when asked.
     """
 
     def __init__(self, existing: Iterable[str] = ()) -> None:
-        self._strings: list[str] = list(existing)
-        self._codes: dict[str, int] = {text: i for i, text in enumerate(self._strings)}
-        if len(self._codes) != len(self._strings):
+        self._num = np.full(0, -1, dtype=np.int64)  # per code: the int it stands for, -1 = text entry
+        self._size = 0
+        self._texts: dict[int, str] = {}  # code -> text, for entries that are not decimal ints
+        self._codes: dict[str, int] = {}  # text -> code: text entries, and ints coded before the dense table covered them
+        self._dense = np.full(0, -1, dtype=np.int64)  # int id -> code
+        entries = list(existing)
+        if entries:
+            self._load(entries)
+        self._committed = self._size
+
+    def _load(self, entries: list[str]) -> None:
+        """Entries read back from a store, in code order."""
+        values = np.empty(len(entries), dtype=object)
+        values[:] = entries
+        ints = _canonical_ints(values)
+        nums = ints if ints is not None else np.fromiter(
+            (_decimal(t) for t in entries), dtype=np.int64, count=len(entries))
+        numbered = nums[nums >= 0]
+        if len(np.unique(numbered)) != len(numbered) or len(set(entries)) != len(entries):
             raise ValueError("duplicate entries in a string dictionary")
-        self._committed = len(self._strings)
-        self._dense = np.full(0, -1, dtype=np.int64)
+        self._reserve(len(entries))
+        self._num[: len(entries)] = nums
+        self._size = len(entries)
+        codes = np.arange(len(entries), dtype=np.int64)
+        bound = max(_DENSE_MIN, 4 * len(entries))
+        dense = (nums >= 0) & (nums < bound)
+        if dense.any():
+            self._grow_dense(int(nums[dense].max()))
+            self._dense[nums[dense]] = codes[dense]
+        for code in np.flatnonzero(~dense).tolist():
+            text = entries[code]
+            self._codes[text] = code
+            if nums[code] < 0:
+                self._texts[code] = text
 
     def __len__(self) -> int:
-        return len(self._strings)
+        return self._size
+
+    def _spell(self, start: int, stop: int) -> list[str]:
+        nums = self._num[start:stop]
+        out: list[str] = nums.astype(str).tolist()  # numpy's decimal text: one C loop
+        for i in np.flatnonzero(nums < 0).tolist():
+            out[i] = self._texts[start + i]
+        return out
 
     @property
     def strings(self) -> list[str]:
-        return self._strings
+        """Every entry as text, in code order (built on each call: for reloading, not per batch)."""
+        return self._spell(0, self._size)
 
     def table(self) -> np.ndarray:
         """Object array of every entry; ``table()[codes]`` decodes."""
-        out = np.empty(len(self._strings), dtype=object)
-        out[:] = self._strings
+        out = np.empty(self._size, dtype=object)
+        out[:] = self.strings
         return out
+
+    def _reserve(self, size: int) -> None:
+        if size > self._num.size:
+            grown = np.full(max(size, 2 * self._num.size, 1024), -1, dtype=np.int64)
+            grown[: self._size] = self._num[: self._size]
+            self._num = grown
+
+    def _grow_dense(self, high: int) -> None:
+        if high >= self._dense.size:
+            grown = np.full(max(high + 1, 2 * self._dense.size), -1, dtype=np.int64)
+            grown[: self._dense.size] = self._dense
+            self._dense = grown
 
     def code(self, value: Any) -> int:
         text = id_text(value)
@@ -107,12 +159,16 @@ class Codec:
             return int(self._dense[num])
         found = self._codes.get(text)
         if found is None:
-            found = len(self._strings)
-            self._strings.append(text)
+            found = self._size
+            self._reserve(found + 1)
+            self._num[found] = num
+            self._size += 1
             if 0 <= num < self._dense.size:
                 self._dense[num] = found
             else:
                 self._codes[text] = found
+                if num < 0:
+                    self._texts[found] = text
         return found
 
     def encode(self, values: np.ndarray) -> np.ndarray:
@@ -133,12 +189,9 @@ class Codec:
 
     def _encode_ints(self, values: np.ndarray) -> np.ndarray:
         low, high = int(values.min()), int(values.max())
-        if low < 0 or high >= max(_DENSE_MIN, 4 * len(self._strings)):
+        if low < 0 or high >= max(_DENSE_MIN, 4 * self._size):
             return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
-        if high >= self._dense.size:
-            grown = np.full(max(high + 1, 2 * self._dense.size), -1, dtype=np.int64)
-            grown[: self._dense.size] = self._dense
-            self._dense = grown
+        self._grow_dense(high)
         codes = self._dense[values]
         missing = codes < 0
         if missing.any():
@@ -149,20 +202,22 @@ class Codec:
 
     def _codes_of_ints(self, new: np.ndarray) -> np.ndarray:
         """Codes of distinct ints missing from the dense table: an entry of the dict (an id coded
-        before the table covered it) or a new code, kept in the dense table only (no dict entry
-        and int object per id: the dict cost ~70 bytes an id at 1M ids)."""
-        texts: list[str] = new.astype(str).tolist()  # numpy's decimal text: one C loop, not str() per id
-        get = self._codes.get
-        found = np.asarray([get(t, -1) for t in texts], dtype=np.int64) if self._codes else \
-            np.full(len(texts), -1, dtype=np.int64)
+        before the table covered it) or a new code, kept in the dense table only (no dict entry,
+        string or int object per id)."""
+        found = np.full(len(new), -1, dtype=np.int64)
+        if self._codes:
+            get = self._codes.get
+            found[:] = [get(t, -1) for t in new.astype(str).tolist()]
         fresh = np.flatnonzero(found < 0)
-        found[fresh] = np.arange(len(self._strings), len(self._strings) + len(fresh))
-        self._strings.extend(texts[i] for i in fresh.tolist())
+        found[fresh] = np.arange(self._size, self._size + len(fresh))
+        self._reserve(self._size + len(fresh))
+        self._num[self._size: self._size + len(fresh)] = new[fresh]
+        self._size += len(fresh)
         return found
 
     def pending(self) -> tuple[int, list[str]]:
         """(code of the first uncommitted entry, uncommitted entries)."""
-        return self._committed, self._strings[self._committed:]
+        return self._committed, self._spell(self._committed, self._size)
 
     def mark_committed(self, upto: int) -> None:
         self._committed = max(self._committed, upto)
@@ -173,8 +228,11 @@ class Codec:
         Without this an entry that cannot be stored (text with a NUL) would travel with every
         later segment and make every later write fail too.
         """
-        for text in self._strings[self._committed:]:
-            self._codes.pop(text, None)  # decimal ids live in the dense table only
-        del self._strings[self._committed:]
+        for text in self._spell(self._committed, self._size):
+            self._codes.pop(text, None)  # ints in the dense table have no dict entry
+        for code in range(self._committed, self._size):
+            self._texts.pop(code, None)
+        self._num[self._committed: self._size] = -1
+        self._size = self._committed
         if self._dense.size:
             self._dense[self._dense >= self._committed] = -1
