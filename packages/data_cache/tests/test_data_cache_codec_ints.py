@@ -85,3 +85,29 @@ def test_a_reloaded_dictionary_codes_every_entry_as_before() -> None:
         Codec(["1", "2", "1"])
     with pytest.raises(ValueError, match="duplicate"):
         Codec(["a", "b", "a"])
+
+
+def test_a_segment_of_many_new_ids_reloads_every_id(tmp_path) -> None:
+    """More new ids than one dictionary slice, int and text, in one segment and across a second
+    one (compacted or not): every row comes back with its own id after reopening."""
+    from weightslab.store import StoredRows
+    from weightslab_data_cache.h5store import H5SampleStore
+
+    ints = np.arange(150_000, dtype=np.int64)[::-1].copy()
+    texts = np.array([f"img-{i}" for i in range(70_000)] + ["007", "-3"], dtype=object)
+
+    def rows_of(ids: np.ndarray) -> StoredRows:
+        return StoredRows(split=np.full(len(ids), "train", dtype=object), sample_id=ids,
+                          label=np.arange(len(ids), dtype=np.float64), discarded=np.zeros(len(ids), dtype=bool))
+
+    with H5SampleStore(tmp_path / "store", flush_interval=60) as store:
+        store.update_rows(rows_of(ints))
+        store.flush()
+        store.update_rows(rows_of(texts))
+    with H5SampleStore(tmp_path / "store", flush_interval=60) as reopened:
+        state = reopened.load()
+    assert state.rows is not None
+    got = dict(zip(state.rows.sample_id.tolist(), state.rows.label.tolist(), strict=True))
+    want = {str(v): float(i) for i, v in enumerate(ints.tolist())}
+    want.update({v: float(i) for i, v in enumerate(texts.tolist())})
+    assert got == want

@@ -6,8 +6,8 @@ Codes are assigned once and never change, so a store only ever appends new entri
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -70,6 +70,39 @@ def _distinct(values: np.ndarray) -> tuple[list[Any], np.ndarray] | None:
     position = np.empty(len(uniq), dtype=np.int64)
     position[order] = np.arange(len(uniq))
     return uniq[order].tolist(), position[inverse.reshape(-1)]
+
+
+class Entries(Sequence[str]):
+    """Entries ``start .. stop`` of a codec, spelled out a slice at a time: writing a million new ids
+    never holds a million strings at once (their small allocations stay in the process's heap
+    long after they are freed). Valid until the codec changes those entries (rollback)."""
+
+    def __init__(self, codec: Codec, start: int, stop: int) -> None:
+        self.codec, self.start, self.stop = codec, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            a, b, stride = index.indices(len(self))
+            if stride != 1:
+                return self.codec._spell(self.start, self.stop)[index]
+            return self.codec._spell(self.start + a, self.start + max(a, b))
+        i = range(len(self))[index]
+        return self.codec._spell(self.start + i, self.start + i + 1)[0]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Entries({list(self)!r})"
 
 
 class Codec:
@@ -215,9 +248,9 @@ class Codec:
         self._size += len(fresh)
         return found
 
-    def pending(self) -> tuple[int, list[str]]:
-        """(code of the first uncommitted entry, uncommitted entries)."""
-        return self._committed, self._spell(self._committed, self._size)
+    def pending(self) -> tuple[int, Sequence[str]]:
+        """(code of the first uncommitted entry, uncommitted entries, spelled out as they are read)."""
+        return self._committed, Entries(self, self._committed, self._size)
 
     def mark_committed(self, upto: int) -> None:
         self._committed = max(self._committed, upto)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import h5py
@@ -39,7 +40,7 @@ def to_json(value: Any) -> str:
     return json.dumps(value, default=_json_default, allow_nan=True)
 
 
-def object_array(items: list[Any]) -> np.ndarray:
+def object_array(items: Sequence[Any]) -> np.ndarray:
     """1-D object array holding ``items`` as they are (no broadcasting of nested sequences)."""
     out = np.empty(len(items), dtype=object)
     for i, item in enumerate(items):

@@ -6,6 +6,7 @@ append-only dictionaries; a segment carries the dictionary entries it introduced
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,9 +55,9 @@ class PredBlock:
 @dataclass
 class SegmentData:
     names_base: int = 0
-    names: list[str] = field(default_factory=list)
+    names: Sequence[str] = field(default_factory=list)
     ids_base: int = 0
-    ids: list[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)
     history: dict[int, HistoryBlock] = field(default_factory=dict)  # signal code -> rows
     curves: CurveBlock | None = None
     predictions: list[PredBlock] = field(default_factory=list)

@@ -19,7 +19,7 @@ Rows are written in pieces of ``chunk_size`` (``WL_BATCH_CHUNK_SIZE``; 0 = all a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from weightslab_data_cache.segment import CurveBlock, HistoryBlock, PredBlock, P
 
 FORMAT = 1
 _CHUNK_BYTES = 1 << 20
+_DICT_SLICE = 1 << 16
+_DICT_SLICE_BUG = 1  # dictionary entries spelled out and written at a time
 _MAX_CODE = np.iinfo(np.int32).max
 
 
@@ -86,16 +88,19 @@ class SegmentWriter:
         return start
 
     # -- tables ----------------------------------------------------------------------------
-    def add_dicts(self, names_base: int, names: list[str], ids_base: int, ids: list[str]) -> None:
+    def add_dicts(self, names_base: int, names: Sequence[str], ids_base: int, ids: Sequence[str]) -> None:
         for key, base, entries in (("names", names_base, names), ("ids", ids_base, ids)):
             if not entries:
                 continue
             path = f"dict/{key}"
-            start = self.append(path, columns.object_array(entries), len(entries))
+            # A slice at a time: a million new ids are never a million strings at once.
+            start = self.append(path, columns.object_array(entries[:_DICT_SLICE]), len(entries))
             if start == 0:
                 self.file[path].attrs["base"] = base
             elif int(self.file[path].attrs["base"]) + start != base:
                 raise ValueError(f"dictionary {key} is not contiguous")
+            for a in range(_DICT_SLICE, len(entries), _DICT_SLICE):
+                self.append(path, columns.object_array(entries[a:a + _DICT_SLICE]))
 
     def add_history(self, code: int, signal: str, block: HistoryBlock, hint_rows: int = 0) -> None:
         group = f"history/{code}"
