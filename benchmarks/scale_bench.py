@@ -230,6 +230,7 @@ def run_one(n: int) -> dict[str, Any]:
         "drain_after_epoch_s": round(drain_s, 3), "setup_s": round(setup_s, 3),
         "first10_step_ms": round(statistics.mean(inst[:10]) * 1e3, 3),
         "first10_vs_median": round(statistics.mean(inst[:10]) / i_step, 3),
+        "plain_first10_vs_median": round(statistics.mean(plain1[:10]) / statistics.median(plain1), 3),
         "peak_rss_plain_mb": round(peak_plain, 1), "peak_rss_instrumented_mb": round(peak_inst, 1),
         "bytes_per_sample": round((peak_inst - peak_plain) * mb / n, 1),
         "rss_bytes_per_sample_one_epoch": round((rss_one_epoch - rss_plain) * mb / n, 1),

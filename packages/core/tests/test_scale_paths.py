@@ -100,3 +100,21 @@ def test_tensor_dataset_batches_equal_the_dataloader_collate(tmp_path: Path, wor
             later = set(seen[16:])
             assert not later & set(range(150, 200))
         assert not set(seen) - set(range(200))
+
+
+def test_the_first_epoch_order_drawn_at_registration_is_the_seeded_order(tmp_path: Path) -> None:
+    """Drawing the first shuffle ahead changes nothing: epochs follow the seeded generator's
+    permutations in turn, and a loader told not to shuffle before its first epoch does not."""
+    x = torch.arange(40).float().unsqueeze(1)
+    exp = _experiment(tmp_path)
+    loader = WatchedLoader(exp, torch.utils.data.TensorDataset(x, torch.zeros(40)), loader_name="a",
+                           batch_size=40, shuffle=True, seed=11)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        (_, ids, _), = list(loader)
+        assert ids.tolist() == rng.permutation(40).tolist()
+    plain = WatchedLoader(exp, torch.utils.data.TensorDataset(x, torch.zeros(40)), loader_name="b",
+                          batch_size=40, shuffle=True, seed=11)
+    plain.shuffle = False
+    (_, ids, _), = list(plain)
+    assert ids.tolist() == list(range(40))
