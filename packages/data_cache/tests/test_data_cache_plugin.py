@@ -79,3 +79,32 @@ def test_preview_hook(tmp_path: Path) -> None:
 
 def test_shutdown_without_a_store() -> None:
     plugin.weightslab_shutdown(experiment=types.SimpleNamespace())
+
+
+def test_the_overview_waits_for_a_training_loop_that_is_starting(tmp_path) -> None:
+    """Busy from the first training batch on, before any step has ended (a render then would
+    compete with the loop's first steps), and once steps are made; not before the loop starts,
+    nor when a first step has run for longer than 5 s."""
+    import time
+
+    import torch
+    from weightslab.data import WatchedLoader
+    from weightslab.experiment import Experiment
+    from weightslab_data_cache.plugin import _stepping
+
+    exp = Experiment(kwargs={"root_log_dir": tmp_path / "root"},
+                     environ={"WEIGHTSLAB_DISABLED_PLUGINS": "grpc_server,cli,watchdog,auth,agent,studio,example",
+                              "WEIGHTSLAB_LOG_LEVEL": "WARNING"})
+    loader = WatchedLoader(exp, torch.utils.data.TensorDataset(torch.zeros(8, 1), torch.zeros(8)), batch_size=4)
+    evaluation = WatchedLoader(exp, torch.utils.data.TensorDataset(torch.zeros(8, 1), torch.zeros(8)),
+                               loader_name="val", batch_size=4)
+    assert not _stepping(exp)
+    next(iter(evaluation))
+    assert not _stepping(exp)  # an evaluation loader is not the training loop
+    batches = iter(loader)
+    next(batches)
+    assert _stepping(exp)
+    exp._first_batch = time.monotonic() - 6.0  # a first step running for 6 s
+    assert not _stepping(exp)
+    exp.step_end()
+    assert _stepping(exp)

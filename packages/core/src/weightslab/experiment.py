@@ -87,6 +87,7 @@ class Experiment:
         self._step_times: list[float] = []
         self._last_step_end: float | None = None
         self._step_thread: threading.Thread | None = None  # the thread that ran the last step
+        self._first_batch: float | None = None  # when a training loop fetched its first batch
         from weightslab.mislabel import MislabelTracker
 
         self.mislabel = MislabelTracker()
@@ -361,6 +362,8 @@ class Experiment:
             if len(recent) > 4:  # evict this loader's oldest batch only (nested loops keep theirs)
                 del recent[next(iter(recent))]
         if loader.is_training:
+            if self._first_batch is None:
+                self._first_batch = time.monotonic()
             if self.coordinator is not None:
                 self.coordinator.buffer_seen(rows, self.step)
             else:
@@ -388,6 +391,11 @@ class Experiment:
         if not self._step_times:
             return 0.0
         return 1.0 / max(float(np.median(self._step_times)), 1e-9)
+
+    def first_batch_age(self) -> float | None:
+        """Seconds since a training loop fetched its first batch (None before): a loop that is starting,
+        before :meth:`activity` has a step to count from."""
+        return None if self._first_batch is None else time.monotonic() - self._first_batch
 
     def activity(self) -> tuple[str, float | None]:
         """``(state, seconds since the last step)``: the control state, or, once steps were made,

@@ -64,6 +64,9 @@ def weightslab_sample_store(experiment: Any, config: Any) -> Any:
                          save_predictions=settings.save_predictions_in_h5)
 
 
+_STARTING_S = 5.0  # a first step that takes longer than this no longer holds the overview back
+
+
 @hookimpl
 def weightslab_serve(experiment: Any, config: Any) -> Any:
     """Thumbnail cache for the API; warms the overview when WL_PRELOAD_IMAGE_OVERVIEW=1."""
@@ -82,12 +85,17 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
 
 
 def _stepping(experiment: Any) -> bool:
-    """Whether the training loop is making steps now (the overview waits for a pause, an idle
-    loop or its end; thumbnails asked for meanwhile still render on demand)."""
+    """Whether the training loop is making steps now, or starting (its first batch fetched in the
+    last 5 s, no step yet): the overview waits for a pause, an idle loop or its end, so that it
+    never competes with the first steps; thumbnails asked for meanwhile still render on demand."""
     activity = getattr(experiment, "activity", None)
     if activity is None:
         return False
     state, age = activity()
+    if state == "running" and age is None:
+        first_batch_age = getattr(experiment, "first_batch_age", None)
+        started = first_batch_age() if first_batch_age is not None else None
+        return started is not None and started < _STARTING_S
     return state == "running" and age is not None
 
 
