@@ -269,6 +269,9 @@ class CheckpointManager:
         """Note a branch change (e.g. resume after an edit) with its parent, once."""
         exp = self.experiment
         current = str(exp.branch)
+        if current == self._last_branch or not current:  # every step: no lock unless the branch changed
+            self._last_step = int(exp.step)
+            return
         with self._mlock:
             if current and current != self._last_branch:
                 branches = self._load()["branches"]
