@@ -118,3 +118,64 @@ def test_the_first_epoch_order_drawn_at_registration_is_the_seeded_order(tmp_pat
     plain.shuffle = False
     (_, ids, _), = list(plain)
     assert ids.tolist() == list(range(40))
+
+
+def _mixed_table() -> tuple[SampleTable, list[str], list[str]]:
+    table = SampleTable()
+    table.int_rows("train", np.arange(3000, dtype=np.int64)[::-1])
+    texts = ["img-7", "007", "-3", " 5", "b", "a10", "a9", str(1 << 70)]
+    table.rows("val", texts + ["12", "3"])
+    splits = ["train"] * 3000 + ["val"] * (len(texts) + 2)
+    ids = [str(v) for v in range(2999, -1, -1)] + texts + ["12", "3"]
+    return table, ids, splits
+
+
+def test_the_id_column_reads_like_the_text_of_every_id() -> None:
+    from weightslab.query import sample_id_rank
+
+    table, ids, _ = _mixed_table()
+    n = table.n
+    assert table.sample_id[:n].tolist() == ids and table.sample_id[:n].dtype == object
+    assert all(type(s) is str for s in table.sample_id[:n].tolist())
+    rows = np.array([3001, 0, 3007, 2999, 3009])
+    assert table.sample_id[rows].tolist() == [ids[r] for r in rows.tolist()]
+    assert table.sample_id[3000] == "img-7" and table.sample_id[5] == "2994"
+    assert table.sample_id[n] is None  # room beyond the rows, as an unset object array reads
+    assert np.asarray(table.sample_id)[:n].tolist() == ids
+    frame = table.frame()
+    assert frame.ids_at(rows).tolist() == [ids[r] for r in rows.tolist()] and frame.ids_at(3000) == "img-7"
+    assert frame.id_rank().tolist() == sample_id_rank(np.array(ids, dtype=object)).tolist()
+    assert frame.sample_id.tolist() == ids and len(frame) == n
+    assert table.frame(copy=True).sample_id.tolist() == ids
+    assert table.frame(rows=rows).sample_id.tolist() == [ids[r] for r in rows.tolist()]
+    decimal = SampleTable()
+    decimal.int_rows("train", np.array([10, 2, 33, 2]))
+    assert decimal.frame().id_rank().tolist() == sample_id_rank(np.array(["10", "2", "33"], dtype=object)).tolist()
+
+
+def test_a_page_of_a_large_numbered_table_spells_only_its_own_ids(tmp_path: Path) -> None:
+    """A query that neither filters nor sorts on sample_id reads the ids of its page only: no
+    string per row is made (at 200k rows they would be ~12 MB); filtering on the id still works."""
+    import tracemalloc
+
+    from weightslab.operations.samples import QuerySamplesRequest, query_samples
+
+    exp = _experiment(tmp_path)
+    n = 200_000
+    exp.register_samples("train", NumberedIds(n))
+    exp.table.set_signal("loss", np.arange(n), np.linspace(0.0, 2.0, n))
+    query_samples(exp, QuerySamplesRequest(query="loss > 1 sort by loss desc limit 5"))  # frame built
+    exp.table.set_signal("loss", np.arange(10), np.full(10, 9.0))  # the table changed, and a new frame
+    exp.table.set_tag("checked", np.arange(3), True)  # is built (a new column)
+    tracemalloc.start()
+    try:
+        page = query_samples(exp, QuerySamplesRequest(query="loss > 1 sort by loss desc limit 5"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert list(page.sample_ids) == [str(i) for i in range(5)] and page.total == n // 2 + 10
+    assert peak < 8_000_000, f"a page query allocated {peak} bytes"  # spelling every id: ~30 MB
+    by_id = query_samples(exp, QuerySamplesRequest(query="sample_id == 199999"))
+    assert list(by_id.sample_ids) == ["199999"]
+    tail = query_samples(exp, QuerySamplesRequest(query="sort by sample_id desc limit 2"))
+    assert list(tail.sample_ids) == ["199999", "199998"]

@@ -358,7 +358,7 @@ class QueryAgent:
             more = f" (+{len(groups) - 20} more groups)" if len(groups) > 20 else ""
             text = f"{outcome.total_groups} group(s) over {outcome.total} rows{note}:\n" + "\n".join(lines) + more
             return Answer(answer=text, matched=outcome.total, groups=groups, **base)
-        ids = tuple(str(frame.sample_id[i]) for i in outcome.rows[:MAX_IDS])
+        ids = tuple(str(s) for s in frame.ids_at(list(outcome.rows[:MAX_IDS])))
         if outcome.kind == "select":
             rows = tuple(row_dicts(frame, outcome.rows, outcome.columns))
             text = f"{len(rows)} of {outcome.total} matching samples{note}"

@@ -245,7 +245,7 @@ def row_dicts(frame: Frame, rows: np.ndarray, columns: tuple[str, ...]) -> list[
               if c in frame.columns]
     out = []
     for i in np.asarray(rows, dtype=np.int64).tolist():
-        row: dict[str, Any] = {"sample_id": str(frame.sample_id[i]), "split": str(frame.split[i]),
+        row: dict[str, Any] = {"sample_id": str(frame.ids_at(i)), "split": str(frame.split[i]),
                                "discarded": bool(frame.discarded[i])}
         for name in wanted:
             value = frame.columns[name][i]

@@ -142,12 +142,96 @@ class _RowIndex:
         return sum(self._counts.values())
 
 
+class IdColumn:
+    """The table's ``sample_id`` column, read like an object array of text: ``col[rows]``,
+    ``col[:n]``, ``col[row]``.
+
+    A decimal id (``"0"``, ``"17"``: what a numbering loader gives) is its row's ``int_id``, with no
+    string object per row (~60 bytes a row); only other ids are kept as text. A read spells out
+    the rows it asks for, so a page of 20 rows costs 20 strings, not a million.
+    """
+
+    dtype = np.dtype(object)
+
+    def __init__(self, table: SampleTable) -> None:
+        self._table = table
+        self._text: np.ndarray | None = None  # object array, made when a non-decimal id arrives
+
+    def __len__(self) -> int:
+        return self._table._cap
+
+    def _grow(self, cap: int, n: int) -> None:
+        if self._text is not None:
+            grown = np.full(cap, None, dtype=object)
+            grown[:n] = self._text[:n]
+            self._text = grown
+
+    def __getitem__(self, index: Any) -> Any:
+        ints = self._table.int_id[index]
+        if np.ndim(ints) == 0:
+            if ints >= 0:
+                return str(int(ints))
+            return self._text[index] if self._text is not None else None
+        out = np.empty(ints.shape, dtype=object)
+        decimal = ints >= 0
+        out[decimal] = ints[decimal].astype(str)  # numpy's decimal text, as Python str objects
+        if self._text is not None and not decimal.all():
+            out[~decimal] = self._text[index][~decimal]
+        return out
+
+    def __setitem__(self, row: int, sample_id: str) -> None:
+        if isinstance(sample_id, str) and _RowIndex._number(sample_id) >= 0:
+            return  # spelled from int_id, which the caller sets
+        if self._text is None:
+            self._text = np.full(self._table._cap, None, dtype=object)
+        self._text[row] = sample_id
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def view(self, sel: Any) -> IdsView:
+        """The ids of ``sel`` for a query frame, spelled out only if the frame needs them all."""
+        ints = self._table.int_id[sel]
+        text = self._text[sel] if self._text is not None else None
+        return IdsView(ints, text)
+
+
+class IdsView:
+    """Ids of a frame's rows as the table keeps them (see :class:`IdColumn`); ``Frame`` spells
+    them out on first use of ``frame.sample_id``, and pages read :meth:`at` instead."""
+
+    def __init__(self, ints: np.ndarray, text: np.ndarray | None) -> None:
+        self.ints, self.text = ints, text
+
+    def __len__(self) -> int:
+        return len(self.ints)
+
+    @property
+    def all_decimal(self) -> bool:
+        return self.text is None or bool((self.ints >= 0).all())
+
+    def at(self, idx: Any) -> Any:
+        ints = self.ints[idx]
+        if np.ndim(ints) == 0:  # one row: its id
+            return str(int(ints)) if ints >= 0 else self.text[idx]  # type: ignore[index]
+        out = np.empty(np.shape(ints), dtype=object)
+        decimal = ints >= 0
+        out[decimal] = ints[decimal].astype(str)
+        if self.text is not None and not decimal.all():
+            out[~decimal] = self.text[idx][~decimal]
+        return out
+
+    def spell(self) -> np.ndarray:
+        return self.at(slice(None))
+
+
 class SampleTable:
     def __init__(self) -> None:
         self._index = _RowIndex()
         self.n = 0
         self._cap = 0
-        self.sample_id = np.empty(0, dtype=object)
+        self.sample_id = IdColumn(self)
         # The id as an integer where it is one in decimal (-1 otherwise): lets writers hand whole
         # batches of ids to the store as one int64 array instead of one text object per sample.
         self.int_id = np.empty(0, dtype=np.int64)
@@ -181,7 +265,7 @@ class SampleTable:
             out[: self.n] = arr[: self.n]
             return out
 
-        self.sample_id = grow(self.sample_id, None)
+        self.sample_id._grow(cap, self.n)
         self.int_id = grow(self.int_id, -1)
         self.split_code = grow(self.split_code, -1)
         self.split = grow(self.split, None)
@@ -269,8 +353,7 @@ class SampleTable:
         self._grow(start + k)
         self._index.add_dense(split, new_ids, row_of_uniq[by_appearance])
         sel = slice(start, start + k)
-        self.sample_id[sel] = new_ids.astype(str).astype(object)
-        self.int_id[sel] = new_ids
+        self.int_id[sel] = new_ids  # the ids' text is spelled from these (IdColumn)
         if split not in self._split_counts:
             self.split_names.append(split)
         self.split[sel] = split
@@ -415,8 +498,9 @@ class SampleTable:
         columns.update({k: take(v) for k, v in self.text.items()})
         columns["last_seen_step"] = take(self.last_seen_step)
         columns["seen_count"] = take(self.seen_count)
+        ids = self.sample_id.view(sel)
         frame = Frame(
-            sample_id=take(self.sample_id),
+            sample_id=ids.spell() if copy else ids,
             split=take(self.split),
             discarded=take(self.discarded),
             columns=columns,

@@ -24,7 +24,6 @@ a precomputed ``sample_id_rank`` (from :func:`sample_id_rank`) to skip the recom
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -191,22 +190,45 @@ def sample_id_rank(ids: np.ndarray) -> np.ndarray:
     return rank
 
 
-@dataclass(eq=False)
 class Frame:
-    sample_id: np.ndarray
-    split: np.ndarray
-    discarded: np.ndarray
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
-    tags: dict[str, np.ndarray] = field(default_factory=dict)
-    categories: dict[str, np.ndarray] = field(default_factory=dict)
-    sample_id_rank: np.ndarray | None = None
-    _cache: dict[str, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False)
+    """``sample_id`` may also be given as a lazy view of ids (the sample table's ``IdsView``: ``len``,
+    ``at(idx)``, ``spell()``, ``ints``, ``all_decimal``): it is spelled out into the object array
+    on first use of :attr:`sample_id`; :meth:`ids_at` and :meth:`id_rank` do without."""
 
-    def __post_init__(self) -> None:
-        self.sample_id = np.asarray(self.sample_id)
-        self.split = np.asarray(self.split)
-        self.discarded = np.asarray(self.discarded, dtype=bool)
-        n = len(self.sample_id)
+    def __init__(self, sample_id: Any, split: Any, discarded: Any, columns: dict[str, np.ndarray] | None = None,
+                 tags: dict[str, np.ndarray] | None = None, categories: dict[str, np.ndarray] | None = None,
+                 sample_id_rank: np.ndarray | None = None) -> None:
+        self._lazy_ids: Any = sample_id if hasattr(sample_id, "spell") else None
+        self._sample_id: np.ndarray | None = None if self._lazy_ids is not None else np.asarray(sample_id)
+        self.split = np.asarray(split)
+        self.discarded = np.asarray(discarded, dtype=bool)
+        self.columns: dict[str, np.ndarray] = {} if columns is None else columns
+        self.tags: dict[str, np.ndarray] = {} if tags is None else tags
+        self.categories: dict[str, np.ndarray] = {} if categories is None else categories
+        self.sample_id_rank = sample_id_rank
+        self._cache: dict[str, tuple[Any, Any]] = {}
+        self._check()
+
+    @property
+    def sample_id(self) -> np.ndarray:
+        """Object array of the ids (spelled out from a lazy view on first use, then kept)."""
+        if self._sample_id is None:
+            self._sample_id = self._lazy_ids.spell()
+        return self._sample_id
+
+    @sample_id.setter
+    def sample_id(self, value: Any) -> None:
+        self._sample_id, self._lazy_ids = np.asarray(value), None
+
+    def ids_at(self, idx: Any) -> np.ndarray:
+        """The ids of rows ``idx`` (a page), without spelling out every row's id."""
+        if self._sample_id is None:
+            at: np.ndarray = self._lazy_ids.at(idx)
+            return at
+        return self._sample_id[idx]
+
+    def _check(self) -> None:
+        n = len(self._lazy_ids) if self._sample_id is None else len(self._sample_id)
 
         def check(arr: np.ndarray, what: str) -> None:
             if arr.ndim != 1 or len(arr) != n:
@@ -228,7 +250,7 @@ class Frame:
             check(self.sample_id_rank, "sample_id_rank")
 
     def __len__(self) -> int:
-        return len(self.sample_id)
+        return len(self._lazy_ids) if self._sample_id is None else len(self._sample_id)
 
     # -- lookup -------------------------------------------------------------
     def column_names(self) -> list[str]:
@@ -282,7 +304,11 @@ class Frame:
         """Numeric-aware rank of ``sample_id`` (see :func:`sample_id_rank`), cached."""
         if self.sample_id_rank is not None:
             return self.sample_id_rank
-        rank: np.ndarray = self._cached("id_rank", self.sample_id, sample_id_rank)
+        if self._sample_id is None and self._lazy_ids.all_decimal:  # decimal ids rank as their numbers
+            ints: np.ndarray = self._lazy_ids.ints
+            rank: np.ndarray = self._cached("id_rank", ints, sample_id_rank)
+            return rank
+        rank = self._cached("id_rank", self.sample_id, sample_id_rank)
         return rank
 
     def split_codes(self) -> tuple[list[Any], np.ndarray]:
