@@ -84,7 +84,8 @@ def test_shutdown_without_a_store() -> None:
 def test_the_overview_waits_for_a_training_loop_that_is_starting(tmp_path) -> None:
     """Busy from the first training batch on, before any step has ended (a render then would
     compete with the loop's first steps), and once steps are made; not before the loop starts,
-    nor when a first step has run for longer than 5 s."""
+    nor when a first step has run for longer than 5 s; busy for a moment after a query of an idle
+    run (a person using the API), not after a status poll."""
     import time
 
     import torch
@@ -99,6 +100,8 @@ def test_the_overview_waits_for_a_training_loop_that_is_starting(tmp_path) -> No
     evaluation = WatchedLoader(exp, torch.utils.data.TensorDataset(torch.zeros(8, 1), torch.zeros(8)),
                                loader_name="val", batch_size=4)
     assert not _stepping(exp)
+    assert _stepping(exp, served=time.monotonic())  # just served: a training loop usually follows
+    assert not _stepping(exp, served=time.monotonic() - 3.0)  # none came
     next(iter(evaluation))
     assert not _stepping(exp)  # an evaluation loader is not the training loop
     batches = iter(loader)
@@ -108,3 +111,11 @@ def test_the_overview_waits_for_a_training_loop_that_is_starting(tmp_path) -> No
     assert not _stepping(exp)
     exp.step_end()
     assert _stepping(exp)
+    exp._last_step_end = time.monotonic() - 60.0  # the loop went idle
+    assert not _stepping(exp)
+    exp.frame()  # a person queries: the overview gives way for a moment
+    assert _stepping(exp)
+    exp._last_read = time.monotonic() - 0.3
+    assert not _stepping(exp)
+    exp.status()  # a Studio polls status all the time: not a reason to wait
+    assert not _stepping(exp)

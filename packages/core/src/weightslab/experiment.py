@@ -88,6 +88,7 @@ class Experiment:
         self._last_step_end: float | None = None
         self._step_thread: threading.Thread | None = None  # the thread that ran the last step
         self._first_batch: float | None = None  # when a training loop fetched its first batch
+        self._last_read: float | None = None  # when a query read the table (front ends)
         from weightslab.mislabel import MislabelTracker
 
         self.mislabel = MislabelTracker()
@@ -392,6 +393,12 @@ class Experiment:
             return 0.0
         return 1.0 / max(float(np.median(self._step_times)), 1e-9)
 
+    def last_read_age(self) -> float | None:
+        """Seconds since a query read the table (:meth:`frame`), None before: background work such as
+        the thumbnail overview gives way to a person querying (status polls do not count: a Studio
+        polls it all the time)."""
+        return None if self._last_read is None else time.monotonic() - self._last_read
+
     def first_batch_age(self) -> float | None:
         """Seconds since a training loop fetched its first batch (None before): a loop that is starting,
         before :meth:`activity` has a step to count from."""
@@ -616,6 +623,7 @@ class Experiment:
     # -- reads --------------------------------------------------------------
     def frame(self) -> Any:
         """Snapshot of the whole table, with the mislabel columns, for queries."""
+        self._last_read = time.monotonic()
         self.recorder.drain()
         with self.data_lock:
             frame = self.table.frame()

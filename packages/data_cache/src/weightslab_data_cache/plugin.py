@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def weightslab_sample_store(experiment: Any, config: Any) -> Any:
 
 
 _STARTING_S = 5.0  # a first step that takes longer than this no longer holds the overview back
+_SERVE_GRACE_S = 2.0  # before any training batch, the overview starts this long after serve()
+_READ_QUIET_S = 0.25  # the overview resumes this long after the last query
 
 
 @hookimpl
@@ -75,8 +78,9 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
     if "previews" in experiment.services:
         return None
     settings = _settings(config)
+    served = time.monotonic()
     service = PreviewService.from_settings(settings, lambda key: experiment.load_sample(*key),
-                                           busy=lambda: _stepping(experiment))
+                                           busy=lambda: _stepping(experiment, served))
     experiment.services["previews"] = service
     keys = [(split, sid) for split, sid in experiment.sample_keys(limit=settings.max_preview_cache_size)]
     if service.start(keys):
@@ -84,18 +88,25 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
     return service
 
 
-def _stepping(experiment: Any) -> bool:
+def _stepping(experiment: Any, served: float | None = None) -> bool:
     """Whether the training loop is making steps now, or starting (its first batch fetched in the
-    last 5 s, no step yet): the overview waits for a pause, an idle loop or its end, so that it
-    never competes with the first steps; thumbnails asked for meanwhile still render on demand."""
+    last 5 s, no step yet; before any batch, the first 2 s after ``served``), or a query read the table in the last 0.25 s: the overview waits for a
+    pause, an idle loop or its end between queries, so that it never competes with the first steps
+    or a person's query for long; thumbnails asked for meanwhile still render on demand."""
     activity = getattr(experiment, "activity", None)
     if activity is None:
         return False
+    last_read_age = getattr(experiment, "last_read_age", None)
+    read = last_read_age() if last_read_age is not None else None
+    if read is not None and read < _READ_QUIET_S:
+        return True
     state, age = activity()
     if state == "running" and age is None:
         first_batch_age = getattr(experiment, "first_batch_age", None)
         started = first_batch_age() if first_batch_age is not None else None
-        return started is not None and started < _STARTING_S
+        if started is None:  # no loop yet: one usually starts right after serve()
+            return served is not None and time.monotonic() - served < _SERVE_GRACE_S
+        return started < _STARTING_S
     return state == "running" and age is not None
 
 
