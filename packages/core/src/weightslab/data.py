@@ -105,12 +105,12 @@ class NumberedIds(Sequence[str]):
 
 
 class _BatchSampler:
-    """Yields lists of dataset indices; reads batch size and discards live at every batch."""
+    """Yields arrays (int64) of dataset indices; reads batch size and discards live at every batch."""
 
     def __init__(self, loader: WatchedLoader) -> None:
         self.loader = loader
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[np.ndarray]:
         loader = self.loader
         n = len(loader.ids)
         order = loader._take_order()
@@ -123,14 +123,17 @@ class _BatchSampler:
         while pos < n:
             size = loader.batch_size
             discarded = loader.experiment.table.discarded  # re-read: the table may have grown
-            batch: list[int] = []
-            while pos < n and len(batch) < size:
-                chunk = order[pos:pos + size - len(batch)]
+            parts: list[np.ndarray] = []
+            count = 0
+            while pos < n and count < size:
+                chunk = order[pos:pos + size - count]
                 pos += len(chunk)
-                batch.extend(chunk[~discarded[rows[chunk]]].tolist())
-            if not batch or (loader.drop_last and len(batch) < size):
+                parts.append(chunk[~discarded[rows[chunk]]])
+                count += len(parts[-1])
+            batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            if not len(batch) or (loader.drop_last and len(batch) < size):
                 return
-            yield batch
+            yield batch.astype(np.int64, copy=False)
 
     def __len__(self) -> int:
         coordinator = self.loader.experiment.coordinator
@@ -143,7 +146,7 @@ class _BatchSampler:
         return active // size if self.loader.drop_last else -(-active // size)
 
 
-def _shard_batches(loader: WatchedLoader, coordinator: Any, order: np.ndarray) -> Iterator[list[int]]:
+def _shard_batches(loader: WatchedLoader, coordinator: Any, order: np.ndarray) -> Iterator[np.ndarray]:
     """This rank's batches of the epoch, ``DistributedSampler``-style: the samples active at the
     epoch's start (discards every rank agreed on), padded to a multiple of the world size, every
     ``world``-th from ``rank``. Batch size fixed for the epoch: every rank runs the same number of batches."""
@@ -159,7 +162,7 @@ def _shard_batches(loader: WatchedLoader, coordinator: Any, order: np.ndarray) -
         batch = mine[start:start + size]
         if loader.drop_last and len(batch) < size:
             return
-        yield batch.tolist()
+        yield batch.astype(np.int64, copy=False)
 
 
 class _IndexedDataset:
@@ -175,29 +178,30 @@ class _IndexedDataset:
     def __getitem__(self, idx: int) -> tuple[Any, int]:
         return self.dataset[idx], idx
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[Any, int]] | _Collated:
+    def __getitems__(self, indices: np.ndarray | list[int]) -> list[tuple[Any, int]] | _Collated:
         if self.tensors is not None:  # one gather per tensor: what collating the items one by one gives
             torch = torch_or_none()
             assert torch is not None
             index = torch.as_tensor(indices, dtype=torch.int64)
-            return _Collated(tuple(t.index_select(0, index) for t in self.tensors), indices)
+            return _Collated(tuple(t.index_select(0, index) for t in self.tensors), np.asarray(indices))
+        positions = indices.tolist() if isinstance(indices, np.ndarray) else list(indices)  # a dataset sees ints
         many = getattr(self.dataset, "__getitems__", None)  # batched fetch when the dataset has one
-        items = many(indices) if many is not None else [self.dataset[i] for i in indices]
-        return list(zip(items, indices, strict=True))
+        items = many(positions) if many is not None else [self.dataset[i] for i in positions]
+        return list(zip(items, positions, strict=True))
 
 
 class _Collated(NamedTuple):
     """A batch already collated where it was fetched (see :class:`_IndexedDataset`)."""
 
     batch: tuple[Any, ...]
-    indices: list[int]
+    indices: np.ndarray
 
 
 class _IndexedCollate:
     def __init__(self, collate_fn: Any) -> None:
         self.collate_fn = collate_fn
 
-    def __call__(self, batch: list[tuple[Any, int]] | _Collated) -> tuple[Any, list[int]]:
+    def __call__(self, batch: list[tuple[Any, int]] | _Collated) -> tuple[Any, np.ndarray | list[int]]:
         if isinstance(batch, _Collated):
             return batch.batch, batch.indices
         items = [item for item, _ in batch]
@@ -383,25 +387,24 @@ class WatchedLoader:
 
         self._torch_loader = DataLoader(
             cast(Any, _IndexedDataset(self.dataset, tensors=_plain_tensors(self.dataset, collate_fn))),
-            batch_sampler=_BatchSampler(self),
+            batch_sampler=cast(Any, _BatchSampler(self)),  # arrays of indices: our dataset wrapper reads them
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             collate_fn=_IndexedCollate(collate_fn or default_collate))
 
-    def _batches(self) -> Iterator[tuple[Any, list[int]]]:
+    def _batches(self) -> Iterator[tuple[Any, np.ndarray | list[int]]]:
         if self._numpy:
             for idx in _BatchSampler(self):
-                sel = np.asarray(idx)
-                parts = tuple(p[sel] for p in self._parts)
+                parts = tuple(p[idx] for p in self._parts)
                 yield parts if len(parts) > 1 else parts[0], idx
         elif self._torch_loader is not None:
             yield from self._torch_loader
         else:  # a map-style dataset without torch: plain Python batching
             for idx in _BatchSampler(self):
-                yield [self.dataset[i] for i in idx], idx
+                yield [self.dataset[i] for i in idx.tolist()], idx
 
-    def _filter(self, batch: Any, idx: list[int]) -> tuple[Any, list[int]]:
+    def _filter(self, batch: Any, idx: np.ndarray) -> tuple[Any, np.ndarray]:
         """Drop samples discarded after the batch was prefetched (worker processes)."""
-        discarded = self.experiment.table.discarded[self.rows[np.asarray(idx)]]
+        discarded = self.experiment.table.discarded[self.rows[idx]]
         if not discarded.any():
             return batch, idx
         keep = np.flatnonzero(~discarded)
@@ -424,9 +427,9 @@ class WatchedLoader:
             batch = type(batch)(take(p) for p in batch)
         else:
             batch = take(batch)
-        return batch, [idx[i] for i in keep]
+        return batch, idx[keep]
 
-    def _ids_out(self, idx: list[int]) -> Any:
+    def _ids_out(self, idx: np.ndarray | list[int]) -> Any:
         if self._id_ints is not None:  # the items' own integer ids
             torch = torch_or_none()
             own = self._id_ints[np.asarray(idx, dtype=np.int64)]
@@ -455,15 +458,16 @@ class WatchedLoader:
             coordinator.epoch_end()  # every rank ends the epoch here: records reach rank 0
 
     def _epoch(self, experiment: Any, distributed: bool) -> Iterator[tuple[Any, ...]]:
-        for batch, idx in self._batches():
+        for batch, positions in self._batches():
+            idx = np.asarray(positions, dtype=np.int64)
             if self.is_training:
                 experiment.step_boundary()  # pause here; apply pending edits
             if not distributed:  # distributed: discards apply at the epoch boundary (equal batch counts)
                 batch, idx = self._filter(batch, idx)
-            if not idx:
+            if not len(idx):
                 continue
             ids = self._ids_out(idx)
-            rows = self.rows[np.asarray(idx)]
+            rows = self.rows[idx]
             experiment.batch_started(self, rows, ids)
             if self._torch_loader is None and not self._numpy:  # plain Python batching: items as they are
                 yield (batch, ids, None)
