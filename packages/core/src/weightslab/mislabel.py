@@ -146,14 +146,25 @@ class MislabelTracker:
                 self._live_k = self._cap
 
     def _grow(self, needed: int, *, exact: bool = False) -> None:
+        """Per-row state: one block per dtype, a row's fields side by side, each field a column view.
+
+        A shuffled batch updates every field of 1,024 scattered rows: with one array per field
+        that is a cache miss per field and row (15 a row); side by side, a row's float fields share
+        two cache lines and its counters one.
+        """
         if needed <= self._cap:
             return
         new_cap = needed if exact else max(needed, 2 * self._cap, 64)
-        for name, fill in self._FILL.items():
-            old = getattr(self, name)
-            new = np.full(new_cap, fill, dtype=old.dtype)
-            new[: self._cap] = old
-            setattr(self, name, new)
+        by_dtype: dict[np.dtype[Any], list[str]] = {}
+        for name in self._FILL:
+            by_dtype.setdefault(getattr(self, name).dtype, []).append(name)
+        for dtype, names in by_dtype.items():
+            block = np.empty((new_cap, len(names)), dtype=dtype)
+            for j, name in enumerate(names):
+                old = getattr(self, name)
+                block[: self._cap, j] = old[: self._cap]
+                block[self._cap:, j] = self._FILL[name]
+                setattr(self, name, block[:, j])
         self._cap = new_cap
 
     # ------------------------------------------------------------------ update
