@@ -77,13 +77,17 @@ def _content_hash(item: Any) -> str:
 
 class NumberedIds(Sequence[str]):
     """The ids ``"0" .. "n-1"`` of a loader that numbers its samples, as a sequence of text
-    without a string object per sample (``numbers`` is the int64 array behind it)."""
+    without a string object per sample (``numbers`` gives them as an int64 array)."""
 
     def __init__(self, n: int) -> None:
-        self.numbers = np.arange(n, dtype=np.int64)
+        self._n = int(n)
+
+    @property
+    def numbers(self) -> np.ndarray:
+        return np.arange(self._n, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.numbers)
+        return self._n
 
     @overload
     def __getitem__(self, index: int) -> str: ...
@@ -93,15 +97,15 @@ class NumberedIds(Sequence[str]):
 
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
-            return [str(v) for v in self.numbers[index].tolist()]
-        return str(int(self.numbers[index]))
+            return [str(v) for v in range(self._n)[index]]
+        return str(range(self._n)[index])
 
     def __iter__(self) -> Iterator[str]:
-        return (str(v) for v in range(len(self.numbers)))
+        return (str(v) for v in range(self._n))
 
     def __contains__(self, value: object) -> bool:
         return isinstance(value, str) and value.isdigit() and value.isascii() and (
-            len(value) == 1 or value[0] != "0") and int(value) < len(self.numbers)
+            len(value) == 1 or value[0] != "0") and int(value) < self._n
 
 
 class _BatchSampler:

@@ -611,13 +611,14 @@ class Experiment:
         if not getattr(self.store, "persistent", False) or len(rows) == 0:
             return
         t = self.table
+        rows = np.asarray(rows, dtype=np.int64)  # indexing by an index array copies: no second copy
         label = t.numeric.get("label")
         self.store.update_rows(StoredRows(
-            split=t.split[rows].copy(), sample_id=t.store_ids(rows).copy(),  # int64 when decimal: coded vectorised
-            label=label[rows].copy() if label is not None else np.full(len(rows), np.nan),
-            discarded=t.discarded[rows].copy(),
-            tags={k: v[rows].copy() for k, v in t.tags.items()},
-            categories={k: v[rows].copy() for k, v in t.categories.items()},
+            split=t.split[rows], sample_id=t.store_ids(rows),  # int64 when decimal: coded vectorised
+            label=label[rows] if label is not None else np.full(len(rows), np.nan),
+            discarded=t.discarded[rows],
+            tags={k: v[rows] for k, v in t.tags.items()},
+            categories={k: v[rows] for k, v in t.categories.items()},
         ))
 
     # -- reads --------------------------------------------------------------

@@ -344,14 +344,19 @@ class SampleTable:
         """Rows for non-negative integer ids none of which is in ``split`` yet, added in one pass
         (rows in order of first appearance, as :meth:`rows` numbers them): registering a
         million-sample loader is array work, not a million dictionary inserts."""
-        uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-        by_appearance = np.argsort(first, kind="stable")
-        new_ids = uniq[by_appearance]
-        start, k = self.n, len(new_ids)
-        row_of_uniq = np.empty(len(uniq), dtype=np.int64)
-        row_of_uniq[by_appearance] = np.arange(start, start + k)
+        start = self.n
+        if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):  # e.g. a loader's 0..n-1: distinct, in order
+            new_ids, out = ids, np.arange(start, start + len(ids), dtype=np.int64)
+        else:
+            uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+            by_appearance = np.argsort(first, kind="stable")
+            new_ids = uniq[by_appearance]
+            row_of_uniq = np.empty(len(uniq), dtype=np.int64)
+            row_of_uniq[by_appearance] = np.arange(start, start + len(uniq))
+            out = row_of_uniq[inverse.reshape(-1)]
+        k = len(new_ids)
         self._grow(start + k)
-        self._index.add_dense(split, new_ids, row_of_uniq[by_appearance])
+        self._index.add_dense(split, new_ids, np.arange(start, start + k, dtype=np.int64))
         sel = slice(start, start + k)
         self.int_id[sel] = new_ids  # the ids' text is spelled from these (IdColumn)
         if split not in self._split_counts:
@@ -361,7 +366,7 @@ class SampleTable:
         self.n += k
         self._split_counts[split] = self._split_counts.get(split, 0) + k
         self.version += 1
-        return row_of_uniq[inverse.reshape(-1)]
+        return out
 
     def store_ids(self, rows: np.ndarray) -> np.ndarray:
         """Sample ids of ``rows`` for the sample store: int64 when every one is a decimal integer
