@@ -100,14 +100,20 @@ def test_a_segment_of_many_new_ids_reloads_every_id(tmp_path) -> None:
         return StoredRows(split=np.full(len(ids), "train", dtype=object), sample_id=ids,
                           label=np.arange(len(ids), dtype=np.float64), discarded=np.zeros(len(ids), dtype=bool))
 
-    with H5SampleStore(tmp_path / "store", flush_interval=60) as store:
-        store.update_rows(rows_of(ints))
-        store.flush()
-        store.update_rows(rows_of(texts))
-    with H5SampleStore(tmp_path / "store", flush_interval=60) as reopened:
-        state = reopened.load()
-    assert state.rows is not None
-    got = dict(zip(state.rows.sample_id.tolist(), state.rows.label.tolist(), strict=True))
     want = {str(v): float(i) for i, v in enumerate(ints.tolist())}
     want.update({v: float(i) for i, v in enumerate(texts.tolist())})
-    assert got == want
+    for merged in (False, True):
+        folder = tmp_path / f"store-{merged}"
+        with H5SampleStore(folder, flush_interval=60, compact_fanout=2) as store:
+            store.update_rows(rows_of(ints))
+            store.flush()
+            store.update_rows(rows_of(texts))
+            store.flush()
+            if merged:  # the two segments merged into one: dictionaries copied slice by slice
+                store.compact()  # (or the background compactor did it first)
+                assert len(store.segment_files()) == 1
+        with H5SampleStore(folder, flush_interval=60) as reopened:
+            state = reopened.load()
+        assert state.rows is not None
+        got = dict(zip(state.rows.sample_id.tolist(), state.rows.label.tolist(), strict=True))
+        assert got == want

@@ -44,8 +44,8 @@ def merge(inputs: list[Path], output: Path, *, level: int, seq: int, chunk_size:
     piece = chunk_size if chunk_size > 0 else _PIECE
     try:
         for reader in readers:
-            names_base, names = reader.dictionary("names")
-            ids_base, ids = reader.dictionary("ids")
+            names_base, names = reader.stored_entries("names")
+            ids_base, ids = reader.stored_entries("ids")
             writer.add_dicts(names_base, names, ids_base, ids)
         totals: dict[int, int] = {}
         for reader in readers:

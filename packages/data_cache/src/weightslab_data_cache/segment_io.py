@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import h5py
 import numpy as np
@@ -193,6 +193,14 @@ class SegmentReader:
     def level(self) -> int:
         return int(self.file.attrs.get("level", 0))
 
+    def stored_entries(self, key: str) -> tuple[int, Sequence[str]]:
+        """:meth:`dictionary` read a slice at a time as it is used (a merge copies a million ids
+        without holding a million strings, and other threads run between slices)."""
+        dset = self.file.get(f"dict/{key}")
+        if dset is None:
+            return -1, []
+        return int(dset.attrs["base"]), _StoredEntries(dset)
+
     def dictionary(self, key: str) -> tuple[int, list[str]]:
         dset = self.file.get(f"dict/{key}")
         if dset is None:
@@ -253,3 +261,27 @@ class SegmentReader:
             patch.columns[(str(c.attrs["kind"]), str(c.attrs["name"]))] = Column(
                 values, c["set"][()].astype(bool) if "set" in c else None)
         return patch
+
+
+class _StoredEntries(Sequence[str]):
+    """A segment's dictionary dataset read as text, slice by slice (valid while the file is open)."""
+
+    def __init__(self, dset: Any) -> None:
+        self.dset = dset
+
+    def __len__(self) -> int:
+        return int(self.dset.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            a, b, stride = index.indices(len(self))
+            texts: list[str] = self.dset.asstr()[a:max(a, b)].tolist()
+            return texts if stride == 1 else texts[::stride]
+        text: str = self.dset.asstr()[range(len(self))[index]]
+        return text
