@@ -102,12 +102,13 @@ def run_one(n: int) -> dict[str, Any]:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(FEATURES, 64), torch.nn.ReLU(), torch.nn.Linear(64, CLASSES))
 
-    def plain_epoch() -> list[float]:
+    def timed_epoch(batches: Any) -> list[float]:
+        """Step times of a plain (uninstrumented) loop over ``batches``."""
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
         loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
         times = []
         t0 = time.perf_counter()
-        for xb, yb in torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True):
+        for xb, yb in batches:
             opt.zero_grad()
             loss_fn(net(xb), yb).mean().backward()
             opt.step()
@@ -116,24 +117,18 @@ def run_one(n: int) -> dict[str, Any]:
             t0 = t1
         return times
 
+    def plain_epoch() -> list[float]:
+        return timed_epoch(torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True))
+
+    def gathered(order: Any) -> Any:
+        for start in range(0, n, BATCH):
+            idx = order[start:start + BATCH]
+            yield x.index_select(0, idx), y.index_select(0, idx)
+
     def plain_batched_epoch() -> list[float]:
         """The plain loop with the fetch the watched loader does for a TensorDataset (one gather a
         batch instead of the DataLoader's item-by-item collate): the baseline for the recording cost."""
-        opt = torch.optim.SGD(net.parameters(), lr=0.01)
-        loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
-        times = []
-        order = torch.randperm(n)
-        t0 = time.perf_counter()
-        for start in range(0, n, BATCH):
-            idx = order[start:start + BATCH]
-            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-            opt.zero_grad()
-            loss_fn(net(xb), yb).mean().backward()
-            opt.step()
-            t1 = time.perf_counter()
-            times.append(t1 - t0)
-            t0 = t1
-        return times
+        return timed_epoch(gathered(torch.randperm(n)))
 
     plain1 = plain_epoch()
     batched1 = plain_batched_epoch()

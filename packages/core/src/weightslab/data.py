@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, cast, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 
 from weightslab._torch import torch_or_none
 from weightslab.item_layout import PLAIN, ItemLayout, detect_layout, item_id, item_label, split_batch
+from weightslab.spelled import SpelledSequence
 from weightslab.table import normalize_id
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _content_hash(item: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-class NumberedIds(Sequence[str]):
+class NumberedIds(SpelledSequence):
     """The ids ``"0" .. "n-1"`` of a loader that numbers its samples, as a sequence of text
     without a string object per sample (``numbers`` gives them as an int64 array)."""
 
@@ -89,19 +90,8 @@ class NumberedIds(Sequence[str]):
     def __len__(self) -> int:
         return self._n
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [str(v) for v in range(self._n)[index]]
-        return str(range(self._n)[index])
-
-    def __iter__(self) -> Iterator[str]:
-        return (str(v) for v in range(self._n))
+    def _spell(self, start: int, stop: int) -> list[str]:
+        return [str(v) for v in range(start, stop)]
 
     def __contains__(self, value: object) -> bool:
         return isinstance(value, str) and value.isdigit() and value.isascii() and (

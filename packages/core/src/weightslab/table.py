@@ -99,13 +99,7 @@ class _RowIndex:
         count = self._counts.get(split, 0)
         num = self._number(sid)
         if 0 <= num < max(1 << 20, 4 * (count + 1)):  # dense while the numbering is compact
-            dense = self._dense.get(split)
-            if dense is None or num >= len(dense):
-                grown = np.full(max(num + 1, 2 * len(dense) if dense is not None else 1024), -1, np.int64)
-                if dense is not None:
-                    grown[: len(dense)] = dense
-                dense = self._dense[split] = grown
-            dense[num] = row
+            self._dense_for(split, num)[num] = row
         else:
             self._named.setdefault(split, {})[sid] = row
         self._counts[split] = count + 1
@@ -120,15 +114,18 @@ class _RowIndex:
                 self[(split, str(num))] = row
             nums, rows = nums[~far], rows[~far]
         if len(nums):
-            dense = self._dense.get(split)
-            high = int(nums.max())
-            if dense is None or high >= len(dense):
-                grown = np.full(max(high + 1, 2 * len(dense) if dense is not None else 1024), -1, np.int64)
-                if dense is not None:
-                    grown[: len(dense)] = dense
-                dense = self._dense[split] = grown
-            dense[nums] = rows
+            self._dense_for(split, int(nums.max()))[nums] = rows
             self._counts[split] = self._counts.get(split, 0) + len(nums)
+
+    def _dense_for(self, split: str, high: int) -> np.ndarray:
+        """The split's dense slots, grown (doubling) to hold the id ``high``."""
+        dense = self._dense.get(split)
+        if dense is None or high >= len(dense):
+            grown = np.full(max(high + 1, 2 * len(dense) if dense is not None else 1024), -1, np.int64)
+            if dense is not None:
+                grown[: len(dense)] = dense
+            dense = self._dense[split] = grown
+        return dense
 
     def items(self) -> Iterator[tuple[tuple[str, str], int]]:
         for split, dense in self._dense.items():
@@ -167,17 +164,7 @@ class IdColumn:
             self._text = grown
 
     def __getitem__(self, index: Any) -> Any:
-        ints = self._table.int_id[index]
-        if np.ndim(ints) == 0:
-            if ints >= 0:
-                return str(int(ints))
-            return self._text[index] if self._text is not None else None
-        out = np.empty(ints.shape, dtype=object)
-        decimal = ints >= 0
-        out[decimal] = ints[decimal].astype(str)  # numpy's decimal text, as Python str objects
-        if self._text is not None and not decimal.all():
-            out[~decimal] = self._text[index][~decimal]
-        return out
+        return _spell_ids(self._table.int_id, self._text, index)
 
     def __setitem__(self, row: int, sample_id: str) -> None:
         if isinstance(sample_id, str) and _RowIndex._number(sample_id) >= 0:
@@ -197,6 +184,22 @@ class IdColumn:
         return IdsView(ints, text)
 
 
+def _spell_ids(ints: np.ndarray, text: np.ndarray | None, index: Any) -> Any:
+    """The ids at ``index`` as text (one ``str``, or an object array): decimal ids from ``ints``,
+    the others (``ints`` -1) from ``text``; None where a row has neither (room beyond the rows)."""
+    picked = ints[index]
+    if np.ndim(picked) == 0:
+        if picked >= 0:
+            return str(int(picked))
+        return text[index] if text is not None else None
+    out = np.empty(picked.shape, dtype=object)
+    decimal = picked >= 0
+    out[decimal] = picked[decimal].astype(str)  # numpy's decimal text, as Python str objects
+    if text is not None and not decimal.all():
+        out[~decimal] = text[index][~decimal]
+    return out
+
+
 class IdsView:
     """Ids of a frame's rows as the table keeps them (see :class:`IdColumn`); ``Frame`` spells
     them out on first use of ``frame.sample_id``, and pages read :meth:`at` instead."""
@@ -212,15 +215,7 @@ class IdsView:
         return self.text is None or bool((self.ints >= 0).all())
 
     def at(self, idx: Any) -> Any:
-        ints = self.ints[idx]
-        if np.ndim(ints) == 0:  # one row: its id
-            return str(int(ints)) if ints >= 0 else self.text[idx]  # type: ignore[index]
-        out = np.empty(np.shape(ints), dtype=object)
-        decimal = ints >= 0
-        out[decimal] = ints[decimal].astype(str)
-        if self.text is not None and not decimal.all():
-            out[~decimal] = self.text[idx][~decimal]
-        return out
+        return _spell_ids(self.ints, self.text, idx)
 
     def spell(self) -> np.ndarray:
         return self.at(slice(None))

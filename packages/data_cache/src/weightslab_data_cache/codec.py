@@ -7,9 +7,10 @@ Codes are assigned once and never change, so a store only ever appends new entri
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
+from weightslab.spelled import SpelledSequence
 
 # Int ids below this bound (or a few times the dictionary size) use a dense lookup table.
 _DENSE_MIN = 1 << 22
@@ -72,7 +73,7 @@ def _distinct(values: np.ndarray) -> tuple[list[Any], np.ndarray] | None:
     return uniq[order].tolist(), position[inverse.reshape(-1)]
 
 
-class Entries(Sequence[str]):
+class Entries(SpelledSequence):
     """Entries ``start .. stop`` of a codec, spelled out a slice at a time: writing a million new ids
     never holds a million strings at once (their small allocations stay in the process's heap
     long after they are freed). Valid until the codec changes those entries (rollback)."""
@@ -83,20 +84,8 @@ class Entries(Sequence[str]):
     def __len__(self) -> int:
         return self.stop - self.start
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            a, b, stride = index.indices(len(self))
-            if stride != 1:
-                return self.codec._spell(self.start, self.stop)[index]
-            return self.codec._spell(self.start + a, self.start + max(a, b))
-        i = range(len(self))[index]
-        return self.codec._spell(self.start + i, self.start + i + 1)[0]
+    def _spell(self, start: int, stop: int) -> list[str]:
+        return self.codec._spell(self.start + start, self.start + stop)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import h5py
 import numpy as np
+from weightslab.spelled import SpelledSequence
 
 from weightslab_data_cache import columns
 from weightslab_data_cache.rows import Column, RowPatch
@@ -263,7 +264,7 @@ class SegmentReader:
         return patch
 
 
-class _StoredEntries(Sequence[str]):
+class _StoredEntries(SpelledSequence):
     """A segment's dictionary dataset read as text, slice by slice (valid while the file is open)."""
 
     def __init__(self, dset: Any) -> None:
@@ -272,16 +273,6 @@ class _StoredEntries(Sequence[str]):
     def __len__(self) -> int:
         return int(self.dset.shape[0])
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            a, b, stride = index.indices(len(self))
-            texts: list[str] = self.dset.asstr()[a:max(a, b)].tolist()
-            return texts if stride == 1 else texts[::stride]
-        text: str = self.dset.asstr()[range(len(self))[index]]
-        return text
+    def _spell(self, start: int, stop: int) -> list[str]:
+        texts: list[str] = self.dset.asstr()[start:stop].tolist()
+        return texts
