@@ -174,3 +174,14 @@ def test_short_token_warns_with_fingerprint_only(plugin_manager: Any, pki: PKIPa
     load_config(environ={"GRPC_TLS_CERT_DIR": str(pki.directory), "GRPC_AUTH_TOKENS": "short1"},
                 cwd=tmp_path, pm=plugin_manager)
     assert "shorter than" in auth_log.text and "short1" not in auth_log.text
+
+
+def test_the_default_cert_dir_follows_home_when_the_settings_are_read(
+        plugin_manager: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~/certs`` is expanded when a configuration is loaded, not when weightslab_auth was first
+    imported: a process that changes HOME (a test, a sandbox) never sees another HOME's folder
+    (the test gate found the default frozen by whichever test imported the module first)."""
+    for home in (tmp_path / "a", tmp_path / "b"):
+        monkeypatch.setenv("HOME", str(home))
+        config = load_config(environ={"GRPC_TLS_ENABLED": "0"}, cwd=tmp_path, pm=plugin_manager)
+        assert Path(config["auth"].cert_dir) == home / "certs"

@@ -7,8 +7,14 @@ import stat
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import Field
 from weightslab.config import Config, ConfigError, Setting, SettingsSection
 from weightslab.config import fields as f
+
+
+def _home_certs() -> Path:
+    """``~/certs`` of the HOME in effect when the settings are read (not when this module was imported)."""
+    return Path("~/certs").expanduser()
 
 
 class AuthSettings(SettingsSection):
@@ -21,7 +27,7 @@ class AuthSettings(SettingsSection):
     cert_dir: Annotated[Path, Setting(
         "GRPC_TLS_CERT_DIR", f.path, "Base directory of the default certificate files (and of the token file "
         "written by `weightslab certs init`, the default token).",
-        config_key="grpc_tls_cert_dir", weakens=f.always)] = Path("~/certs").expanduser()
+        config_key="grpc_tls_cert_dir", weakens=f.always)] = Field(default_factory=_home_certs)
     key_file: Annotated[Path | None, Setting(
         "GRPC_TLS_KEY_FILE", f.path, "Server private key (default <cert dir>/backend-server.key).",
         config_key="grpc_tls_key_file", weakens=f.always)] = None
