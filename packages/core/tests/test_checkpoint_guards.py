@@ -57,3 +57,34 @@ def test_step_zero_is_a_valid_step(saved) -> None:
     """0 is accepted as a step (only nothing was saved that early)."""
     with pytest.raises(ValueError, match="no checkpoint at or before step 0"):
         saved.manager.restore(step=0, force=True)
+
+
+def test_restore_brings_a_hyperparameter_back_up_and_counts_the_restore(saved) -> None:
+    saved.exp.set_hyperparameter("lr", 0.01)  # lower than the saved 0.05
+    saved.exp.step_boundary()
+    assert saved.manager.restores == 0
+    saved.manager.restore(checkpoint_id=saved.entry["id"], force=True)
+    assert saved.params["lr"] == 0.05 and saved.opt.param_groups[0]["lr"] == 0.05
+    assert saved.manager.restores == 1
+
+
+def test_restore_refuses_a_model_whose_layers_grew(saved) -> None:
+    grown = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 48), torch.nn.ReLU(), torch.nn.Linear(48, 10))
+    saved.exp.models["model"] = grown  # same parameter names, larger shapes than the checkpoint's
+    before = {k: v.clone() for k, v in grown.state_dict().items()}
+    with pytest.raises(ValueError, match="model 'model' does not match"):
+        saved.manager.restore(checkpoint_id=saved.entry["id"], force=True)
+    assert all(torch.equal(v, before[k]) for k, v in grown.state_dict().items())
+
+
+def test_keep_last_prunes_the_oldest_checkpoints_of_the_branch(wl, monkeypatch) -> None:
+    monkeypatch.setenv("WL_CHECKPOINT_KEEP_LAST", "2")
+    s = _setup(wl)
+    manager = CheckpointManager(s.exp)
+    entries = []
+    for _ in range(3):
+        _train(wl, s, 1)
+        entries.append(manager.save())
+    assert [e["id"] for e in manager.list()] == [e["id"] for e in entries[1:]]
+    assert not (manager.directory / entries[0]["path"]).exists()
+    assert all((manager.directory / e["path"]).is_file() for e in entries[1:])

@@ -471,3 +471,81 @@ def test_a_main_lock_held_too_long_fails_the_pass_after_the_lock_timeout(wl):
         holder.join(5)
     assert exp.lock.holder() is None and not exp.lock.exempt_threads
     assert ctl.evaluate("val", eval_fn="default", timeout=20)["state"] == "done"  # free lock: it runs
+
+
+# -- survivors of the mutation smoke test ----------------------------------------------------
+def test_progress_is_the_share_of_batches_done_while_running_and_after_a_cancel(wl):
+    s = _setup(wl)
+    first_done, seen = threading.Event(), []
+
+    @wl.eval_fn
+    def slow(ctx):
+        for i, _ in enumerate(ctx.batches):
+            seen.append(s.ctl.status()["progress"])  # inside batch i: i batches done
+            if i == 1:
+                first_done.set()
+                _wait_until_stops(ctx)
+        return {"score": 1.0}
+
+    s.ctl.start("val")
+    wait_for(first_done.is_set)
+    running = s.ctl.status()
+    assert running["state"] == "running" and running["batches_total"] == 4
+    assert seen == [0.0, 0.25] and running["progress"] == 0.25
+    s.ctl.cancel()
+    status = s.ctl.wait(10)
+    assert status["state"] == "cancelled" and status["batches_done"] == 2 and status["progress"] == 0.5
+
+
+def _loader(wl, name, n=32, **kwargs):
+    x, y, _, _ = noisy_digits(n)
+    data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
+    return wl.watch_or_edit(data, flag="data", loader_name=name, batch_size=16, **kwargs)
+
+
+def test_the_default_split_is_the_first_evaluation_loader(wl):
+    s = _setup(wl)  # "train" (training) and "val"
+    _loader(wl, "test")
+    status = s.ctl.evaluate(eval_fn="default", timeout=20)
+    assert status["state"] == "done" and status["split"] == "val", status
+
+
+def test_with_only_a_training_loader_the_default_split_is_that_loader(wl):
+    wl.watch_or_edit(_model(), flag="model")
+    _loader(wl, "train")
+    ctl = EvaluationController(wl.get_experiment())
+    status = ctl.evaluate(eval_fn="default", timeout=20)
+    assert status["state"] == "done" and status["split"] == "train", status
+    _loader(wl, "train_b", is_training=True)  # two training loaders, no evaluation one: ask which
+    with pytest.raises(ValueError, match="split: no split given and no evaluation"):
+        ctl.start(eval_fn="default")
+
+
+def test_a_training_step_holding_the_lock_is_waited_for_not_reported_as_a_deadlock(wl):
+    """The main lock is held while the loop is not blocked at its boundary (a long training step):
+    the pass waits for it, however short ``deadlock_seconds`` is, and runs once it is released."""
+    s = _setup(wl)
+    exp = s.exp
+    ctl = EvaluationController(exp, deadlock_seconds=0.0, lock_timeout=60, lock_poll=0.01)
+    release, holder = _hold_main_lock(exp, "long-step")
+    try:
+        assert not exp.control.waiting
+        ctl.start("val", eval_fn="default")
+        # A window of about 100 lock polls: a deadlock verdict would end the pass within two.
+        status = ctl.wait(1.0)
+        assert status["state"] == "running", status
+    finally:
+        release.set()
+        holder.join(5)
+    status = ctl.wait(20)
+    assert status["state"] == "done", status
+    assert exp.lock.holder() is None and not exp.lock.exempt_threads
+
+
+def test_an_evaluation_batch_size_must_be_a_positive_integer(wl):
+    s = _setup(wl)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=f"batch_size={bad}: expected a positive integer or None"):
+            s.ctl.start("val", eval_fn="default", batch_size=bad)
+    status = s.ctl.evaluate("val", eval_fn="default", batch_size=1, max_steps=3, timeout=20)
+    assert status["state"] == "done" and status["batches_total"] == 3 and status["samples_done"] == 3

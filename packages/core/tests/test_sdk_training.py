@@ -342,3 +342,51 @@ def test_pause_inside_a_guard_around_the_whole_epoch_lets_edits_in(wl):
         wl.resume()
         thread.join(10)
     assert not errors
+
+
+# -- survivors of the mutation smoke test (data.py) ------------------------------------------
+def test_batches_are_refilled_around_discarded_samples_and_len_counts_them(wl):
+    loader = wl.watch_or_edit((np.arange(16.0), np.arange(16) % 2), flag="data", loader_name="train",
+                              batch_size=4)
+    assert len(loader) == 4
+    wl.discard_samples([1, 6])
+    batches = [ids.tolist() for _, ids, _ in loader]
+    assert batches == [[0, 2, 3, 4], [5, 7, 8, 9], [10, 11, 12, 13], [14, 15]]
+    assert len(loader) == 4  # 14 active samples: ceil(14 / 4)
+    loader.drop_last = True
+    assert len(loader) == 3 and [len(ids) for _, ids, _ in loader] == [4, 4, 4]
+
+
+def test_content_hash_ids_follow_the_input_and_duplicates_get_unique_ids(wl):
+    x = np.arange(24.0).reshape(6, 4)
+    x[5] = x[2]  # the same input twice
+    y = np.arange(6)
+    data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
+    flipped = torch.utils.data.TensorDataset(torch.tensor(x[::-1].copy()), torch.tensor(y[::-1].copy()))
+    a = wl.watch_or_edit(data, flag="data", loader_name="a", compute_hash=True)
+    b = wl.watch_or_edit(flipped, flag="data", loader_name="b", compute_hash=True)
+    ids_a = list(a.ids)
+    assert len(set(ids_a)) == 6 and ids_a[5] == f"{ids_a[2]}-1"
+    assert all("-" not in i for i in ids_a[:5])  # distinct inputs: the plain content hash
+    assert [list(b.ids)[5 - i] for i in (0, 1, 3, 4)] == [ids_a[i] for i in (0, 1, 3, 4)]  # same input, same id
+
+
+def test_integer_own_ids_come_back_as_a_tensor(wl):
+    class Own(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            return torch.zeros(2), 100 + 3 * i, i % 2
+
+    loader = wl.watch_or_edit(Own(), flag="data", loader_name="train", batch_size=4, ids_in_items=True)
+    _, ids, y = next(iter(loader))
+    assert isinstance(ids, torch.Tensor) and ids.tolist() == [100, 103, 106, 109]
+
+
+def test_index_of_a_numbered_loader(wl):
+    loader = wl.watch_or_edit((np.arange(6.0), np.arange(6) % 2), flag="data", loader_name="train", batch_size=2)
+    assert [loader.index_of(str(i)) for i in range(6)] == list(range(6))
+    for unknown in ("6", "99", "x"):
+        with pytest.raises(ValueError, match=f"sample_id='{unknown}' is not in split 'train'"):
+            loader.index_of(unknown)

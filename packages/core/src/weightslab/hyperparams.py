@@ -195,7 +195,11 @@ def _coerce(key: str, old: Any, new: Any) -> Any:
             raise HyperParameterError(f"{key}={req}: expected a number (current {cur})")
         if new != new:
             raise HyperParameterError(f"{key}={req}: NaN is not accepted")
-        return float(new)
+        try:
+            return float(new)
+        except OverflowError:  # an int beyond float range (10**400): refused like any bad value
+            raise HyperParameterError(f"{key}={req}: expected a number within float range "
+                                      f"(current {cur})") from None
     if isinstance(old, str):
         if not isinstance(new, str):
             raise HyperParameterError(f"{key}={req}: expected text (current {cur})")
