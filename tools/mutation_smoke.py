@@ -49,14 +49,19 @@ def _is_annotation(line: str, operator: str) -> bool:
 
 def _sample(session: Path, source: Path, n: int, seed: int) -> int:
     """Keep a fixed-seed sample of ``n`` work items (annotation mutants left out); returns how many
-    candidates there were."""
+    candidates there were. The candidates are ordered by what they change (position, operator,
+    occurrence), not by cosmic-ray's random job ids: the same seed on the same source picks the
+    same mutants, so two runs compare."""
     lines = source.read_text().splitlines()
     with sqlite3.connect(session) as db:
-        specs = db.execute("SELECT job_id, operator_name, start_pos_row FROM mutation_specs").fetchall()
-        jobs = sorted(job for job, operator, row in specs
-                      if not _is_annotation(lines[int(row) - 1] if 0 < int(row) <= len(lines) else "", operator))
+        specs = db.execute("SELECT job_id, operator_name, start_pos_row, start_pos_col, occurrence "
+                           "FROM mutation_specs").fetchall()
+        candidates = sorted(
+            (int(row), int(col), str(operator), int(occurrence), job) for job, operator, row, col, occurrence in specs
+            if not _is_annotation(lines[int(row) - 1] if 0 < int(row) <= len(lines) else "", operator))
+        jobs = [c[-1] for c in candidates]
         keep = set(random.Random(seed).sample(jobs, min(n, len(jobs))))
-        drop = [(job,) for job, _, _ in specs if job not in keep]
+        drop = [(spec[0],) for spec in specs if spec[0] not in keep]
         db.executemany("DELETE FROM mutation_specs WHERE job_id = ?", drop)
         db.executemany("DELETE FROM work_items WHERE job_id = ?", drop)
     return len(jobs)

@@ -272,6 +272,9 @@ export class PlotCard {
     setData(this.el, "series", drawn.filter((d) => d.kind === "curve").length);
     setData(this.el, "slices", drawn.filter((d) => d.kind === "slice").length);
     setData(this.el, "points", total);
+    // the newest step drawn: grows with training even when the drawn points are at their budget
+    const lastStep = drawn.reduce((m, d) => (d.line.steps.length ? Math.max(m, d.line.steps[d.line.steps.length - 1]) : m), -1);
+    setData(this.el, "lastStep", lastStep);
     setData(this.el, "visiblePoints", data.points);
     let info: string;
     if (zoom) {
