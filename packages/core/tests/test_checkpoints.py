@@ -281,3 +281,24 @@ def test_restore_brings_categorical_tags_back_as_saved(wl):
     manager.restore(checkpoint_id=entry["id"])
     assert column("quality") == saved
     assert not any(v is not None for v in table.categories["reviewed"][: table.n])
+
+
+def test_an_edit_then_resume_records_the_new_branch_with_its_parent(wl):
+    """Resuming after an edit starts a new branch; the checkpoint manager notes it once, with the
+    branch and step it came from (the lineage a later restore shows); an unchanged branch adds nothing."""
+    s = _setup(wl)
+    exp = s.exp
+    _train(wl, s, 3)
+    parent, at = exp.branch, exp.step
+    assert parent and parent not in exp.checkpoints.branches()  # the first branch has no parent entry
+    exp.control.pause()
+    exp.edit("discard", ids=["0", "1", "2"], split="train")
+    exp.control.resume()
+    _train(wl, s, 2)
+    child = exp.branch
+    assert child != parent
+    lineage = exp.checkpoints.branches()
+    assert lineage[child]["parent"] == parent and lineage[child]["parent_step"] == at
+    assert lineage[child]["reason"] == "edit"
+    _train(wl, s, 2)
+    assert exp.checkpoints.branches() == lineage
