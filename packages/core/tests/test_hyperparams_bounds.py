@@ -117,3 +117,18 @@ def test_a_number_beyond_float_range_is_refused_not_an_overflow(current) -> None
         with pytest.raises(HyperParameterError, match=rf"{key}=.*: expected "):
             hp.request(key, "1" + "0" * 400)  # the same typed as text
     assert hp.pending() == {}
+
+
+def test_text_length_bound_is_inclusive_in_values_and_nested_text() -> None:
+    """``MAX_VALUE_CHARS`` characters are accepted, one more is refused: typed text and text inside
+    a structured value alike (the nested check had a surviving mutant: ``>`` read as ``==``)."""
+    from weightslab.hyperparams import MAX_VALUE_CHARS, HyperParameterError, check_shape, parse_value
+
+    at_bound, over = "a" * MAX_VALUE_CHARS, "a" * (MAX_VALUE_CHARS + 1)
+    assert parse_value("note", at_bound) == at_bound
+    with pytest.raises(HyperParameterError, match=f"at most {MAX_VALUE_CHARS}"):
+        parse_value("note", over)
+    check_shape("notes", {"a": [at_bound]})
+    for value in ({"a": [over]}, [over + "b"], over):
+        with pytest.raises(HyperParameterError, match=f"characters; at most {MAX_VALUE_CHARS} accepted"):
+            check_shape("notes", value)
