@@ -65,6 +65,20 @@ def test_the_yaml_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and "lr: 0.2" in path.read_text()
 
 
+def test_a_leftover_temporary_file_never_leaks_into_the_yaml(tmp_path: Path) -> None:
+    """A ``.tmp`` left by a crash mid-write, longer than what is written next, is overwritten, not
+    written over in place: the file holds exactly the current values (no trailing old bytes)."""
+    hp = _hp(tmp_path)
+    path = tmp_path / "hyperparameters.yaml"
+    (tmp_path / "hyperparameters.yaml.tmp").write_text("stale: [" + "x, " * 5000 + "]\n")
+    hp.request("lr", 0.2)
+    hp._mtime = path.stat().st_mtime_ns if path.exists() else None
+    hp.apply_pending()
+    from weightslab.hyperparams import load_yaml
+
+    assert load_yaml(path.read_text()) == hp.as_dict() and "stale" not in path.read_text()
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("1e-3", 0.001), ("1E3", 1000.0), (".5", 0.5), ("5.", 5.0), ("-1.5e+2", -150.0), ("1_000", 1000), ("2", 2.0),
 ])
