@@ -549,3 +549,18 @@ def test_an_evaluation_batch_size_must_be_a_positive_integer(wl):
             s.ctl.start("val", eval_fn="default", batch_size=bad)
     status = s.ctl.evaluate("val", eval_fn="default", batch_size=1, max_steps=3, timeout=20)
     assert status["state"] == "done" and status["batches_total"] == 3 and status["samples_done"] == 3
+
+
+def test_a_function_is_picked_by_its_own_name_whatever_it_sorts_before(wl):
+    """``eval_fn="accuracy"`` runs the function registered under that name (a name sorting before
+    "default" is not the built-in evaluator); ``"default"`` runs the built-in one."""
+    s = _setup(wl)
+
+    @wl.eval_fn(name="accuracy")
+    def accuracy(ctx):
+        return {"hits": 1.0}
+
+    status = s.ctl.evaluate("val", eval_fn="accuracy", timeout=20)
+    assert status["state"] == "done" and status["eval_fn"] == "accuracy" and set(status["metrics"]) == {"eval_hits"}
+    status = s.ctl.evaluate("val", eval_fn="default", timeout=20)
+    assert status["state"] == "done" and set(status["metrics"]) == {"eval_loss", "eval_accuracy"}
