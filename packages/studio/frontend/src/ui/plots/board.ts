@@ -122,6 +122,7 @@ export class PlotsBoard implements CardHost {
     this.menu = new PlotMenu({
       sandbox: app.config.sandbox,
       tags: () => app.tags,
+      loadTags: () => app.loadTags(),
       breakBySlices: (signal, tags) => this.breakBySlices(signal, tags),
       restore: (step) => this.restore(step),
       highlight: (step) => hooks.highlightStep(step),

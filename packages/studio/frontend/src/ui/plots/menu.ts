@@ -8,6 +8,8 @@ import { fmtInt, h } from "../dom.js";
 export interface MenuActions {
   sandbox: boolean;
   tags(): TagSummary[];
+  /** Fetches the tag list again (tags made elsewhere since the last refresh). */
+  loadTags(): Promise<void>;
   breakBySlices(signal: string, tags: string[]): Promise<void>;
   restore(step: number): Promise<void>;
   highlight(step: number): void;
@@ -74,9 +76,21 @@ export class PlotMenu {
     window.addEventListener("blur", this.close);
   }
 
-  private showSlices(signals: string[]): void {
+  private showSlices(signals: string[], refreshed = false): void {
     const rect = this.el.getBoundingClientRect();
     const tags = this.actions.tags();
+    if (!refreshed) {
+      // the list shown now may predate tags made since (another tab, the CLI, the agent): fetch it
+      // again and redraw the form with it, unless the form was closed or used meanwhile
+      const before = JSON.stringify(tags);
+      void this.actions.loadTags().then(() => {
+        const form = this.el.querySelector("#slices-form");
+        const touched = form?.querySelector("input:checked") !== null;
+        if (form && !this.el.hidden && !touched && JSON.stringify(this.actions.tags()) !== before) {
+          this.showSlices(signals, true);
+        }
+      });
+    }
     const options: string[] = [];
     for (const t of tags) {
       if (t.categorical) for (const v of t.values) options.push(`${t.name}=${v.value}`);
@@ -114,7 +128,8 @@ export class PlotMenu {
       });
     });
     this.el.replaceChildren(form);
-    this.place(rect.left, rect.top);
+    if (refreshed) this.el.hidden = false;
+    else this.place(rect.left, rect.top);
   }
 
   private showNote(step: number): void {
