@@ -27,9 +27,10 @@ CORE_TESTS = "packages/core/tests"
 # module (under packages/core/src) -> the tests that must notice a change to it
 MODULES: dict[str, tuple[str, ...]] = {
     "weightslab/recorder.py": ("test_recorder_store_errors.py", "test_recorder_values.py", "test_core_review.py"),
-    "weightslab/checkpoints.py": ("test_checkpoints.py", "test_checkpoint_guards.py"),
+    "weightslab/checkpoints.py": ("test_checkpoints.py", "test_checkpoint_guards.py", "test_checkpoint_hardening.py"),
     "weightslab/evaluation/controller.py": ("test_evaluation.py",),
-    "weightslab/data.py": ("test_sdk_training.py", "test_sdk_established.py"),
+    "weightslab/data.py": ("test_sdk_training.py", "test_sdk_established.py", "test_numpy_only.py",
+                           "test_scale_paths.py", "test_loader_set_epoch.py"),
     "weightslab/hyperparams.py": ("test_hyperparams_hardening.py", "test_hyperparams_bounds.py", "test_sdk_training.py"),
 }
 

@@ -90,3 +90,35 @@ def test_manifest_paths_outside_the_directory_are_refused(wl, tmp_path) -> None:
     with pytest.raises(ValueError, match=r"file checkpoints/ckpt-missing.pt is missing") as err:
         exp.checkpoints.restore(checkpoint_id=entry["id"], force=True)
     assert str(exp.root_log_dir) not in str(err.value)
+
+
+UNPICKLED: list[str] = []
+
+
+def _ran_on_load() -> str:
+    UNPICKLED.append("code ran")
+    return "payload"
+
+
+class _Hostile:
+    """Pickles as a call to ``_ran_on_load``: what a tampered checkpoint file could carry."""
+
+    def __reduce__(self) -> tuple:
+        return (_ran_on_load, ())
+
+
+def test_a_checkpoint_carrying_pickled_code_is_refused_without_running_it(wl) -> None:  # noqa: ANN001
+    """Checkpoints load with ``weights_only``: a file whose payload would call a function when
+    unpickled is refused and the function never runs (no pickle of what crosses a process boundary)."""
+    s = _setup(wl)
+    exp = s.exp
+    _train(wl, s, 2)
+    entry = exp.checkpoints.save()
+    path = exp.checkpoints.directory / entry["path"]
+    payload = torch.load(path, weights_only=True)
+    payload["extra"] = _Hostile()
+    torch.save(payload, path)
+    UNPICKLED.clear()
+    with pytest.raises(ValueError, match="holds objects other than tensors and plain data; refused"):
+        exp.checkpoints.restore(checkpoint_id=entry["id"], force=True)
+    assert UNPICKLED == []

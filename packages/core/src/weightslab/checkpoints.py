@@ -38,6 +38,7 @@ import errno
 import json
 import logging
 import os
+import pickle  # only to name the error torch.load(weights_only=True) raises
 import threading
 import time
 import uuid
@@ -502,7 +503,11 @@ class CheckpointManager:
         path = self._file_of(entry)
         if not path.is_file():
             raise ValueError(f"checkpoint_id={entry['id']!r}: file {self.relative(path)} is missing")
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # tensors and plain data only: never code from a file
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise ValueError(f"checkpoint_id={entry['id']!r}: {self.relative(path)} holds objects other than "
+                             "tensors and plain data; refused (checkpoints load with weights_only)") from exc
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"checkpoint_id={entry['id']!r}: {self.relative(path)} is not a WeightsLab "
                              f"checkpoint (format {FORMAT})")
