@@ -179,3 +179,18 @@ def test_a_page_of_a_large_numbered_table_spells_only_its_own_ids(tmp_path: Path
     assert list(by_id.sample_ids) == ["199999"]
     tail = query_samples(exp, QuerySamplesRequest(query="sort by sample_id desc limit 2"))
     assert list(tail.sample_ids) == ["199999", "199998"]
+
+
+def test_a_tuple_of_numpy_arrays_yields_its_rows_by_index(tmp_path: Path) -> None:
+    """``(x, y)`` arrays: every batch is ``x[idx], y[idx]`` for the ids it carries (the in-process
+    twin of the numpy-only test, which runs in a subprocess a mutation run cannot reach)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)), rng.integers(0, 4, 50)
+    exp = _experiment(tmp_path)
+    loader = WatchedLoader(exp, (x, y), batch_size=8, shuffle=True, seed=2)
+    seen = []
+    for xb, ids, yb in loader:
+        assert isinstance(xb, np.ndarray) and isinstance(ids, np.ndarray)
+        assert np.array_equal(xb, x[ids]) and np.array_equal(yb, y[ids])
+        seen += ids.tolist()
+    assert sorted(seen) == list(range(50))
