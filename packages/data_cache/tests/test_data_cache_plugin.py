@@ -119,3 +119,9 @@ def test_the_overview_waits_for_a_training_loop_that_is_starting(tmp_path) -> No
     assert not _stepping(exp)
     exp.status()  # a Studio polls status all the time: not a reason to wait
     assert not _stepping(exp)
+    from weightslab.operations.samples import QuerySamplesRequest, query_samples
+
+    query_samples(exp, QuerySamplesRequest(query="limit 1"))
+    exp._last_read = time.monotonic() - 0.3
+    query_samples(exp, QuerySamplesRequest(query="limit 1"))  # answered from the cached frame
+    assert _stepping(exp)

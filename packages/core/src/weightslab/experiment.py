@@ -393,10 +393,14 @@ class Experiment:
             return 0.0
         return 1.0 / max(float(np.median(self._step_times)), 1e-9)
 
+    def mark_read(self) -> None:
+        """A front end is reading the table (a query): see :meth:`last_read_age`."""
+        self._last_read = time.monotonic()
+
     def last_read_age(self) -> float | None:
-        """Seconds since a query read the table (:meth:`frame`), None before: background work such as
-        the thumbnail overview gives way to a person querying (status polls do not count: a Studio
-        polls it all the time)."""
+        """Seconds since a query read the table (:meth:`frame`, :meth:`mark_read`), None before:
+        background work such as the thumbnail overview gives way to a person querying (status polls
+        do not count: a Studio polls it all the time)."""
         return None if self._last_read is None else time.monotonic() - self._last_read
 
     def first_batch_age(self) -> float | None:
@@ -624,7 +628,7 @@ class Experiment:
     # -- reads --------------------------------------------------------------
     def frame(self) -> Any:
         """Snapshot of the whole table, with the mislabel columns, for queries."""
-        self._last_read = time.monotonic()
+        self.mark_read()
         self.recorder.drain()
         with self.data_lock:
             frame = self.table.frame()

@@ -109,7 +109,8 @@ class Codec:
         self._num = np.full(0, -1, dtype=np.int64)  # per code: the int it stands for, -1 = text entry
         self._size = 0
         self._texts: dict[int, str] = {}  # code -> text, for entries that are not decimal ints
-        self._codes: dict[str, int] = {}  # text -> code: text entries, and ints coded before the dense table covered them
+        # text -> code: text entries, and ints coded before the dense table covered them
+        self._codes: dict[str, int] = {}
         self._dense = np.full(0, -1, dtype=np.int64)  # int id -> code
         entries = list(existing)
         if entries:

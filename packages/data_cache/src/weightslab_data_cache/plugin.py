@@ -89,10 +89,10 @@ def weightslab_serve(experiment: Any, config: Any) -> Any:
 
 
 def _stepping(experiment: Any, served: float | None = None) -> bool:
-    """Whether the training loop is making steps now, or starting (its first batch fetched in the
-    last 5 s, no step yet; before any batch, the first 2 s after ``served``), or a query read the table in the last 0.25 s: the overview waits for a
-    pause, an idle loop or its end between queries, so that it never competes with the first steps
-    or a person's query for long; thumbnails asked for meanwhile still render on demand."""
+    """Whether the overview should wait: the training loop is making steps, or starting (its first
+    batch fetched in the last 5 s, no step yet; before any batch, the first 2 s after ``served``),
+    or a query read the table in the last 0.25 s. It renders during a pause, an idle loop or after
+    the loop, between queries; thumbnails asked for meanwhile still render on demand."""
     activity = getattr(experiment, "activity", None)
     if activity is None:
         return False

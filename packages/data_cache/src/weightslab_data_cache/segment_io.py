@@ -33,8 +33,7 @@ from weightslab_data_cache.segment import CurveBlock, HistoryBlock, PredBlock, P
 
 FORMAT = 1
 _CHUNK_BYTES = 1 << 20
-_DICT_SLICE = 1 << 16
-_DICT_SLICE_BUG = 1  # dictionary entries spelled out and written at a time
+_DICT_SLICE = 1 << 16  # dictionary entries spelled out and written at a time
 _MAX_CODE = np.iinfo(np.int32).max
 
 

@@ -30,6 +30,7 @@ class FrameCache:
 
     def frame(self, experiment: Any) -> Any:
         table = experiment.table
+        experiment.mark_read()  # also when the cached frame answers: background work gives way to queries
         experiment.recorder.drain()
         version = table.version  # read before the copy: a later edit invalidates it
         cached = self._frame

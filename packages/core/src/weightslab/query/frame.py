@@ -2,7 +2,7 @@
 
 A :class:`Frame` is plain numpy arrays, one entry per row, all of the same length:
 
-* ``sample_id`` -- object array of ``str`` ids;
+* ``sample_id`` -- object array of ``str`` ids (or a lazy view of them: see :class:`Frame`);
 * ``split`` -- object array of ``str`` split names;
 * ``discarded`` -- ``bool``;
 * ``columns`` -- name -> ``float64`` (NaN = missing; other integer/float dtypes are accepted)
