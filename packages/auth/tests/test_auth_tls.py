@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -185,3 +188,35 @@ def test_the_default_cert_dir_follows_home_when_the_settings_are_read(
         monkeypatch.setenv("HOME", str(home))
         config = load_config(environ={"GRPC_TLS_ENABLED": "0"}, cwd=tmp_path, pm=plugin_manager)
         assert Path(config["auth"].cert_dir) == home / "certs"
+
+
+LAZY_CRYPTOGRAPHY_SCRIPT = textwrap.dedent("""
+    import sys
+    from weightslab.config import resolve
+    from weightslab_auth import plugin
+    from weightslab_auth.settings import AuthSettings
+
+    def config(tls):
+        return resolve([AuthSettings], environ={"GRPC_TLS_ENABLED": tls, "GRPC_TLS_CERT_DIR": sys.argv[1]},
+                       env_file=None)
+
+    off = config("0")
+    plugin.weightslab_configure(config=off)
+    security = plugin.weightslab_server_security(config=off)
+    assert security is not None and security.ssl_context is None
+    assert "cryptography" not in sys.modules, "TLS is off but cryptography was imported"
+    on = config("1")
+    plugin.weightslab_configure(config=on)  # validates the files: now cryptography is needed
+    assert plugin.weightslab_server_security(config=on).ssl_context is not None
+    assert "cryptography.x509" in sys.modules
+    print("ok")
+""")
+
+
+def test_cryptography_loads_only_when_tls_files_are_validated(pki: PKIPaths) -> None:
+    """A fresh interpreter: with GRPC_TLS_ENABLED=0 the configure hook and the CLI server's
+    security import no cryptography (several MB); with TLS on the files are still validated."""
+    done = subprocess.run([sys.executable, "-c", LAZY_CRYPTOGRAPHY_SCRIPT, str(pki.directory)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "ok"

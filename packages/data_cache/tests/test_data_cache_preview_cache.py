@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -205,3 +207,34 @@ def test_preload_on_off(preload: str, tmp_path: Path) -> None:
     assert mime == "image/jpeg" and loaded.count(1) == 1
     assert Image.open(io.BytesIO(data)).size == (16, 16)  # WL_DEFAULT_THUMBNAIL_SIZE
     service.close()
+
+
+PIL_ON_FIRST_RENDER_SCRIPT = """
+import sys
+import numpy as np
+from weightslab_data_cache.preview_service import PreviewService
+
+service = PreviewService(lambda i: np.full((8, 6, 3), i / 10), size=4, preload=False)
+assert "PIL" not in sys.modules, "creating the preview service imported PIL"
+data, mime = service.get(3)
+assert "PIL" in sys.modules and mime == "image/jpeg" and data[:2] == b"\\xff\\xd8"
+print("ok")
+"""
+
+
+def test_preview_service_imports_pil_on_first_render_only() -> None:
+    """``wl.serve`` creates the service for every experiment: PIL (MBs) waits for a thumbnail."""
+    done = subprocess.run([sys.executable, "-c", PIL_ON_FIRST_RENDER_SCRIPT], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_preview_service_default_renderer_is_render_preview() -> None:
+    from weightslab_data_cache.previews import render_preview
+
+    samples = {1: np.linspace(0, 1, 48).reshape(4, 4, 3), 2: (np.eye(5), 3)}
+    service = PreviewService(samples.__getitem__, size=16, preload=False, preview_fn=lambda s: s)
+    for key, sample in samples.items():
+        assert service.render(key) == render_preview(sample, 16, preview_fn=lambda s: s)
+        assert service.render(key, 9) == render_preview(sample, 9)

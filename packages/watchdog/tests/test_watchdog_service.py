@@ -19,7 +19,8 @@ from weightslab import hookspecs
 from weightslab.config import ConfigError
 from weightslab_watchdog import plugin
 from weightslab_watchdog.inflight import InflightTracker
-from weightslab_watchdog.service import THREAD_NAME, WatchdogService, get_inflight_tracker
+from weightslab_watchdog.rpc_monitor import RpcCheck
+from weightslab_watchdog.service import INFLIGHT_KEY, THREAD_NAME, WatchdogService, get_inflight_tracker
 
 HERE = Path(__file__).resolve().parent
 
@@ -127,6 +128,55 @@ def test_restart_without_a_grpc_handle_is_reported_not_raised(logs) -> None:
     assert logs.messages(logging.ERROR, "no 'grpc' handle")
     service.tracker.end(token)
     assert service.poll_once().rpc.healthy
+
+
+def test_without_a_grpc_server_no_tracker_exists_until_one_is_installed() -> None:
+    """The RPC monitor finds the shared tracker when the gRPC server's interceptor hook creates it
+    (after the watchdog started, too); before that nothing is in flight and none is created."""
+    experiment = make_experiment(watchdog_config(GRPC_WATCHDOG_STUCK_SECONDS=0.01,
+                                                 GRPC_WATCHDOG_RESTART_THRESHOLD=5))
+    service = WatchdogService(experiment, experiment.config["watchdog"])
+    assert service.poll_once().rpc == RpcCheck(True, 0)
+    assert INFLIGHT_KEY not in experiment.services and service.rpc_monitor.tracker is None
+    [[tracker]] = _plugin_manager().hook.weightslab_grpc_interceptors(config=experiment.config,
+                                                                      experiment=experiment)
+    assert service.rpc_monitor.tracker is tracker and service.tracker is tracker
+    tracker.begin("/x.Y/Z")
+    wait_until(lambda: tracker.snapshot()[0].age() > 0.01, what="age")
+    rpc = service.poll_once().rpc
+    assert (rpc.healthy, rpc.inflight, rpc.consecutive_unhealthy) == (False, 1, 1)
+
+
+NO_GRPC_SCRIPT = textwrap.dedent("""
+    import sys, types
+    import pluggy
+    from weightslab import hookspecs
+    from weightslab.config import resolve
+    from weightslab.lock import WeightsLabRLock
+    from weightslab_watchdog import plugin
+    from weightslab_watchdog.settings import WatchdogSettings
+
+    pm = pluggy.PluginManager("weightslab")
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin, name="watchdog")
+    for disabled in ("1", "0"):  # (watchdog_testutil imports grpc: not used here)
+        config = resolve([WatchdogSettings], environ={"WEIGHTSLAB_DISABLE_WATCHDOGS": disabled}, env_file=None)
+        experiment = types.SimpleNamespace(lock=WeightsLabRLock(), config=config, services={})
+        [service] = pm.hook.weightslab_serve(experiment=experiment, config=experiment.config) or [None]
+        assert (service is None) == (disabled == "1")
+        if service is not None:
+            assert service.running and service.poll_once().rpc.healthy
+        pm.hook.weightslab_shutdown(experiment=experiment)
+    assert "grpc" not in sys.modules, "the watchdog loaded grpc without a gRPC server"
+    print("ok")
+""")
+
+
+def test_watchdog_without_a_grpc_server_does_not_import_grpc() -> None:
+    """A fresh interpreter: grpc loads with the first tracker, i.e. with a gRPC server only."""
+    done = subprocess.run([sys.executable, "-c", NO_GRPC_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "ok"
 
 
 def test_exit_on_stuck_flag_with_stubbed_exit_flushes_then_exits() -> None:

@@ -22,7 +22,7 @@ SampleKeys = dict[str, tuple[str, ...]]
 
 def sample_keys(frame: Any, rows: np.ndarray) -> SampleKeys:
     """``split -> sample ids`` of ``rows`` of a query frame, splits in first-seen order."""
-    splits = np.asarray(frame.split[rows]).astype(str)
+    splits = np.asarray(frame.splits_at(rows)).astype(str)
     ids = np.asarray(frame.ids_at(rows)).astype(str)
     return {split: tuple(ids[splits == split].tolist()) for split in dict.fromkeys(splits.tolist())}
 

@@ -244,11 +244,13 @@ def row_dicts(frame: Frame, rows: np.ndarray, columns: tuple[str, ...]) -> list[
     wanted = [c for c in dict.fromkeys((*ROW_COLUMNS, *columns))
               if c in frame.columns]
     out = []
-    for i in np.asarray(rows, dtype=np.int64).tolist():
-        row: dict[str, Any] = {"sample_id": str(frame.ids_at(i)), "split": str(frame.split[i]),
+    rows = np.asarray(rows, dtype=np.int64)
+    shown = {name: frame.values_at(name, rows) for name in wanted}  # a deferred column: these rows only
+    for j, i in enumerate(rows.tolist()):
+        row: dict[str, Any] = {"sample_id": str(frame.ids_at(i)), "split": str(frame.splits_at(i)),
                                "discarded": bool(frame.discarded[i])}
         for name in wanted:
-            value = frame.columns[name][i]
+            value = shown[name][j]
             value = value.item() if hasattr(value, "item") else value
             row[name] = None if isinstance(value, float) and not math.isfinite(value) else value
         tags = [t for t, col in frame.tags.items() if col[i]]

@@ -5,7 +5,9 @@ Path precedence (spec): ``grpc_tls_*_file`` → ``GRPC_TLS_*_FILE`` → ``grpc_t
 variable, so an explicit file (config *or* env) simply wins over any cert dir: only a file
 variable still at its default falls back to ``<cert dir>/<default name>``.
 
-No grpc import here: the gRPC C core must not load before GRPC_VERBOSITY is applied.
+No grpc import here: the gRPC C core must not load before GRPC_VERBOSITY is applied, and
+cryptography (several MB) loads only when TLS is on and the files are validated: with
+``GRPC_TLS_ENABLED=0`` the configure hook and a CLI-only serve never import it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from weightslab.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 CERT_DIR_VARIABLE = "GRPC_TLS_CERT_DIR"
 KEY_FILE_VARIABLE = "GRPC_TLS_KEY_FILE"
@@ -101,6 +104,8 @@ def _read(tls_file: TLSFile, errors: list[str]) -> bytes | None:
 
 
 def _certificates(tls_file: TLSFile, data: bytes, errors: list[str]) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -119,6 +124,8 @@ def _certificates(tls_file: TLSFile, data: bytes, errors: list[str]) -> list[x50
 
 
 def _private_key(tls_file: TLSFile, data: bytes, errors: list[str]) -> PrivateKeyTypes | None:
+    from cryptography.hazmat.primitives import serialization
+
     try:
         return serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -130,6 +137,8 @@ def _private_key(tls_file: TLSFile, data: bytes, errors: list[str]) -> PrivateKe
 
 def _public_der(holder: Any) -> bytes:
     """SubjectPublicKeyInfo of a private key or a certificate (equal iff they belong together)."""
+    from cryptography.hazmat.primitives import serialization
+
     return bytes(holder.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 

@@ -98,6 +98,14 @@ class NumberedIds(SpelledSequence):
             len(value) == 1 or value[0] != "0") and int(value) < self._n
 
 
+def _narrow(indices: np.ndarray) -> np.ndarray:
+    """Per-sample index arrays a loader keeps (table rows, the epoch's order) as int32 when they fit:
+    4 bytes a sample instead of 8; batches widen their 1,024 entries back to int64."""
+    if len(indices) and int(indices.max()) < np.iinfo(np.int32).max and int(indices.min()) >= 0:
+        return indices.astype(np.int32)
+    return indices
+
+
 class _BatchSampler:
     """Yields arrays (int64) of dataset indices; reads batch size and discards live at every batch."""
 
@@ -300,7 +308,7 @@ class WatchedLoader:
             labels = [item_label(self.dataset[i], self.layout) for i in range(n)]  # one pass, on request
         if experiment.coordinator is not None and self.is_training:  # before any row exists: nothing to undo
             experiment.coordinator.agree_dataset(self.split, self.ids)
-        self.rows = experiment.register_samples(self.split, self.ids, labels)
+        self.rows = _narrow(experiment.register_samples(self.split, self.ids, labels))
         self._order = self._take_order() if shuffle else None
         self._index: dict[str, int] | None = None
         self._torch_loader: Any = None
@@ -327,7 +335,7 @@ class WatchedLoader:
         order, self._order = self._order, None
         if not self.shuffle:
             return np.arange(len(self.ids))
-        return order if order is not None else self._rng.permutation(len(self.ids))
+        return order if order is not None else _narrow(self._rng.permutation(len(self.ids)))
 
     def index_of(self, sample_id: str) -> int:
         """Dataset index of a sample id of this loader."""
@@ -461,7 +469,7 @@ class WatchedLoader:
             if not len(idx):
                 continue
             ids = self._ids_out(idx)
-            rows = self.rows[idx]
+            rows = self.rows[idx].astype(np.int64)
             experiment.batch_started(self, rows, ids)
             if self._torch_loader is None and not self._numpy:  # plain Python batching: items as they are
                 yield (batch, ids, None)

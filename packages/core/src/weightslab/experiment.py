@@ -37,6 +37,7 @@ from weightslab.table import SampleTable, UnknownSamples, check_name, check_text
 
 log = logging.getLogger("weightslab.experiment")
 _NOT_HASHED = frozenset({"checkpoint_every_n_steps", "skip_previous_auto_load"})
+_PERSIST_ROWS = 1 << 16  # rows per store write of new rows: bounded temporaries in the store
 
 
 class Experiment:
@@ -60,8 +61,6 @@ class Experiment:
         # entry holds the ids object alive, so its id() cannot be reused while it is cached.
         self._recent_batches: dict[str, dict[int, tuple[Any, np.ndarray]]] = {}
         self._recent_lock = threading.Lock()
-        self._mislabel_key: tuple[int, int] | None = None
-        self._mislabel_columns: dict[str, np.ndarray] = {}
         self.table = SampleTable()
         self.history = SignalHistory(before_read=lambda: self.recorder.drain())
         self.control = TrainingControl(on_resume=self._on_resume)
@@ -615,15 +614,17 @@ class Experiment:
         if not getattr(self.store, "persistent", False) or len(rows) == 0:
             return
         t = self.table
-        rows = np.asarray(rows, dtype=np.int64)  # indexing by an index array copies: no second copy
+        rows = np.asarray(rows, dtype=np.int64)
         label = t.numeric.get("label")
-        self.store.update_rows(StoredRows(
-            split=t.split[rows], sample_id=t.store_ids(rows),  # int64 when decimal: coded vectorised
-            label=label[rows] if label is not None else np.full(len(rows), np.nan),
-            discarded=t.discarded[rows],
-            tags={k: v[rows] for k, v in t.tags.items()},
-            categories={k: v[rows] for k, v in t.categories.items()},
-        ))
+        for start in range(0, len(rows), _PERSIST_ROWS):  # a million new rows: the store codes a slice at a time
+            part = rows[start:start + _PERSIST_ROWS]  # indexing by an index array copies: no second copy
+            self.store.update_rows(StoredRows(
+                split=t.split[part], sample_id=t.store_ids(part),  # int64 when decimal: coded vectorised
+                label=label[part].astype(np.float64) if label is not None else np.full(len(part), np.nan),
+                discarded=t.discarded[part],
+                tags={k: v[part] for k, v in t.tags.items()},
+                categories={k: v[part] for k, v in t.categories.items()},
+            ))
 
     # -- reads --------------------------------------------------------------
     def frame(self) -> Any:
@@ -633,13 +634,10 @@ class Experiment:
         with self.data_lock:
             frame = self.table.frame()
             n = self.table.n
-            key = (n, self.recorder.loss_updates)
-            if key != self._mislabel_key:  # recomputed only after new losses arrived
-                # live: only the rows updated since the last read are recomputed (1M rows: ~ms)
-                self._mislabel_columns, self._mislabel_key = self.mislabel.live_columns(n), key
-            frame.columns.update(self._mislabel_columns)
-            frame.columns.update(self.suggestions.cached_columns(n, self.table.numeric.get("label"),
-                                                                 self.label_edits.version))
+            key = (n, self.recorder.loss_updates, self.label_edits.version)
+            if key != frame.derived_key:  # new losses or corrections since this frame's columns
+                self._defer_derived(frame, n)
+                frame.derived_key = key
             if self.embeddings is not None:
                 frame.columns.update(self.embeddings.columns(n))
             if "label" in frame.columns and "original_label" not in frame.columns:
@@ -650,6 +648,35 @@ class Experiment:
                     self._no_original.flags.writeable = False
                 frame.columns["original_label"] = self._no_original
         return frame
+
+    def _defer_derived(self, frame: Any, n: int) -> None:
+        """The mislabel and suggestion columns, each computed when a query first reads it (then kept
+        up to date by its tracker, row by row as losses arrive); a page reads only its rows."""
+        from weightslab.query.frame import DeferredColumn
+        from weightslab.suggest import COLUMN_NAMES as SUGGESTION_COLUMNS
+
+        mislabel, suggestions, table, version = self.mislabel, self.suggestions, self.table, self.label_edits.version
+
+        def mislabel_column(name: str) -> DeferredColumn:
+            def whole() -> np.ndarray:
+                return mislabel.live_columns(n, (name,))[name]
+
+            def at(rows: np.ndarray) -> np.ndarray:
+                return mislabel.columns_at(rows, (name,))[name]
+            return DeferredColumn(whole, at)
+
+        def suggestion_column(name: str) -> DeferredColumn:
+            def whole() -> np.ndarray:
+                return suggestions.cached_columns(n, table.numeric.get("label"), version, (name,))[name]
+
+            def at(rows: np.ndarray) -> np.ndarray:
+                return suggestions.columns_at(rows, table.numeric.get("label"), (name,))[name]
+            return DeferredColumn(whole, at)
+
+        for name in mislabel.COLUMN_NAMES:
+            frame.columns.defer(name, mislabel_column(name))
+        for name in SUGGESTION_COLUMNS:
+            frame.columns.defer(name, suggestion_column(name))
 
     def status(self, *, lock_timeout: float | None = None) -> dict[str, Any]:
         """The one status computation (every front end reads it through ``operations.status``);

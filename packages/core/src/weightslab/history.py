@@ -1,6 +1,9 @@
 """Append-only per-sample signal history and per-step curves.
 
-Appends are O(batch): arrays are kept in chunks and consolidated lazily on read.
+Appends are O(batch): arrays are kept in chunks and consolidated lazily on read. Storage is compact
+(~8 bytes per entry): rows are int32 when they fit, values float32 when that is exact, and steps and
+branch codes are run-length encoded (a recorder batch has one step and one branch). Reads expand to
+the full dtypes (int64 rows and steps, float64 values, int32 codes).
 """
 
 from __future__ import annotations
@@ -11,24 +14,141 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+_INT32 = np.iinfo(np.int32)
+
+
+def _compact_rows(rows: np.ndarray) -> np.ndarray:
+    """int32 when every row fits, else int64 (a table past 2**31 rows)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows) or (int(rows.min()) >= _INT32.min and int(rows.max()) <= _INT32.max):
+        return rows.astype(np.int32)
+    return rows
+
+
+def _compact_values(values: np.ndarray) -> np.ndarray:
+    """float32 when it round-trips exactly (NaN and inf included), else float64.
+
+    The recorder widens float32 losses to float64, so most values are exact in float32.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: not exact
+        narrow = values.astype(np.float32)
+    if np.array_equal(narrow.astype(np.float64), values, equal_nan=True):
+        return narrow
+    return values
+
+
+def _runs(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(run_steps, run_lengths)`` of a step array: one run where the step stays the same."""
+    starts = np.flatnonzero(np.concatenate(([True], steps[1:] != steps[:-1])))
+    lengths = np.diff(np.append(starts, len(steps)))
+    return steps[starts], lengths.astype(np.int64)
+
+
+def _merge_same_dtype(parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Concatenate neighbouring chunks that share a dtype (never upcasts a chunk)."""
+    out: list[np.ndarray] = []
+    group: list[np.ndarray] = []
+    for part in parts:
+        if group and part.dtype != group[0].dtype:
+            out.append(np.concatenate(group) if len(group) > 1 else group[0])
+            group = []
+        group.append(part)
+    if group:
+        out.append(np.concatenate(group) if len(group) > 1 else group[0])
+    return out
+
+
+def _expand(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate([p.astype(dtype, copy=False) for p in parts]) if len(parts) > 1 \
+        else parts[0].astype(dtype)  # a copy: callers never see (or mutate) the storage
+
+
+def _gather(parts: list[np.ndarray], positions: np.ndarray, dtype: type) -> np.ndarray:
+    """``concat(parts)[positions]`` as ``dtype`` without concatenating (positions sorted)."""
+    out: np.ndarray = np.empty(len(positions), dtype=dtype)
+    start = 0
+    for part in parts:
+        end = start + len(part)
+        lo, hi = np.searchsorted(positions, [start, end])
+        out[lo:hi] = part[positions[lo:hi] - start]
+        start = end
+    return out
+
 
 @dataclass
 class _Chunks:
-    rows: list[np.ndarray] = field(default_factory=list)
-    steps: list[np.ndarray] = field(default_factory=list)
-    values: list[np.ndarray] = field(default_factory=list)
-    branches: list[np.ndarray] = field(default_factory=list)
+    """One signal's history: row and value chunks, plus (step, code, length) runs."""
 
-    def consolidate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        if not self.rows:
-            empty_i = np.zeros(0, dtype=np.int64)
-            return empty_i, empty_i, np.zeros(0), np.zeros(0, dtype=np.int32)
-        if len(self.rows) > 1:
-            self.rows = [np.concatenate(self.rows)]
-            self.steps = [np.concatenate(self.steps)]
-            self.values = [np.concatenate(self.values)]
-            self.branches = [np.concatenate(self.branches)]
-        return self.rows[0], self.steps[0], self.values[0], self.branches[0]
+    rows: list[np.ndarray] = field(default_factory=list)  # int32 or int64 per chunk
+    values: list[np.ndarray] = field(default_factory=list)  # float32 or float64 per chunk
+    run_steps: list[np.ndarray] = field(default_factory=list)  # int64
+    run_codes: list[np.ndarray] = field(default_factory=list)  # int32
+    run_lengths: list[np.ndarray] = field(default_factory=list)  # int64
+
+    @staticmethod
+    def encode(rows: np.ndarray, step: int | np.ndarray, values: np.ndarray, code: int) -> _Chunks:
+        """One batch in compact form (done outside the history lock: it is O(batch))."""
+        if np.ndim(step) == 0:
+            steps, lengths = np.asarray([step], dtype=np.int64), np.asarray([len(rows)], dtype=np.int64)
+        else:
+            steps, lengths = _runs(np.asarray(step, dtype=np.int64))
+        keep = lengths > 0  # an empty batch adds no run
+        return _Chunks([_compact_rows(rows)], [_compact_values(values)], [steps[keep]],
+                       [np.full(int(keep.sum()), code, dtype=np.int32)], [lengths[keep]])
+
+    def extend(self, batch: _Chunks) -> None:
+        self.rows += batch.rows
+        self.values += batch.values
+        self.run_steps += batch.run_steps
+        self.run_codes += batch.run_codes
+        self.run_lengths += batch.run_lengths
+
+    def consolidate(self) -> None:
+        """Merge chunks in place, keeping the compact dtypes; neighbouring equal runs become one."""
+        self.rows = _merge_same_dtype(self.rows)
+        self.values = _merge_same_dtype(self.values)
+        if len(self.run_steps) > 1:
+            steps, codes = np.concatenate(self.run_steps), np.concatenate(self.run_codes)
+            lengths = np.concatenate(self.run_lengths)
+            starts = np.flatnonzero(np.concatenate(([True], (steps[1:] != steps[:-1]) | (codes[1:] != codes[:-1]))))
+            self.run_steps, self.run_codes = [steps[starts]], [codes[starts]]
+            self.run_lengths = [np.add.reduceat(lengths, starts) if len(starts) else lengths]
+
+    def snapshot(self) -> _Chunks:
+        """A consolidated copy of the lists (the arrays are shared: appends never mutate them)."""
+        self.consolidate()
+        return _Chunks(list(self.rows), list(self.values), list(self.run_steps), list(self.run_codes),
+                       list(self.run_lengths))
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for parts in (self.rows, self.values, self.run_steps, self.run_codes, self.run_lengths)
+                   for a in parts)
+
+    def expand(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows int64, steps int64, values float64, codes int32)``, fresh arrays."""
+        lengths = _expand(self.run_lengths, np.int64)
+        return (_expand(self.rows, np.int64), np.repeat(_expand(self.run_steps, np.int64), lengths),
+                _expand(self.values, np.float64), np.repeat(_expand(self.run_codes, np.int32), lengths))
+
+    def positions_of(self, row: int) -> np.ndarray:
+        """Sorted positions whose row is ``row``."""
+        found: list[np.ndarray] = []
+        start = 0
+        for part in self.rows:
+            if part.dtype == np.int64 or _INT32.min <= row <= _INT32.max:
+                found.append(np.flatnonzero(part == row) + start)
+            start += len(part)
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(steps, values, codes)`` at sorted positions, mapped to runs without expanding them."""
+        ends = np.cumsum(_expand(self.run_lengths, np.int64))
+        run = np.searchsorted(ends, positions, side="right")
+        return (_expand(self.run_steps, np.int64)[run], _gather(self.values, positions, np.float64),
+                _expand(self.run_codes, np.int32)[run])
 
 
 @dataclass
@@ -67,15 +187,10 @@ class SignalHistory:
 
     def append(self, signal: str, rows: np.ndarray, step: int | np.ndarray, values: np.ndarray,
                branch: str) -> None:
-        code = self.branch_code(branch)
-        n = len(rows)
-        steps = np.full(n, step, dtype=np.int64) if np.isscalar(step) else np.asarray(step, np.int64)
+        """One batch: ``step`` a scalar (a recorder batch) or one step per row (a restored history)."""
+        batch = _Chunks.encode(rows, step, values, self.branch_code(branch))
         with self._lock:
-            chunks = self._history.setdefault(signal, _Chunks())
-            chunks.rows.append(np.asarray(rows, dtype=np.int64))
-            chunks.steps.append(steps)
-            chunks.values.append(np.asarray(values, dtype=np.float64))
-            chunks.branches.append(np.full(n, code, dtype=np.int32))
+            self._history.setdefault(signal, _Chunks()).extend(batch)
 
     def append_curve(self, signal: str, split: str, branch: str, step: int, value: float) -> CurvePoint:
         with self._lock:
@@ -93,20 +208,30 @@ class SignalHistory:
         with self._lock:
             return sorted(set(self._history) | set(self._curves))
 
-    def arrays(self, signal: str, *, sync: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, steps, values, branch_codes)`` of one signal (empty when unknown)."""
+    def _snapshot(self, signal: str, sync: bool) -> _Chunks:
         if sync:
             self._sync()
         with self._lock:
             chunks = self._history.get(signal)
-            if chunks is None:
-                return _Chunks().consolidate()
-            return chunks.consolidate()
+            return chunks.snapshot() if chunks is not None else _Chunks()
+
+    def arrays(self, signal: str, *, sync: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, steps, values, branch_codes)`` of one signal (empty when unknown).
+
+        Fresh ``int64, int64, float64, int32`` arrays expanded from the compact storage.
+        """
+        return self._snapshot(signal, sync).expand()  # expanded outside the lock: appends go on meanwhile
 
     def trajectory(self, signal: str, row: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        rows, steps, values, codes = self.arrays(signal)
-        mask = rows == row
-        return steps[mask], values[mask], [self.branches[c] for c in codes[mask].tolist()]
+        chunks = self._snapshot(signal, True)
+        steps, values, codes = chunks.at(chunks.positions_of(int(row)))
+        return steps, values, [self.branches[c] for c in codes.tolist()]
+
+    def nbytes(self, signal: str | None = None) -> int:
+        """Bytes the stored history arrays hold (one signal, or all)."""
+        with self._lock:
+            names = [signal] if signal is not None else list(self._history)
+            return sum(self._history[s].nbytes() for s in names if s in self._history)
 
     def curve(self, signal: str, *, since_seq: int = 0, split: str | None = None,
               branch: str | None = None) -> list[CurvePoint]:

@@ -288,6 +288,6 @@ def persist_rows(experiment: Any, rows: np.ndarray) -> None:
     who[:] = [edits.by.get(r, "") for r in rows.tolist()]
     store.update_rows(StoredRows(
         split=table.split[rows].copy(), sample_id=table.sample_id[rows].copy(),
-        label=table.numeric["label"][rows].copy(), discarded=table.discarded[rows].copy(),
-        metadata={ORIGINAL: original[rows].copy() if original is not None else np.full(rows.size, np.nan),
+        label=table.numeric["label"][rows].astype(np.float64), discarded=table.discarded[rows].copy(),
+        metadata={ORIGINAL: original[rows].astype(np.float64) if original is not None else np.full(rows.size, np.nan),
                   EDITED_BY: who, EDITED_AT: np.asarray([edits.at.get(r, np.nan) for r in rows.tolist()])}))

@@ -34,6 +34,7 @@ Inputs are numpy arrays already on the host; this module never imports torch.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ import numpy as np
 __all__ = ["MislabelTracker", "auroc", "precision_at_k"]
 
 _UNKNOWN = np.int8(-1)
+_SLICE_ROWS = 1 << 16  # rows per slice when a whole column is computed
 
 
 class MislabelTracker:
@@ -48,7 +50,7 @@ class MislabelTracker:
 
     ``update`` is O(batch) and fully vectorised (no Python loop over samples; a batch that
     repeats a row is applied as if its occurrences came one after the other, in order).
-    Storage (about 93 bytes per row) grows geometrically as larger row indices appear;
+    Storage (about 89 bytes per row) grows geometrically as larger row indices appear;
     ``columns`` is O(n_rows). ``update`` and ``columns`` may be called from different threads.
     """
 
@@ -103,8 +105,7 @@ class MislabelTracker:
         self._m_n = np.zeros(0, np.int32)
         self._m_sum = np.zeros(0, np.float64)
         self._m_last = np.zeros(0, np.float64)
-        # Correctness / forgetting.
-        self._c_n = np.zeros(0, np.int32)
+        # Correctness / forgetting (a row was judged at least once where _prev_correct >= 0).
         self._prev_correct = np.zeros(0, np.int8)
         self._forget = np.zeros(0, np.int32)
         self._last_step = np.zeros(0, np.float64)
@@ -113,8 +114,10 @@ class MislabelTracker:
         self._s_w = np.zeros(0, np.float64)
         self._s_sum = np.zeros(0, np.float64)
         self._updates = np.zeros(0, np.int32)  # occurrences in update(), valid or not
-        # live_columns(): the columns, and the rows updated since they were computed (None = all).
-        self._live: dict[str, np.ndarray] | None = None
+        # live_columns(): only the columns a reader asked for (8 bytes a row each), and the rows
+        # updated since they were computed (None = too many: recompute them all). Nothing is
+        # tracked while no column is live.
+        self._live: dict[str, np.ndarray] = {}
         self._live_k = 0
         self._touched: list[np.ndarray] | None = []
         self._touched_n = 0
@@ -126,7 +129,7 @@ class MislabelTracker:
         "_n": 0, "_loss_sum": 0.0, "_loss_last": np.nan,
         "_sy": 0.0, "_sxy": 0.0,
         "_m_n": 0, "_m_sum": 0.0, "_m_last": np.nan,
-        "_c_n": 0, "_prev_correct": _UNKNOWN, "_forget": 0, "_last_step": np.nan,
+        "_prev_correct": _UNKNOWN, "_forget": 0, "_last_step": np.nan,
         "_s_w": 0.0, "_s_sum": 0.0, "_updates": 0,
     }
 
@@ -139,11 +142,6 @@ class MislabelTracker:
         growing by doubling as shuffled batches reveal larger rows could leave half of it unused."""
         with self._lock:
             self._grow(rows, exact=True)
-            if self._live is None and self._touched is not None and self._cap:
-                # Never read yet and every update is known: the live columns start as NaN here (at
-                # registration) instead of at the first read, which may come mid-step.
-                self._live = {name: np.full(self._cap, np.nan) for name in self.COLUMN_NAMES}
-                self._live_k = self._cap
 
     def _grow(self, needed: int, *, exact: bool = False) -> None:
         """Per-row state: one block per dtype, a row's fields side by side, each field a column view.
@@ -308,7 +306,6 @@ class MislabelTracker:
             c = correct[ok]
             self._forget[r] += (self._prev_correct[r] == 1) & (c == 0)
             self._prev_correct[r] = c
-            self._c_n[r] += 1
         ok = np.isfinite(suspicion)
         if ok.any():
             r = rows[ok]
@@ -355,79 +352,114 @@ class MislabelTracker:
             raise ValueError(f"n_rows must be >= 0, got {n_rows}")
         with self._lock:
             k = min(n_rows, self._cap)
-            out = self._compute(slice(0, k))
+            out = self._compute_all(k, self.COLUMN_NAMES)
         return self._padded(out, n_rows, k)
 
-    def live_columns(self, n_rows: int) -> dict[str, np.ndarray]:
-        """:meth:`columns`, kept up to date in place: after the first call only the rows that
-        ``update`` touched since the previous call are recomputed (O(rows touched), not O(table)),
-        so the first query after new losses stays cheap on a large table. Same values as
-        :meth:`columns`; the arrays are live (later calls overwrite them, as a table frame's views)."""
+    def live_columns(self, n_rows: int, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """:meth:`columns` ``names`` (default all), kept up to date in place: a column is computed
+        the first time it is asked for, then only the rows ``update`` touched since the previous
+        call are recomputed (O(rows touched), not O(table)), so the first query after new losses
+        stays cheap on a large table. A column nobody asked for costs no memory; ``names=()``
+        only brings the live ones up to date. Same values as :meth:`columns`; the arrays are live
+        (later calls overwrite them, as a table frame's views)."""
         if n_rows < 0:
             raise ValueError(f"n_rows must be >= 0, got {n_rows}")
+        wanted = self._names(names)
         with self._lock:
             k = min(n_rows, self._cap)
             live = self._live
             touched = self._touched
             self._touched, self._touched_n = [], 0
-            if live is None and touched is not None and k == self._cap:
-                # Every update since creation is in ``touched``: untouched rows are all NaN.
-                live = self._live = {name: np.full(k, np.nan) for name in self.COLUMN_NAMES}
-                self._live_k = k
-            if live is None or self._live_k != k or touched is None:
-                live = self._live = self._compute(slice(0, k))
-                self._live_k = k
-                touched = []
-            elif touched:
+            if live and (self._live_k != k or touched is None):
+                self._live = live = self._compute_all(k, tuple(live))
+            elif live and touched:
                 rows = np.concatenate(touched)  # a repeated row is recomputed to the same values
                 rows = rows[rows < k]
                 if len(rows):
-                    for name, values in self._compute(rows).items():
+                    for name, values in self._compute(rows, tuple(live)).items():
                         live[name][rows] = values
-            out = dict(live)
-        return self._padded(out, n_rows, k)
+            missing = tuple(name for name in wanted if name not in live)
+            if missing:
+                live.update(self._compute_all(k, missing))
+            self._live_k = k
+            out = {name: live[name] for name in wanted}
+        return self._padded(out, n_rows, k, wanted)
+
+    def columns_at(self, rows: np.ndarray, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """The values :meth:`columns` gives ``rows`` (a page), computed for those rows only."""
+        wanted = self._names(names)
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = {name: np.full(rows.size, np.nan) for name in wanted}
+        with self._lock:
+            inside = np.flatnonzero((rows >= 0) & (rows < self._cap))
+            if inside.size:
+                for name, values in self._compute(rows[inside], wanted).items():
+                    out[name][inside] = values
+        return out
+
+    def _names(self, names: Iterable[str] | None) -> tuple[str, ...]:
+        if names is None:
+            return self.COLUMN_NAMES
+        wanted = tuple(names)
+        unknown = [name for name in wanted if name not in self.COLUMN_NAMES]
+        if unknown:
+            raise ValueError(f"unknown mislabel column(s) {unknown}: expected some of {list(self.COLUMN_NAMES)}")
+        return wanted
 
     def _note_touched(self, rows: np.ndarray) -> None:
         """Rows ``live_columns`` must recompute (caller holds the lock)."""
-        if self._touched is None:
+        if self._touched is None or not self._live:
             return
         self._touched.append(rows)
         self._touched_n += len(rows)
         if self._touched_n > max(self._live_k, self._cap):  # more than a full pass: recompute all instead
             self._touched = None
 
-    def _compute(self, sel: slice | np.ndarray) -> dict[str, np.ndarray]:
-        """The columns of rows ``sel`` (a slice from 0, or row indices); caller holds the lock."""
-        n = self._n[sel]
-        m_n = self._m_n[sel]
-        s_w = self._s_w[sel]
-        c_n = self._c_n[sel]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss_mean = np.where(n > 0, self._loss_sum[sel] / n, np.nan)
-            aum = np.where(m_n > 0, self._m_sum[sel] / m_n, np.nan)
-            score = np.where(s_w > 0, self._s_sum[sel] / s_w, np.nan)
-            s0, sx, sxx = self._weight_sums(n)
-            den = s0 * sxx - sx * sx
-            num = s0 * self._sxy[sel] - sx * self._sy[sel]
-            trend = np.where((n >= 2) & (den > 1e-12), num / den, np.nan)
-        copy = isinstance(sel, slice)  # fancy indexing already copied
-        return {
-            "loss_mean": loss_mean,
-            "loss_last": self._loss_last[sel].copy() if copy else self._loss_last[sel],
-            "loss_trend": trend,
-            "margin": self._m_last[sel].copy() if copy else self._m_last[sel],
-            "aum": aum,
-            "forgetting_events": np.where(c_n > 0, self._forget[sel].astype(np.float64), np.nan),
-            "n_observations": np.where(self._updates[sel] > 0, n.astype(np.float64), np.nan),
-            "last_step": self._last_step[sel].copy() if copy else self._last_step[sel],
-            "suspected_mislabel": score,
-        }
+    def _compute_all(self, k: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Columns ``names`` of rows ``0..k-1``, a slice at a time: the temporaries stay small
+        (a million rows at once would need several 8 MB arrays per column)."""
+        out = {name: np.empty(k) for name in names}
+        for start in range(0, k, _SLICE_ROWS):
+            stop = min(k, start + _SLICE_ROWS)
+            for name, values in self._compute(slice(start, stop), names).items():
+                out[name][start:stop] = values
+        return out
 
-    def _padded(self, out: dict[str, np.ndarray], n_rows: int, k: int) -> dict[str, np.ndarray]:
+    def _compute(self, sel: slice | np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Columns ``names`` of rows ``sel`` (a slice, or row indices); caller holds the lock."""
+        want = set(names)
+        out: dict[str, np.ndarray] = {}
+        n = self._n[sel]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if "loss_mean" in want:
+                out["loss_mean"] = np.where(n > 0, self._loss_sum[sel] / n, np.nan)
+            if "aum" in want:
+                m_n = self._m_n[sel]
+                out["aum"] = np.where(m_n > 0, self._m_sum[sel] / m_n, np.nan)
+            if "suspected_mislabel" in want:
+                s_w = self._s_w[sel]
+                out["suspected_mislabel"] = np.where(s_w > 0, self._s_sum[sel] / s_w, np.nan)
+            if "loss_trend" in want:
+                s0, sx, sxx = self._weight_sums(n)
+                den = s0 * sxx - sx * sx
+                num = s0 * self._sxy[sel] - sx * self._sy[sel]
+                out["loss_trend"] = np.where((n >= 2) & (den > 1e-12), num / den, np.nan)
+        if "forgetting_events" in want:
+            judged = self._prev_correct[sel] >= 0
+            out["forgetting_events"] = np.where(judged, self._forget[sel].astype(np.float64), np.nan)
+        if "n_observations" in want:
+            out["n_observations"] = np.where(self._updates[sel] > 0, n.astype(np.float64), np.nan)
+        for name, field in (("loss_last", self._loss_last), ("margin", self._m_last), ("last_step", self._last_step)):
+            if name in want:  # a slice of a column view: copied; fancy indexing already copied
+                out[name] = field[sel].copy() if isinstance(sel, slice) else field[sel]
+        return {name: out[name] for name in names}
+
+    def _padded(self, out: dict[str, np.ndarray], n_rows: int, k: int,
+                names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         if n_rows > k:
             pad = np.full(n_rows - k, np.nan)
             out = {name: np.concatenate([col, pad]) for name, col in out.items()}
-        return {name: out[name] for name in self.COLUMN_NAMES}
+        return {name: out[name] for name in (self.COLUMN_NAMES if names is None else names)}
 
 
 # ---------------------------------------------------------------------- helpers

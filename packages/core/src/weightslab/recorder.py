@@ -147,10 +147,10 @@ class Recorder:
         self._next_refresh = time.monotonic() + REFRESH_S
         try:
             n = exp.table.n
-            exp.mislabel.live_columns(n)
+            exp.mislabel.live_columns(n, ())  # only the columns queries have read: the others cost nothing
             suggestions = getattr(exp, "suggestions", None)
             if suggestions is not None:
-                suggestions.cached_columns(n, exp.table.numeric.get("label"), exp.label_edits.version)
+                suggestions.cached_columns(n, exp.table.numeric.get("label"), exp.label_edits.version, ())
         except Exception:
             self.errors += 1
             log.exception("refreshing the derived columns failed")

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 import numpy as np
 
 log = logging.getLogger("weightslab.suggest")
 
 COLUMN_NAMES = ("suggested_label", "suggested_label_confidence", "suggestion_differs")
+_SLICE_ROWS = 1 << 16  # rows per slice when a whole column is computed
 MAX_CELLS = 1 << 26  # 256 MiB of float32: e.g. 1M rows x 64 classes, 100k rows x 640 classes
 
 
@@ -47,9 +49,11 @@ class SuggestionTracker:
         self.n_classes = 0  # the logits' width once seen; 0 = unknown
         self.disabled = ""  # why suggestions stopped ("" = active)
         self.updates = 0
-        self._cache_key: tuple[int, int, int] | None = None
+        # cached_columns(): only the columns a reader asked for, for (rows, labels version), and the
+        # rows updated since (None: too many, recompute). Nothing is tracked while none is cached.
+        self._cache_key: tuple[int, int] | None = None
         self._cache: dict[str, np.ndarray] = {}
-        self._touched: list[np.ndarray] | None = []  # rows updated since the cache (None: too many)
+        self._touched: list[np.ndarray] | None = []
         self._reserved = 0  # rows to allocate at the first update (the table's size)
         self._touched_n = 0
 
@@ -96,7 +100,7 @@ class SuggestionTracker:
                 np.add.at(self._p, r, np.float32(weight) * p)
                 np.add.at(self._w, r, weight)
             self.updates += 1
-            if self._touched is not None:  # rows cached_columns recomputes (all of them past a table's worth)
+            if self._touched is not None and self._cache:  # rows cached_columns recomputes (all past a table's worth)
                 self._touched.append(r)
                 self._touched_n += r.size
                 if self._touched_n > max(len(self._w), 1):
@@ -150,69 +154,74 @@ class SuggestionTracker:
     # ------------------------------------------------------------------ columns
     def columns(self, n_rows: int, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The suggestion columns for rows ``0..n_rows-1``; ``labels``: the table's current labels."""
-        out = {name: np.full(n_rows, np.nan) for name in COLUMN_NAMES}
         with self._lock:
-            k = min(n_rows, self._w.shape[0])
-            if k == 0 or self._p.shape[1] == 0:
-                return out
-            w = self._w[:k]
-            seen = np.flatnonzero(w > 0)
-            if seen.size == 0:
-                return out
-            p = self._p[seen]
-            best = p.argmax(axis=1)
-            conf = p[np.arange(seen.size), best] / w[seen]
-        out["suggested_label"][seen] = best
-        out["suggested_label_confidence"][seen] = np.clip(conf, 0.0, 1.0)
-        if labels is not None:
-            lab = np.asarray(labels, dtype=np.float64)[seen]
-            known = np.isfinite(lab)
-            out["suggestion_differs"][seen[known]] = (best[known] != lab[known]).astype(np.float64)
+            return self._compute_all(n_rows, labels, COLUMN_NAMES)
+
+    def cached_columns(self, n_rows: int, labels: np.ndarray | None, labels_version: int,
+                       names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """:meth:`columns` ``names`` (default all), kept: a column is computed the first time it is
+        asked for; after new observations alone only the rows they touched are recomputed (O(batch),
+        not O(table): the first query after a training step stays cheap on 1M rows); after a label
+        correction or new rows, the whole columns. The cached arrays are updated in place."""
+        wanted = _names(names)
+        with self._lock:
+            touched, self._touched, self._touched_n = self._touched, [], 0
+            cache = self._cache
+            if cache and (self._cache_key != (n_rows, labels_version) or touched is None):
+                self._cache = cache = self._compute_all(n_rows, labels, tuple(cache))
+            elif cache and touched:
+                rows = np.concatenate(touched)  # a repeated row is recomputed to the same values
+                rows = rows[rows < n_rows]
+                if len(rows):
+                    for name, values in self._compute(rows, _labels_at(labels, rows), tuple(cache)).items():
+                        cache[name][rows] = values
+            missing = tuple(name for name in wanted if name not in cache)
+            if missing:
+                cache.update(self._compute_all(n_rows, labels, missing))
+            self._cache_key = (n_rows, labels_version)
+            return {name: cache[name] for name in wanted}
+
+    def columns_at(self, rows: np.ndarray, labels: np.ndarray | None,
+                   names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """The values :meth:`columns` gives ``rows`` (a page), computed for those rows only."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        with self._lock:
+            return self._compute(rows, _labels_at(labels, rows), _names(names))
+
+    def _compute_all(self, n_rows: int, labels: np.ndarray | None, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Columns ``names`` of rows ``0..n_rows-1``, a slice at a time so that the temporaries stay
+        small (caller holds the lock)."""
+        out = {name: np.full(n_rows, np.nan) for name in names}
+        k = min(n_rows, self._w.shape[0])
+        for start in range(0, k, _SLICE_ROWS):
+            sel = slice(start, min(k, start + _SLICE_ROWS))
+            for name, values in self._compute(sel, _labels_at(labels, sel), names).items():
+                out[name][sel] = values
         return out
 
-    def cached_columns(self, n_rows: int, labels: np.ndarray | None, labels_version: int) -> dict[str, np.ndarray]:
-        """:meth:`columns`, recomputed only after new observations or label corrections; after new
-        observations alone, only the rows they touched (O(batch), not O(table): the first query
-        after a training step stays cheap on 1M rows). The cached arrays are updated in place."""
-        key = (n_rows, self.updates, labels_version)
-        if key != self._cache_key:
-            lab = None if labels is None else labels[:n_rows]
-            with self._lock:
-                touched, self._touched, self._touched_n = self._touched, [], 0
-            prev = self._cache_key
-            if prev is None and touched is not None:  # every update since creation is in touched
-                self._cache = {name: np.full(n_rows, np.nan) for name in COLUMN_NAMES}
-                prev = (n_rows, 0, labels_version)
-            if prev is not None and prev[0] == n_rows and prev[2] == labels_version and touched is not None \
-                    and self._cache:
-                rows = np.concatenate(touched) if touched else np.zeros(0, np.int64)  # repeats: same values
-                rows = rows[rows < n_rows]
-                for name, values in self._columns_of(rows, lab).items():
-                    self._cache[name][rows] = values
-            else:
-                self._cache = self.columns(n_rows, lab)
-            self._cache_key = key
-        return self._cache
-
-    def _columns_of(self, rows: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
-        """The values :meth:`columns` gives ``rows`` (same arithmetic, on those rows only)."""
-        out = {name: np.full(rows.size, np.nan) for name in COLUMN_NAMES}
-        with self._lock:
-            if rows.size == 0 or self._p.shape[1] == 0:
-                return out
-            inside = rows < self._w.shape[0]
-            w = np.zeros(rows.size)
-            w[inside] = self._w[rows[inside]]
-            seen = np.flatnonzero(w > 0)
-            if seen.size == 0:
-                return out
-            p = self._p[rows[seen]]
-            best = p.argmax(axis=1)
+    def _compute(self, sel: slice | np.ndarray, labels: np.ndarray | None,
+                 names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Columns ``names`` of rows ``sel`` (a slice inside the storage, or any row indices) with
+        ``labels`` the labels of those rows; caller holds the lock."""
+        if isinstance(sel, slice):
+            w = self._w[sel]
+        else:
+            inside = (sel >= 0) & (sel < self._w.shape[0])
+            w = np.zeros(sel.size)
+            w[inside] = self._w[sel[inside]]
+        out = {name: np.full(w.size, np.nan) for name in names}
+        seen = np.flatnonzero(w > 0)
+        if seen.size == 0 or self._p.shape[1] == 0:
+            return out
+        p = self._p[sel][seen] if isinstance(sel, slice) else self._p[sel[seen]]
+        best = p.argmax(axis=1)
+        if "suggested_label" in out:
+            out["suggested_label"][seen] = best
+        if "suggested_label_confidence" in out:
             conf = p[np.arange(seen.size), best] / w[seen]
-        out["suggested_label"][seen] = best
-        out["suggested_label_confidence"][seen] = np.clip(conf, 0.0, 1.0)
-        if labels is not None:
-            lab = np.asarray(labels, dtype=np.float64)[rows[seen]]
+            out["suggested_label_confidence"][seen] = np.clip(conf, 0.0, 1.0)
+        if "suggestion_differs" in out and labels is not None:
+            lab = np.asarray(labels[seen], dtype=np.float64)
             known = np.isfinite(lab)
             out["suggestion_differs"][seen[known]] = (best[known] != lab[known]).astype(np.float64)
         return out
@@ -230,6 +239,32 @@ class SuggestionTracker:
             best = np.where(has, self._p[r].argmax(axis=1), -1)
         out[inside] = best
         return out
+
+
+def _names(names: Iterable[str] | None) -> tuple[str, ...]:
+    if names is None:
+        return COLUMN_NAMES
+    wanted = tuple(names)
+    unknown = [name for name in wanted if name not in COLUMN_NAMES]
+    if unknown:
+        raise ValueError(f"unknown suggestion column(s) {unknown}: expected some of {list(COLUMN_NAMES)}")
+    return wanted
+
+
+def _labels_at(labels: np.ndarray | None, sel: slice | np.ndarray) -> np.ndarray | None:
+    """The labels of rows ``sel`` (NaN for rows beyond the labels given)."""
+    if labels is None:
+        return None
+    if isinstance(sel, slice):
+        out = np.asarray(labels[sel])
+        want = sel.stop - sel.start
+        return out if len(out) == want else np.concatenate([out.astype(np.float64), np.full(want - len(out), np.nan)])
+    inside = sel < len(labels)
+    if inside.all():
+        return np.asarray(labels[sel])
+    picked = np.full(sel.size, np.nan)
+    picked[inside] = labels[sel[inside]]
+    return picked
 
 
 def _is_logits(logits: np.ndarray | None, batch: int) -> bool:

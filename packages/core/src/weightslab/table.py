@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 _MIN_CAPACITY = 1024
+_INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def normalize_id(sample_id: Any) -> str:
@@ -58,7 +59,7 @@ class _RowIndex:
     """``(split, sample_id) -> row`` without a Python object per row.
 
     Decimal ids (``"0"``, ``"17"``: what a watched loader numbers its samples with) are slots of
-    one int64 array per split (8 bytes a row, -1 = absent); other ids live in a per-split dict.
+    one int32 array per split (4 bytes a row, -1 = absent); other ids live in a per-split dict.
     A dict keyed by ``(split, id)`` tuples cost about 140 bytes a row (tuple, entry, int object).
     Reads like the mapping it replaces: ``key in index``, ``index[key]``, ``get``, ``items``.
     """
@@ -99,10 +100,16 @@ class _RowIndex:
         count = self._counts.get(split, 0)
         num = self._number(sid)
         if 0 <= num < max(1 << 20, 4 * (count + 1)):  # dense while the numbering is compact
-            self._dense_for(split, num)[num] = row
+            self._dense_set(split, num, row, num)
         else:
             self._named.setdefault(split, {})[sid] = row
         self._counts[split] = count + 1
+
+    def _dense_set(self, split: str, nums: Any, rows: Any, high: int) -> None:
+        dense = self._dense_for(split, high)
+        if dense.dtype == np.int32 and int(np.max(rows)) >= _INT32_MAX:  # rows past int32 (never in practice)
+            dense = self._dense[split] = dense.astype(np.int64)
+        dense[nums] = rows
 
     def add_dense(self, split: str, nums: np.ndarray, rows: np.ndarray) -> None:
         """Index many new decimal ids at once; ids beyond the dense bound go to the dict one by one."""
@@ -114,14 +121,15 @@ class _RowIndex:
                 self[(split, str(num))] = row
             nums, rows = nums[~far], rows[~far]
         if len(nums):
-            self._dense_for(split, int(nums.max()))[nums] = rows
+            self._dense_set(split, nums, rows, int(nums.max()))
             self._counts[split] = self._counts.get(split, 0) + len(nums)
 
     def _dense_for(self, split: str, high: int) -> np.ndarray:
-        """The split's dense slots, grown (doubling) to hold the id ``high``."""
+        """The split's dense slots (int32 rows: 4 bytes a slot), grown (doubling) to hold the id ``high``."""
         dense = self._dense.get(split)
         if dense is None or high >= len(dense):
-            grown = np.full(max(high + 1, 2 * len(dense) if dense is not None else 1024), -1, np.int64)
+            grown = np.full(max(high + 1, 2 * len(dense) if dense is not None else 1024), -1,
+                            dense.dtype if dense is not None else np.int32)
             if dense is not None:
                 grown[: len(dense)] = dense
             dense = self._dense[split] = grown
@@ -221,6 +229,50 @@ class IdsView:
         return self.at(slice(None))
 
 
+class SplitColumn:
+    """The table's ``split`` column, read like an object array of text (``col[rows]``, ``col[:n]``,
+    ``col[row]``), kept as the rows' ``split_code`` (4 bytes a row, not an 8-byte pointer)."""
+
+    dtype = np.dtype(object)
+
+    def __init__(self, table: SampleTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return self._table._cap
+
+    def __getitem__(self, index: Any) -> Any:
+        return split_names_array(self._table.split_names)[self._table.split_code[index]]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+
+def split_names_array(names: list[str]) -> np.ndarray:
+    """``names`` as an object array with ``None`` last: indexing it with codes (-1 = none) spells them."""
+    out = np.empty(len(names) + 1, dtype=object)
+    out[: len(names)] = names
+    return out
+
+
+class SplitView:
+    """The splits of a frame's rows as codes into names (see :class:`SplitColumn`); ``Frame`` spells
+    them out on first use of ``frame.split``, and pages read :meth:`at` instead."""
+
+    def __init__(self, codes: np.ndarray, names: list[str]) -> None:
+        self.codes, self._names = codes, split_names_array(names)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def at(self, idx: Any) -> Any:
+        return self._names[self.codes[idx]]
+
+    def spell(self) -> np.ndarray:
+        return self.at(slice(None))
+
+
 class SampleTable:
     def __init__(self) -> None:
         self._index = _RowIndex()
@@ -232,12 +284,15 @@ class SampleTable:
         self.int_id = np.empty(0, dtype=np.int64)
         self.split_code = np.empty(0, dtype=np.int32)  # index into split_names: query frames' split codes
         self.split_names: list[str] = []
-        self.split = np.empty(0, dtype=object)
+        self.split = SplitColumn(self)
         self.discarded = np.zeros(0, dtype=bool)
-        # float64 (whole numbers) so query frames can use views instead of copies
-        self.last_seen_step = np.zeros(0, dtype=np.float64)
-        self.seen_count = np.zeros(0, dtype=np.float64)
-        self.numeric: dict[str, np.ndarray] = {}  # label, prediction, signals, metadata (float64)
+        # Float columns (so query frames can use views instead of copies), float32 while every value
+        # is exactly a float32 (whole numbers up to 2**24, float32 losses), widened to float64 by
+        # the first value that is not: 4 bytes a row instead of 8, the same values either way.
+        self.last_seen_step = np.zeros(0, dtype=np.float32)
+        self.seen_count = np.zeros(0, dtype=np.float32)
+        self.numeric: dict[str, np.ndarray] = {}  # label, prediction, signals, metadata (float32/64)
+        self._widened = 0  # columns widened to float64: query frames made before hold the old arrays
         self.text: dict[str, np.ndarray] = {}  # object columns (non-numeric labels, metadata)
         self.tags: dict[str, np.ndarray] = {}
         self.categories: dict[str, np.ndarray] = {}
@@ -263,7 +318,6 @@ class SampleTable:
         self.sample_id._grow(cap, self.n)
         self.int_id = grow(self.int_id, -1)
         self.split_code = grow(self.split_code, -1)
-        self.split = grow(self.split, None)
         self.discarded = grow(self.discarded, False)
         self.last_seen_step = grow(self.last_seen_step, -1)
         self.seen_count = grow(self.seen_count, 0)
@@ -273,12 +327,19 @@ class SampleTable:
         self.categories = {k: grow(v, None) for k, v in self.categories.items()}
         self._cap = cap
 
-    def _numeric_column(self, name: str) -> np.ndarray:
+    def _numeric_column(self, name: str, values: np.ndarray) -> np.ndarray:
+        """The column ``name`` (made float32 when new), widened to float64 if ``values`` need it."""
         col = self.numeric.get(name)
         if col is None:
-            col = np.full(self._cap, np.nan)
+            col = np.full(self._cap, np.nan, dtype=np.float32)
             self.numeric[name] = col
+        if col.dtype == np.float32 and not fits_float32(values):
+            col = self.numeric[name] = self._widen(col)
         return col
+
+    def _widen(self, col: np.ndarray) -> np.ndarray:
+        self._widened += 1
+        return col.astype(np.float64)
 
     def _text_column(self, name: str) -> np.ndarray:
         col = self.text.get(name)
@@ -304,7 +365,6 @@ class SampleTable:
                 index[(split, sid)] = row
                 self.sample_id[row] = sid
                 self.int_id[row] = _RowIndex._number(sid) if isinstance(sid, str) else -1
-                self.split[row] = split
                 if split not in self._split_counts:
                     self.split_names.append(split)
                 self.split_code[row] = self.split_names.index(split)
@@ -356,7 +416,6 @@ class SampleTable:
         self.int_id[sel] = new_ids  # the ids' text is spelled from these (IdColumn)
         if split not in self._split_counts:
             self.split_names.append(split)
-        self.split[sel] = split
         self.split_code[sel] = self.split_names.index(split)
         self.n += k
         self._split_counts[split] = self._split_counts.get(split, 0) + k
@@ -389,8 +448,9 @@ class SampleTable:
         return dict(sorted(self._split_counts.items()))
 
     # -- writes -------------------------------------------------------------
-    def set_numeric(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
-        self._numeric_column(name)[rows] = values
+    def set_numeric(self, name: str, rows: np.ndarray, values: Any) -> None:
+        values = np.asarray(values)
+        self._numeric_column(name, values)[rows] = values
         self.version += 1
 
     def set_text(self, name: str, rows: np.ndarray, values: Sequence[Any]) -> None:
@@ -402,14 +462,14 @@ class SampleTable:
     def set_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
         labels = np.asarray(labels)
         if labels.ndim == 1 and labels.dtype.kind in "biuf":
-            self.set_numeric("label", rows, labels.astype(np.float64))
+            self.set_numeric("label", rows, labels)
         else:
             self.set_text("label", rows, [_scalar_or_list(v) for v in labels])
 
     def set_predictions(self, rows: np.ndarray, preds: np.ndarray) -> None:
         preds = np.asarray(preds)
         if preds.ndim == 1 and preds.dtype.kind in "biuf":
-            self.set_numeric("prediction", rows, preds.astype(np.float64))
+            self.set_numeric("prediction", rows, preds)
         else:
             self.set_text("prediction", rows, [_scalar_or_list(v) for v in preds])
 
@@ -420,7 +480,12 @@ class SampleTable:
         self.set_numeric(name, rows, values)
 
     def mark_seen(self, rows: np.ndarray, step: int) -> None:
+        if self.last_seen_step.dtype == np.float32 and not fits_float32(np.asarray([step])):
+            self.last_seen_step = self._widen(self.last_seen_step)
         self.last_seen_step[rows] = step
+        if self.seen_count.dtype == np.float32 and len(rows) and \
+                float(self.seen_count[rows].max()) + len(rows) >= _FLOAT32_WHOLE:
+            self.seen_count = self._widen(self.seen_count)  # counting on past 2**24 would stall
         np.add.at(self.seen_count, rows, 1)
         self.version += 1
 
@@ -485,7 +550,8 @@ class SampleTable:
         """
         from weightslab.query.frame import Frame
 
-        key = (self.n, self._cap, tuple(self.numeric), tuple(self.text), tuple(self.tags), tuple(self.categories))
+        key = (self.n, self._cap, self._widened, tuple(self.numeric), tuple(self.text), tuple(self.tags),
+               tuple(self.categories))
         if rows is None and not copy and key == self._frame_key:
             return self._frame  # same rows and columns: its views already show the latest values
         sel: Any = slice(0, self.n) if rows is None else rows
@@ -494,14 +560,18 @@ class SampleTable:
             out = arr[sel]
             return out.copy() if copy and rows is None else out
 
-        columns: dict[str, np.ndarray] = {k: take(v) for k, v in self.numeric.items()}
+        def take_float(arr: np.ndarray) -> np.ndarray:  # a snapshot is float64, as it always was
+            return arr[sel].astype(np.float64) if copy else take(arr)
+
+        columns: dict[str, np.ndarray] = {k: take_float(v) for k, v in self.numeric.items()}
         columns.update({k: take(v) for k, v in self.text.items()})
-        columns["last_seen_step"] = take(self.last_seen_step)
-        columns["seen_count"] = take(self.seen_count)
+        columns["last_seen_step"] = take_float(self.last_seen_step)
+        columns["seen_count"] = take_float(self.seen_count)
         ids = self.sample_id.view(sel)
+        splits = SplitView(self.split_code[sel], self.split_names)
         frame = Frame(
             sample_id=ids.spell() if copy else ids,
-            split=take(self.split),
+            split=splits.spell() if copy else splits,
             discarded=take(self.discarded),
             columns=columns,
             tags={k: take(v) for k, v in self.tags.items()},
@@ -517,6 +587,23 @@ class SampleTable:
 
     def row_tags(self, row: int) -> list[str]:
         return sorted(name for name, col in self.tags.items() if col[row])
+
+
+_FLOAT32_WHOLE = 1 << 24  # float32 holds every whole number up to here
+
+
+def fits_float32(values: np.ndarray) -> bool:
+    """Whether every value is exactly a float32 (NaN and infinities included)."""
+    kind = values.dtype.kind
+    if kind == "b" or values.size == 0 or (kind == "f" and values.dtype.itemsize <= 4):
+        return True
+    if kind in "iu":
+        return bool(-_FLOAT32_WHOLE <= values.min() and values.max() <= _FLOAT32_WHOLE)
+    if kind == "f":
+        with np.errstate(over="ignore"):
+            back = values.astype(np.float32).astype(values.dtype)
+        return bool(((back == values) | np.isnan(values)).all())
+    return False
 
 
 def _scalar_or_list(value: Any) -> Any:

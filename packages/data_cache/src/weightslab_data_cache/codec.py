@@ -16,6 +16,12 @@ from weightslab.spelled import SpelledSequence
 _DENSE_MIN = 1 << 22
 
 
+def _grown(size: int, needed: int) -> int:
+    """A new capacity for ``needed`` entries: by a quarter at a time (amortised O(1) appends, at
+    most a quarter unused; doubling left up to half of a million-entry array empty)."""
+    return max(needed, size + size // 4, 1024)
+
+
 def id_text(value: Any) -> str:
     """Canonical text of one sample id or name."""
     if isinstance(value, str):
@@ -111,7 +117,7 @@ class Codec:
         self._texts: dict[int, str] = {}  # code -> text, for entries that are not decimal ints
         # text -> code: text entries, and ints coded before the dense table covered them
         self._codes: dict[str, int] = {}
-        self._dense = np.full(0, -1, dtype=np.int64)  # int id -> code
+        self._dense = np.full(0, -1, dtype=np.int32)  # int id -> code (codes stay below 2**31)
         entries = list(existing)
         if entries:
             self._load(entries)
@@ -164,14 +170,16 @@ class Codec:
         return out
 
     def _reserve(self, size: int) -> None:
+        if size >= np.iinfo(np.int32).max and self._dense.dtype == np.int32:  # codes past int32 (never in practice)
+            self._dense = self._dense.astype(np.int64)
         if size > self._num.size:
-            grown = np.full(max(size, 2 * self._num.size, 1024), -1, dtype=np.int64)
+            grown = np.full(_grown(self._num.size, size), -1, dtype=np.int64)
             grown[: self._size] = self._num[: self._size]
             self._num = grown
 
     def _grow_dense(self, high: int) -> None:
         if high >= self._dense.size:
-            grown = np.full(max(high + 1, 2 * self._dense.size), -1, dtype=np.int64)
+            grown = np.full(_grown(self._dense.size, high + 1), -1, dtype=self._dense.dtype)
             grown[: self._dense.size] = self._dense
             self._dense = grown
 
@@ -218,10 +226,15 @@ class Codec:
         codes = self._dense[values]
         missing = codes < 0
         if missing.any():
-            new = np.unique(values[missing])
+            # The distinct missing ids in ascending order (np.unique's), marked on a bitmap of the
+            # range instead of sorted: a million ids cost 1 MB of flags, not a sort's copies.
+            flags = np.zeros(high - low + 1, dtype=bool)
+            flags[values[missing] - low] = True
+            new = np.flatnonzero(flags) + low
+            del flags
             self._dense[new] = self._codes_of_ints(new)
             codes = self._dense[values]
-        return codes
+        return codes.astype(np.int64, copy=False)
 
     def _codes_of_ints(self, new: np.ndarray) -> np.ndarray:
         """Codes of distinct ints missing from the dense table: an entry of the dict (an id coded

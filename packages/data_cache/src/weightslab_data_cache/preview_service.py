@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from weightslab_data_cache.preview_cache import PreviewCache
-from weightslab_data_cache.previews import render_preview
+
+
+def render_preview(sample: Any, size: int = 720, **options: Any) -> tuple[bytes, str]:
+    """:func:`weightslab_data_cache.previews.render_preview`, imported on the first render:
+    serving creates a preview service for every experiment, PIL loads only once one is drawn."""
+    from weightslab_data_cache.previews import render_preview as render
+
+    return render(sample, size, **options)
 
 
 class PreviewService:

@@ -21,11 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from weightslab.log import WATCHDOG, register_levels
 
-from weightslab_watchdog.inflight import InflightCall, InflightTracker
+if TYPE_CHECKING:  # annotations only: importing the monitor must not load grpc
+    from weightslab_watchdog.inflight import InflightCall, InflightTracker
 
 log = logging.getLogger("weightslab.watchdog.rpc")
 
@@ -72,11 +73,15 @@ def _flush_logs() -> None:
 class RpcMonitor:
     """Detect stuck in-flight RPCs and apply the restart / exit policy."""
 
-    def __init__(self, tracker: InflightTracker, experiment: Any, *, stuck_seconds: float,
+    def __init__(self, tracker: InflightTracker | None, experiment: Any, *, stuck_seconds: float,
                  restart_threshold: int, details_limit: int, exit_on_stuck: bool,
-                 exit_func: Callable[[int], Any] = os._exit) -> None:
+                 exit_func: Callable[[int], Any] = os._exit,
+                 find_tracker: Callable[[], InflightTracker | None] | None = None) -> None:
+        """``tracker=None``: ``find_tracker()`` gives it at each poll, ``None`` while no gRPC server
+        installed one (nothing can be in flight then)."""
         register_levels()
-        self.tracker = tracker
+        self._tracker = tracker
+        self._find_tracker = find_tracker
         self.experiment = experiment
         self.stuck_seconds = stuck_seconds
         self.restart_threshold = restart_threshold
@@ -87,12 +92,19 @@ class RpcMonitor:
         self._unhealthy = 0
 
     @property
+    def tracker(self) -> InflightTracker | None:
+        if self._tracker is not None or self._find_tracker is None:
+            return self._tracker
+        return self._find_tracker()
+
+    @property
     def consecutive_unhealthy(self) -> int:
         return self._unhealthy
 
     def poll_once(self) -> RpcCheck:
         now = time.monotonic()
-        calls = self.tracker.snapshot()
+        tracker = self.tracker
+        calls = tracker.snapshot() if tracker is not None else []
         stuck = tuple(sorted((call for call in calls if call.busy_for(now) > self.stuck_seconds),
                              key=lambda call: -call.busy_for(now)))
         if not stuck:
@@ -129,7 +141,8 @@ class RpcMonitor:
             log.exception("gRPC server restart failed; will retry after %d more unhealthy polls",
                           self.restart_threshold)
             return "restart_failed"
-        dropped = self.tracker.reset(started_before=started)
+        tracker = self.tracker
+        dropped = tracker.reset(started_before=started) if tracker is not None else 0
         self.restarts += 1
         log.log(WATCHDOG, "recovered: gRPC server restarted on the same address in %.2fs with the "
                 "experiment state kept; %d stale in-flight entr%s dropped", time.monotonic() - started,

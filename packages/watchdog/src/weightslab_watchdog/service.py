@@ -12,14 +12,16 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weightslab.log import register_levels
 
-from weightslab_watchdog.inflight import InflightTracker
 from weightslab_watchdog.lock_monitor import LockCheck, LockMonitor
 from weightslab_watchdog.rpc_monitor import RpcCheck, RpcMonitor
 from weightslab_watchdog.settings import WatchdogSettings
+
+if TYPE_CHECKING:  # the tracker is a grpc.ServerInterceptor: grpc loads with the first tracker only
+    from weightslab_watchdog.inflight import InflightTracker
 
 log = logging.getLogger("weightslab.watchdog")
 
@@ -67,6 +69,8 @@ def get_inflight_tracker(experiment: Any) -> InflightTracker:
     The gRPC server installs it as an interceptor (``weightslab_grpc_interceptors``) and the
     RPC monitor reads it; a server restart must reuse it (the hook returns the same instance).
     """
+    from weightslab_watchdog.inflight import InflightTracker
+
     registry = _registry(experiment)
     tracker = registry.get(INFLIGHT_KEY)
     if not isinstance(tracker, InflightTracker):
@@ -83,18 +87,30 @@ class WatchdogService:
         register_levels()
         self.experiment = experiment
         self.settings = settings
-        self.tracker = tracker if tracker is not None else get_inflight_tracker(experiment)
+        self._tracker = tracker
         lock = getattr(experiment, "lock", None)
         self.lock_monitor = LockMonitor(lock, settings.stuck_seconds) if lock is not None else None
         self.rpc_monitor = RpcMonitor(
-            self.tracker, experiment, stuck_seconds=settings.stuck_seconds,
+            tracker, experiment, stuck_seconds=settings.stuck_seconds,
             restart_threshold=settings.restart_threshold,
             details_limit=settings.inflight_details_limit, exit_on_stuck=settings.exit_on_stuck,
-            exit_func=exit_func)
+            exit_func=exit_func, find_tracker=self._installed_tracker)
         self.polls = 0
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def tracker(self) -> InflightTracker:
+        """The tracker the RPC monitor reads: the one given, else the experiment's shared one."""
+        return self._tracker if self._tracker is not None else get_inflight_tracker(self.experiment)
+
+    def _installed_tracker(self) -> InflightTracker | None:
+        # The experiment's tracker exists once a gRPC server installed it (the interceptor hook) or
+        # someone asked for it: without gRPC nothing is in flight, and grpc (the tracker is a
+        # grpc.ServerInterceptor) stays unloaded for a CLI-only serve.
+        tracker: InflightTracker | None = _registry(self.experiment).get(INFLIGHT_KEY)
+        return tracker
 
     def poll_once(self) -> PollResult:
         """Run both monitors once (serialised with the thread's polls)."""

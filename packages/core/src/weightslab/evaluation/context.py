@@ -114,7 +114,7 @@ class EvalContext:
         self.step = exp.step
         self.branch = exp.branch
         self.batch_size = p.batch_size
-        self.rows = np.asarray(p.loader.rows)[p.indices[: p.samples_total]]
+        self.rows = np.asarray(p.loader.rows)[p.indices[: p.samples_total]].astype(np.int64)
         self.sample_ids = [str(p.loader.ids[i]) for i in p.indices[: p.samples_total].tolist()]
         self.metrics: dict[str, float] = {}
 

@@ -164,7 +164,7 @@ def break_by_slices(experiment: Any, request: BreakBySlicesRequest) -> BreakBySl
     except QueryError as exc:
         raise InvalidRequest("tags", str(exc)) from None
     if split:
-        rows = rows[frame.split[rows] == split]
+        rows = rows[frame.splits_at(rows) == split]
     history = experiment.history
     h_rows, h_steps, h_values, h_codes = history.arrays(signal)
     if len(h_rows) == 0 and signal not in history.signals():

@@ -97,7 +97,7 @@ def rows_of_query(experiment: Any, query: QueryLike, split: str = "", field: str
     except QueryError as exc:
         raise InvalidRequest(field, str(exc)) from None
     if split:
-        rows = rows[frame.split[rows] == split]
+        rows = rows[frame.splits_at(rows) == split]
     return np.asarray(rows, dtype=np.int64)
 
 

@@ -212,9 +212,9 @@ def query_samples(experiment: Any, request: QuerySamplesRequest) -> SamplesPage:
     return SamplesPage(
         total=int(total), offset=offset, limit=limit,
         columns=tuple(Column(n, k) for n, k in zip(columns, kinds, strict=True)),
-        sample_ids=_texts(frame.ids_at(idx)), splits=_texts(frame.split[idx]),
+        sample_ids=_texts(frame.ids_at(idx)), splits=_texts(frame.splits_at(idx)),
         discarded=tuple(frame.discarded[idx].tolist()),
-        values=tuple(_cells(frame.column(n)[idx], k) for n, k in zip(columns, kinds, strict=True)),
+        values=tuple(_cells(frame.values_at(n, idx), k) for n, k in zip(columns, kinds, strict=True)),
         tags=tuple(tuple(t) for t in tags), categories=tuple(cats), rows=idx, notes=notes)
 
 

@@ -84,6 +84,12 @@ def _flag(value: Any, column: str, what: str) -> bool:
 # -- filters ---------------------------------------------------------------------
 
 
+def _bound(arr: np.ndarray, value: Any) -> Any:
+    """A comparison bound for ``arr``: a float32 column (the table keeps exact float32 values so)
+    is compared in float64, as a float64 column would be, not at the bound rounded to float32."""
+    return np.float64(value) if arr.dtype == np.float32 else value
+
+
 def _numeric_nulls(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "f":
         return np.isnan(arr)
@@ -163,7 +169,7 @@ def _eval(frame: Frame, f: Any) -> np.ndarray:
     if isinstance(f, Compare):
         op = f.op
         if kind == "numeric":
-            v = _number(f.value, column, kind, what)
+            v = _bound(arr, _number(f.value, column, kind, what))
             with np.errstate(invalid="ignore"):
                 if op == "==":
                     return np.asarray(arr == v)
@@ -192,7 +198,7 @@ def _eval(frame: Frame, f: Any) -> np.ndarray:
             raise QueryTypeError(f"{what}: between needs a numeric column, but {column!r} is "
                                  f"{_kind_name(kind)} column")
         with np.errstate(invalid="ignore"):
-            return np.asarray((arr >= f.low) & (arr <= f.high))
+            return np.asarray((arr >= _bound(arr, f.low)) & (arr <= _bound(arr, f.high)))
     if isinstance(f, In):
         if kind == "numeric":
             nums = [_number(v, column, kind, what) for v in f.values]

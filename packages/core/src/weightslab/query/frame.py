@@ -6,7 +6,8 @@ A :class:`Frame` is plain numpy arrays, one entry per row, all of the same lengt
 * ``split`` -- object array of ``str`` split names;
 * ``discarded`` -- ``bool``;
 * ``columns`` -- name -> ``float64`` (NaN = missing; other integer/float dtypes are accepted)
-  or ``object`` arrays of ``str``/``None`` (``None`` = missing);
+  or ``object`` arrays of ``str``/``None`` (``None`` = missing); a :class:`Columns` mapping,
+  where a derived column may be deferred (made on first read, see :class:`DeferredColumn`);
 * ``tags`` -- boolean tag name -> ``bool`` array;
 * ``categories`` -- categorical tag name -> object array of ``str``/``None`` (``None`` = unset);
   the value of row *i* for tag ``quality`` is written ``tag:quality=<value>``.
@@ -24,6 +25,8 @@ a precomputed ``sample_id_rank`` (from :func:`sample_id_rank`) to skip the recom
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any, Literal
 
 import numpy as np
@@ -190,6 +193,78 @@ def sample_id_rank(ids: np.ndarray) -> np.ndarray:
     return rank
 
 
+class DeferredColumn:
+    """A numeric column made when a query first reads it: ``whole()`` gives every row's value,
+    ``at(rows)`` only some rows' (a page). A derived signal nobody asks for then costs neither
+    the time to compute it nor 8 bytes a row to keep it."""
+
+    __slots__ = ("at", "whole")
+
+    def __init__(self, whole: Callable[[], np.ndarray], at: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.whole, self.at = whole, at
+
+
+class Columns(MutableMapping[str, np.ndarray]):
+    """A frame's ``columns``: name -> array, where an entry may be a :class:`DeferredColumn`
+    (:meth:`defer`) that becomes its array on first read. ``in``, ``len`` and iteration never
+    compute one; :meth:`values_at` reads a page of a deferred column without computing it all."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray] | None = None) -> None:
+        self._arrays: dict[str, np.ndarray] = dict(arrays or {})
+        self._deferred: dict[str, DeferredColumn] = {}
+        self._lock = threading.Lock()  # frames are shared by the threads serving queries
+
+    def defer(self, name: str, column: DeferredColumn) -> None:
+        with self._lock:
+            self._arrays.pop(name, None)
+            self._deferred[name] = column
+
+    def is_deferred(self, name: str) -> bool:
+        return name in self._deferred
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The columns made so far (deferred ones are left out)."""
+        return dict(self._arrays)
+
+    def values_at(self, name: str, rows: np.ndarray) -> np.ndarray:
+        column = self._deferred.get(name)
+        if column is not None and name not in self._arrays:
+            return column.at(np.asarray(rows, dtype=np.int64))
+        return self[name][rows]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        arr = self._arrays.get(name)
+        if arr is not None:
+            return arr
+        with self._lock:  # one thread computes it; the others wait and read it
+            arr = self._arrays.get(name)
+            if arr is None:
+                arr = self._arrays[name] = self._deferred[name].whole()
+                del self._deferred[name]
+            return arr
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        with self._lock:
+            self._deferred.pop(name, None)
+            self._arrays[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        with self._lock:
+            found = self._arrays.pop(name, None) is not None
+            found = self._deferred.pop(name, None) is not None or found
+        if not found:
+            raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._arrays or name in self._deferred
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._arrays) + [name for name in list(self._deferred) if name not in self._arrays])
+
+    def __len__(self) -> int:
+        return len(self._arrays.keys() | self._deferred.keys())
+
+
 class Frame:
     """``sample_id`` may also be given as a lazy view of ids (the sample table's ``IdsView``: ``len``,
     ``at(idx)``, ``spell()``, ``ints``, ``all_decimal``): it is spelled out into the object array
@@ -200,12 +275,14 @@ class Frame:
                  sample_id_rank: np.ndarray | None = None) -> None:
         self._lazy_ids: Any = sample_id if hasattr(sample_id, "spell") else None
         self._sample_id: np.ndarray | None = None if self._lazy_ids is not None else np.asarray(sample_id)
-        self.split = np.asarray(split)
+        self._lazy_split: Any = split if hasattr(split, "spell") else None
+        self._split: np.ndarray | None = None if self._lazy_split is not None else np.asarray(split)
         self.discarded = np.asarray(discarded, dtype=bool)
-        self.columns: dict[str, np.ndarray] = {} if columns is None else columns
+        self.columns: Columns = columns if isinstance(columns, Columns) else Columns(columns)
         self.tags: dict[str, np.ndarray] = {} if tags is None else tags
         self.categories: dict[str, np.ndarray] = {} if categories is None else categories
         self.sample_id_rank = sample_id_rank
+        self.derived_key: Any = None  # what the owner's deferred derived columns were made for
         self._cache: dict[str, tuple[Any, Any]] = {}
         self._check()
 
@@ -219,6 +296,29 @@ class Frame:
     @sample_id.setter
     def sample_id(self, value: Any) -> None:
         self._sample_id, self._lazy_ids = np.asarray(value), None
+
+    @property
+    def split(self) -> np.ndarray:
+        """Object array of the split names (spelled out from a lazy view on first use, then kept)."""
+        if self._split is None:
+            self._split = self._lazy_split.spell()
+        return self._split
+
+    @split.setter
+    def split(self, value: Any) -> None:
+        self._split, self._lazy_split = np.asarray(value), None
+        self._cache.pop("split_codes", None)
+
+    def splits_at(self, idx: Any) -> np.ndarray:
+        """The split names of rows ``idx`` (a page), without spelling out every row's."""
+        if self._split is None:
+            at: np.ndarray = self._lazy_split.at(idx)
+            return at
+        return self._split[idx]
+
+    def _split_source(self) -> Any:
+        """What cached split codes were made from: the lazy view while there is one, else the array."""
+        return self._lazy_split if self._split is None else self._split
 
     def ids_at(self, idx: Any) -> np.ndarray:
         """The ids of rows ``idx`` (a page), without spelling out every row's id."""
@@ -234,11 +334,15 @@ class Frame:
             if arr.ndim != 1 or len(arr) != n:
                 raise ValueError(f"Frame.{what}: expected a 1-D array of {n} rows, got shape {arr.shape}")
 
-        check(self.split, "split")
+        if len(self._split_source()) != n:
+            raise ValueError(f"Frame.split: expected a 1-D array of {n} rows, got {len(self._split_source())}")
+        if self._split is not None:
+            check(self._split, "split")
         check(self.discarded, "discarded")
-        for name, col in self.columns.items():
+        for name in self.columns:
             if name in BUILTIN_COLUMNS or name.startswith(TAG_PREFIX):
                 raise ValueError(f"Frame.columns: {name!r} is reserved (built-in column or tag: prefix)")
+        for name, col in self.columns.arrays().items():  # a deferred column is not computed to check it
             check(col, f"columns[{name!r}]")
         for name, col in self.tags.items():
             check(col, f"tags[{name!r}]")
@@ -289,7 +393,16 @@ class Frame:
 
     def kind(self, name: str, *, field: str | None = None) -> ColumnKind:
         """``"numeric"``, ``"string"`` or ``"bool"``."""
+        if self.columns.is_deferred(name):
+            return "numeric"
         return _kind_of(self.column(name, field=field))
+
+    def values_at(self, name: str, rows: np.ndarray, *, field: str | None = None) -> np.ndarray:
+        """The values of column ``name`` at ``rows`` (a page), without computing a deferred
+        column for every row."""
+        if name in self.columns:
+            return self.columns.values_at(name, rows)
+        return self.column(name, field=field)[rows]
 
     # -- cached derived keys -------------------------------------------------
     def _cached(self, key: str, source: np.ndarray, build: Any) -> Any:
@@ -313,13 +426,17 @@ class Frame:
 
     def split_codes(self) -> tuple[list[Any], np.ndarray]:
         """``(sorted split names, code per row)``, cached; -1 for a missing split."""
+        hit = self._cache.get("split_codes")
+        if hit is not None and (hit[0] is self._lazy_split or hit[0] is self._split):  # spelled later: same rows
+            given: tuple[list[Any], np.ndarray] = hit[1]
+            return given
         codes: tuple[list[Any], np.ndarray] = self._cached("split_codes", self.split, factorize)
         return codes
 
     def cached_split_codes(self) -> tuple[list[Any], np.ndarray] | None:
         """:meth:`split_codes` if already computed for the current ``split`` array, else None."""
         hit = self._cache.get("split_codes")
-        if hit is not None and hit[0] is self.split:
+        if hit is not None and hit[0] is self._split_source():
             codes: tuple[list[Any], np.ndarray] = hit[1]
             return codes
         return None
@@ -327,9 +444,10 @@ class Frame:
     def set_split_codes(self, names: list[Any], codes: np.ndarray) -> None:
         """Give :meth:`split_codes` (sorted names, int64 code per row) from a source that keeps them,
         e.g. the sample table, instead of factorizing the text column (~0.1 s at 1M rows)."""
-        if len(codes) != len(self.split):
-            raise ValueError(f"split codes: {len(codes)} codes for {len(self.split)} rows")
-        self._cache["split_codes"] = (self.split, (list(names), np.asarray(codes, dtype=np.int64)))
+        source = self._split_source()
+        if len(codes) != len(source):
+            raise ValueError(f"split codes: {len(codes)} codes for {len(source)} rows")
+        self._cache["split_codes"] = (source, (list(names), np.asarray(codes, dtype=np.int64)))
 
     def invalidate_caches(self) -> None:
         """Drop cached keys (only needed after modifying ``sample_id``/``split`` in place)."""

@@ -43,8 +43,10 @@ def _sort_key(frame: Frame, key: SortKey, idx: np.ndarray, where: str) -> np.nda
     kind = frame.kind(column)
     sub = arr[idx]
     if kind == "numeric":
-        # ``arr[idx]`` is a fresh copy, so negating in place is safe (and saves a pass).
-        sub = sub.astype(np.float64 if sub.dtype.kind == "f" else np.int64, copy=False)
+        # ``arr[idx]`` is a fresh copy, so negating in place is safe (and saves a pass). Floats keep
+        # their width: a float32 column orders as its float64 values would, without a widened copy.
+        if sub.dtype.kind != "f":
+            sub = sub.astype(np.int64, copy=False)
         return np.negative(sub, out=sub) if key.descending else sub
     if kind == "bool":
         b = sub.astype(np.int8)
