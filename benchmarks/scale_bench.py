@@ -175,11 +175,21 @@ def run_one(n: int) -> dict[str, Any]:
         exp.recorder.drain()
         return time.perf_counter() - t0
 
+    def settled_rss() -> float:
+        """Resident set once the store has written and merged what it had (a background merge in
+        flight would otherwise land in whichever reading it overlaps)."""
+        exp.store.flush()
+        compact = getattr(exp.store, "compact", None)
+        if compact is not None:
+            compact()
+        gc.collect()
+        return _rss_mb()
+
     inst = wl_epoch()
     drain_s = drain()
     gc.collect()
     peak_inst = _peak_rss_mb()
-    rss_one_epoch = _rss_mb()
+    rss_one_epoch = settled_rss()
     plain2 = plain_epoch()
     batched2 = plain_batched_epoch()
 
@@ -194,17 +204,14 @@ def run_one(n: int) -> dict[str, Any]:
     after_step_repeat_ms = statistics.median(cli.cmd(QUERY)[0] for _ in range(5))
 
     # Growth: a second epoch of history (one signal), then a third with a second signal.
-    gc.collect()
-    rss0 = _rss_mb()
+    rss0 = settled_rss()
     wl_epoch()
     drain()
-    gc.collect()
-    rss1 = _rss_mb()
+    rss1 = settled_rss()
     extra_signal.append(wl.watch_or_edit(conf_fn, flag="signal", name="confidence"))
     wl_epoch()
     drain()
-    gc.collect()
-    rss2 = _rss_mb()
+    rss2 = settled_rss()
     cli.close()
 
     p_epoch = (sum(plain1) + sum(plain2)) / 2

@@ -60,6 +60,9 @@ def _retryable(exc: BaseException, attempts: int) -> bool:
     return exc.errno in _DISK_FULL or attempts < MAX_WRITE_ATTEMPTS
 
 
+ROWS_PER_WRITE = 1 << 18  # row updates per segment write (a segment's rows are merged in memory)
+
+
 class H5SampleStore:
     """Sample table, per-sample history, curves and predictions in a folder of HDF5 segments.
 
@@ -262,9 +265,14 @@ class H5SampleStore:
                            or self._first_pending is None
                            or time.monotonic() - self._first_pending >= self.flush_interval)
                     if due:
-                        batch, self._pending = self._pending, Pending()
-                        self._first_pending = None
+                        batch = self._pending
+                        rest = batch.split_rows(ROWS_PER_WRITE)
                         self._cond.notify_all()  # wake callers blocked on back-pressure
+                        if rest is not None:  # e.g. a million new rows: a segment per slice, bounded temporaries
+                            self._pending = rest  # still due; written next, and only then committed
+                            return batch, self._committed
+                        self._pending = Pending()
+                        self._first_pending = None
                         return batch, self._enqueued
                     assert self._first_pending is not None
                     self._cond.wait(max(0.0, self._first_pending + self.flush_interval - time.monotonic()))

@@ -100,6 +100,23 @@ class Pending:
         self.rows.append(_RowsOp(np.array(split, copy=True), ids, rows.columns_of(stored)))
         self.values += ids.shape[0]
 
+    def split_rows(self, limit: int) -> Pending | None:
+        """Keep the row updates up to about ``limit`` rows (at least one update) and every other
+        operation; return the later row updates, or None when all fit."""
+        total, keep = 0, 0
+        for op in self.rows:
+            if keep and total + op.ids.shape[0] > limit:
+                break
+            total += op.ids.shape[0]
+            keep += 1
+        if keep == len(self.rows):
+            return None
+        rest = Pending(rows=self.rows[keep:])
+        rest.values = sum(op.ids.shape[0] for op in rest.rows)
+        self.rows = self.rows[:keep]
+        self.values -= rest.values
+        return rest
+
     def extend(self, later: Pending) -> None:
         """Append ``later``'s operations after ours (used to re-queue a batch that failed to write)."""
         for signal, ops in later.history.items():

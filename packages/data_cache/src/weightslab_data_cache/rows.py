@@ -99,6 +99,10 @@ def fold(patch: RowPatch) -> RowPatch:
     if n == 0:
         return patch
     keys = (patch.split.astype(np.int64) << 32) | patch.sid.astype(np.int64)
+    if n < 2 or bool((keys[1:] > keys[:-1]).all()):
+        # No key repeats (e.g. new rows, coded in order): nothing to resolve, and no sort of a
+        # million keys whose temporaries the allocator keeps long after they are freed.
+        return patch
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty(uniq.shape[0], dtype=np.int64)
