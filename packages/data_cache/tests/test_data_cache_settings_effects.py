@@ -309,3 +309,18 @@ def test_default_thumbnail_size_without_serving(make_experiment: Callable[..., E
     # the experiment resolved its config once: a later process env change does not leak in
     monkeypatch.setenv("WL_DEFAULT_THUMBNAIL_SIZE", "24")
     assert size_of(exp.preview("train", "1")) == (16, 16)
+
+
+@pytest.mark.parametrize(("shape", "overview"), [((32,), False), ((32, 32), True)])
+def test_the_overview_is_built_for_images_not_for_vectors(make_experiment: Callable[..., Experiment],
+                                                          shape: tuple[int, ...], overview: bool) -> None:
+    """WL_PRELOAD_IMAGE_OVERVIEW builds an image overview: for tabular rows (a 1-D input per item)
+    the background warm-up stops at the first (2,000 line plots would hold tens of MB and compete
+    with queries); a vector's preview still renders on request."""
+    exp = make_experiment(WL_PRELOAD_IMAGE_OVERVIEW=1, WL_MAX_PREVIEW_CACHE_SIZE=4, WL_DEFAULT_THUMBNAIL_SIZE=20)
+    items = [(np.linspace(0.0, 1.0, int(np.prod(shape))).reshape(shape), i % 2) for i in range(6)]
+    watch(exp, items, "train")
+    service = serve_previews(exp)
+    assert service.cache.wait_warmup(20)
+    assert service.cache.stats.warmup_renders == (4 if overview else 1)  # a vector: the first only
+    assert size_of(exp.preview("train", "3"))[0] == 20  # on request either way

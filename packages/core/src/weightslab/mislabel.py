@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from weightslab.table import fits_float32
+
 __all__ = ["MislabelTracker", "auroc", "precision_at_k"]
 
 _UNKNOWN = np.int8(-1)
@@ -50,7 +52,7 @@ class MislabelTracker:
 
     ``update`` is O(batch) and fully vectorised (no Python loop over samples; a batch that
     repeats a row is applied as if its occurrences came one after the other, in order).
-    Storage (about 89 bytes per row) grows geometrically as larger row indices appear;
+    Storage (about 81 bytes per row) grows geometrically as larger row indices appear;
     ``columns`` is O(n_rows). ``update`` and ``columns`` may be called from different threads.
     """
 
@@ -95,7 +97,7 @@ class MislabelTracker:
         # Loss statistics.
         self._n = np.zeros(0, np.int32)
         self._loss_sum = np.zeros(0, np.float64)
-        self._loss_last = np.zeros(0, np.float64)
+        self._loss_last = np.zeros(0, np.float32)  # float32 while every loss is one (see _keep)
         # Exponentially weighted least-squares sums for the trend, with x the observation index
         # relative to the latest one (0, -1, -2, ...) and weights decay**age: sum(w*y) and
         # sum(w*x*y). sum(w), sum(w*x), sum(w*x*x) depend on the count alone (see columns).
@@ -108,7 +110,7 @@ class MislabelTracker:
         # Correctness / forgetting (a row was judged at least once where _prev_correct >= 0).
         self._prev_correct = np.zeros(0, np.int8)
         self._forget = np.zeros(0, np.int32)
-        self._last_step = np.zeros(0, np.float64)
+        self._last_step = np.zeros(0, np.float32)  # whole steps: exact up to 2**24, widened past it
         # Suspicion score: maturity-weighted sum of per-observation cross-entropy from
         # logits (else the loss), and the sum of the weights.
         self._s_w = np.zeros(0, np.float64)
@@ -165,6 +167,13 @@ class MislabelTracker:
                 setattr(self, name, block[:, j])
         self._cap = new_cap
 
+    def _keep(self, name: str, values: np.ndarray) -> None:
+        """Widen the float32 field ``name`` to float64 before it takes a value float32 cannot hold
+        exactly (a float64 loss, a step past 2**24): stored values are always the ones given."""
+        field = getattr(self, name)
+        if field.dtype == np.float32 and not fits_float32(values):
+            setattr(self, name, field.astype(np.float64))
+
     # ------------------------------------------------------------------ update
     def update(
         self,
@@ -215,6 +224,7 @@ class MislabelTracker:
             self._grow(int(rows.max()) + 1)
             self._note_touched(rows)
             if step is not None:
+                self._keep("_last_step", np.asarray([float(step)]))
                 self._last_step[rows] = float(step)
             weight = self._maturity(suspicion)
             rank = _occurrence_rank(rows)
@@ -288,6 +298,7 @@ class MislabelTracker:
             y = loss[ok]
             self._n[r] += 1
             self._loss_sum[r] += y
+            self._keep("_loss_last", y)
             self._loss_last[r] = y
             # Existing points move one step into the past (x -> x - 1) and decay; add (0, y).
             sy = self._sy[r]

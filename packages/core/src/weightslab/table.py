@@ -281,7 +281,7 @@ class SampleTable:
         self.sample_id = IdColumn(self)
         # The id as an integer where it is one in decimal (-1 otherwise): lets writers hand whole
         # batches of ids to the store as one int64 array instead of one text object per sample.
-        self.int_id = np.empty(0, dtype=np.int64)
+        self.int_id = np.empty(0, dtype=np.int32)  # int32 while every id fits (widened by _set_int_ids)
         self.split_code = np.empty(0, dtype=np.int32)  # index into split_names: query frames' split codes
         self.split_names: list[str] = []
         self.split = SplitColumn(self)
@@ -364,7 +364,7 @@ class SampleTable:
                 self._grow(row + 1)
                 index[(split, sid)] = row
                 self.sample_id[row] = sid
-                self.int_id[row] = _RowIndex._number(sid) if isinstance(sid, str) else -1
+                self._set_int_ids(row, _RowIndex._number(sid) if isinstance(sid, str) else -1)
                 if split not in self._split_counts:
                     self.split_names.append(split)
                 self.split_code[row] = self.split_names.index(split)
@@ -413,7 +413,7 @@ class SampleTable:
         self._grow(start + k)
         self._index.add_dense(split, new_ids, np.arange(start, start + k, dtype=np.int64))
         sel = slice(start, start + k)
-        self.int_id[sel] = new_ids  # the ids' text is spelled from these (IdColumn)
+        self._set_int_ids(sel, new_ids)  # the ids' text is spelled from these (IdColumn)
         if split not in self._split_counts:
             self.split_names.append(split)
         self.split_code[sel] = self.split_names.index(split)
@@ -422,10 +422,17 @@ class SampleTable:
         self.version += 1
         return out
 
+    def _set_int_ids(self, where: Any, ids: Any) -> None:
+        """Write ``int_id`` entries, widening the column to int64 for an id past int32 (content-hash
+        numbers, say): a loader's 0..n-1 costs 4 bytes a row."""
+        if self.int_id.dtype == np.int32 and np.size(ids) and int(np.max(ids)) > _INT32_MAX:
+            self.int_id = self.int_id.astype(np.int64)
+        self.int_id[where] = ids
+
     def store_ids(self, rows: np.ndarray) -> np.ndarray:
         """Sample ids of ``rows`` for the sample store: int64 when every one is a decimal integer
         (the store keys ``7`` and ``"7"`` alike), else the text objects."""
-        ints = self.int_id[rows]
+        ints = self.int_id[rows].astype(np.int64)
         return ints if len(ints) and ints.min() >= 0 else self.sample_id[rows]
 
     def find(self, ids: Iterable[str], split: str | None = None) -> np.ndarray:

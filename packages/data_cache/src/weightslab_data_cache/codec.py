@@ -107,12 +107,12 @@ class Codec:
     writer persists each entry exactly once.
 
     An entry that is the decimal text of an int (a loader's ``"0" .. "n-1"``) is kept as that
-    int: 8 bytes in ``_num``, no string object (a million string entries cost ~60 MB). Only
+    int: 4 bytes in ``_num`` (8 once an id passes int32), no string object (a million string entries cost ~60 MB). Only
     other text lives in ``_texts``; ``strings``/``pending()`` spell entries out when asked.
     """
 
     def __init__(self, existing: Iterable[str] = ()) -> None:
-        self._num = np.full(0, -1, dtype=np.int64)  # per code: the int it stands for, -1 = text entry
+        self._num = np.full(0, -1, dtype=np.int32)  # per code: the int it stands for, -1 = text entry
         self._size = 0
         self._texts: dict[int, str] = {}  # code -> text, for entries that are not decimal ints
         # text -> code: text entries, and ints coded before the dense table covered them
@@ -134,7 +134,7 @@ class Codec:
         if len(np.unique(numbered)) != len(numbered) or len(set(entries)) != len(entries):
             raise ValueError("duplicate entries in a string dictionary")
         self._reserve(len(entries))
-        self._num[: len(entries)] = nums
+        self._set_num(slice(0, len(entries)), nums)
         self._size = len(entries)
         codes = np.arange(len(entries), dtype=np.int64)
         bound = max(_DENSE_MIN, 4 * len(entries))
@@ -173,9 +173,14 @@ class Codec:
         if size >= np.iinfo(np.int32).max and self._dense.dtype == np.int32:  # codes past int32 (never in practice)
             self._dense = self._dense.astype(np.int64)
         if size > self._num.size:
-            grown = np.full(_grown(self._num.size, size), -1, dtype=np.int64)
+            grown = np.full(_grown(self._num.size, size), -1, dtype=self._num.dtype)
             grown[: self._size] = self._num[: self._size]
             self._num = grown
+
+    def _set_num(self, where: Any, nums: Any) -> None:
+        if self._num.dtype == np.int32 and np.size(nums) and int(np.max(nums)) > np.iinfo(np.int32).max:
+            self._num = self._num.astype(np.int64)  # an id past int32: the column widens
+        self._num[where] = nums
 
     def _grow_dense(self, high: int) -> None:
         if high >= self._dense.size:
@@ -192,7 +197,7 @@ class Codec:
         if found is None:
             found = self._size
             self._reserve(found + 1)
-            self._num[found] = num
+            self._set_num(found, num)
             self._size += 1
             if 0 <= num < self._dense.size:
                 self._dense[num] = found
@@ -247,7 +252,7 @@ class Codec:
         fresh = np.flatnonzero(found < 0)
         found[fresh] = np.arange(self._size, self._size + len(fresh))
         self._reserve(self._size + len(fresh))
-        self._num[self._size: self._size + len(fresh)] = new[fresh]
+        self._set_num(slice(self._size, self._size + len(fresh)), new[fresh])
         self._size += len(fresh)
         return found
 

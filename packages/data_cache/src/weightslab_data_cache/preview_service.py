@@ -8,10 +8,13 @@ request).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from weightslab_data_cache.preview_cache import PreviewCache
+
+log = logging.getLogger("weightslab.data_cache")
 
 
 def render_preview(sample: Any, size: int = 720, **options: Any) -> tuple[bytes, str]:
@@ -20,6 +23,14 @@ def render_preview(sample: Any, size: int = 720, **options: Any) -> tuple[bytes,
     from weightslab_data_cache.previews import render_preview as render
 
     return render(sample, size, **options)
+
+
+def _is_vector(sample: Any) -> bool:
+    """Whether a dataset item's input (``(input, label, ...)``, or the item itself) is 1-D."""
+    if isinstance(sample, tuple | list) and 2 <= len(sample) <= 4:
+        sample = sample[0]
+    shape = getattr(sample, "shape", None)
+    return shape is not None and len(shape) == 1
 
 
 class PreviewService:
@@ -56,9 +67,20 @@ class PreviewService:
         """Start the background overview when preloading is on; returns whether it started."""
         if not self.preload:
             return False
-        self.cache.start_warmup(((i, self.size) for i in sample_ids), lambda key: self.render(key[0], key[1]),
+        self.cache.start_warmup(((i, self.size) for i in sample_ids), self._warm,
                                 chunk_size=self.chunk_size, busy=self.busy)
         return True
+
+    def _warm(self, key: tuple[Any, int]) -> tuple[bytes, str]:
+        """One overview thumbnail; the overview is of images: it stops at a 1-D sample (tabular
+        rows: 2,000 line plots would hold tens of MB and compete with queries while drawn, for
+        little a person looks at), whose previews render on request."""
+        sample = self.load_sample(key[0])
+        if self.preview_fn is None and _is_vector(sample):
+            log.info("data cache: samples are 1-D vectors: their previews are drawn on request, "
+                     "no thumbnail overview is built in the background")
+            self.cache.stop_warmup()  # from the warm-up thread: it ends after this thumbnail
+        return self.renderer(sample, key[1], preview_fn=self.preview_fn)
 
     def close(self) -> None:
         self.cache.stop_warmup()
