@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _INT32 = np.iinfo(np.int32)
+_MERGE_EVERY = 128  # batches appended before they are merged into one piece
 
 
 def _compact_rows(rows: np.ndarray) -> np.ndarray:
@@ -87,6 +88,7 @@ class _Chunks:
     run_steps: list[np.ndarray] = field(default_factory=list)  # int64
     run_codes: list[np.ndarray] = field(default_factory=list)  # int32
     run_lengths: list[np.ndarray] = field(default_factory=list)  # int64
+    loose: int = 0  # batches appended since the last merge
 
     @staticmethod
     def encode(rows: np.ndarray, step: int | np.ndarray, values: np.ndarray, code: int) -> _Chunks:
@@ -105,9 +107,23 @@ class _Chunks:
         self.run_steps += batch.run_steps
         self.run_codes += batch.run_codes
         self.run_lengths += batch.run_lengths
+        self.loose += len(batch.rows)
+        if self.loose >= _MERGE_EVERY:
+            self._merge_tail(self.loose)
+
+    def _merge_tail(self, k: int) -> None:
+        """Merge the last ``k`` batches into one piece: a million-sample epoch is a few hundred
+        arrays, not thousands of 4 KB ones between which the allocator cannot give memory back."""
+        tail = _Chunks(self.rows[-k:], self.values[-k:], self.run_steps[-k:], self.run_codes[-k:],
+                       self.run_lengths[-k:])
+        tail.consolidate()
+        for name in ("rows", "values", "run_steps", "run_codes", "run_lengths"):
+            setattr(self, name, getattr(self, name)[:-k] + getattr(tail, name))
+        self.loose = 0
 
     def consolidate(self) -> None:
         """Merge chunks in place, keeping the compact dtypes; neighbouring equal runs become one."""
+        self.loose = 0
         self.rows = _merge_same_dtype(self.rows)
         self.values = _merge_same_dtype(self.values)
         if len(self.run_steps) > 1:

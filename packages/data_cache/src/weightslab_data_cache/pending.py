@@ -29,8 +29,12 @@ class _HistoryOp:
     split: str
     branch: str
     ids: np.ndarray
-    steps: np.ndarray
+    steps: np.ndarray  # one per value, or 0-d: the step of every value
     values: np.ndarray
+
+    def step_array(self) -> np.ndarray:
+        """The step of each value."""
+        return np.broadcast_to(self.steps, self.ids.shape) if self.steps.ndim == 0 else self.steps
 
 
 @dataclass
@@ -71,10 +75,12 @@ class Pending:
         ids = _ids(sample_ids)
         vals = np.array(values, dtype=np.float64, copy=True).reshape(-1)
         st = np.asarray(steps, dtype=np.int64)
-        st = np.array(np.broadcast_to(st, ids.shape) if st.ndim == 0 else st.reshape(-1), copy=True)
-        if not (ids.shape[0] == vals.shape[0] == st.shape[0]):
-            raise ValueError(f"append_history({signal!r}): {ids.shape[0]} ids, {st.shape[0]} steps, "
+        n_steps = ids.shape[0] if st.ndim == 0 else st.size
+        if not (ids.shape[0] == vals.shape[0] == n_steps):
+            raise ValueError(f"append_history({signal!r}): {ids.shape[0]} ids, {n_steps} steps, "
                              f"{vals.shape[0]} values")
+        # One step for the whole batch (what a recorder sends) is queued once, not once per value.
+        st = np.array(st.reshape(-1)[0] if st.ndim and n_steps and (st == st.flat[0]).all() else st, copy=True)
         self.history.setdefault(str(signal), []).append(_HistoryOp(str(split), str(branch), ids, st, vals))
         self.values += vals.shape[0]
 
@@ -140,7 +146,7 @@ def _history_block(ops: list[_HistoryOp], names: Codec, ids: Codec) -> HistoryBl
                     dtype=np.int64).reshape(-1, 3)
     return HistoryBlock(
         sid=_encode_ids(ids, [op.ids for op in ops]),
-        step=np.concatenate([op.steps for op in ops]),
+        step=np.concatenate([op.step_array() for op in ops]),
         value=np.concatenate([op.values for op in ops]),
         runs=merge_runs(runs[sizes > 0]) if (sizes > 0).any() else runs[:0],
     )

@@ -46,7 +46,7 @@ def as_json(batch: Pending, error: BaseException) -> dict[str, Any]:
         "error": f"{type(error).__name__}: {error}",
         "values": batch.values,
         "history": {signal: [{"split": op.split, "branch": op.branch, "sample_ids": _plain(op.ids),
-                              "steps": _plain(op.steps), "values": _plain(op.values)} for op in ops]
+                              "steps": _plain(op.step_array()), "values": _plain(op.values)} for op in ops]
                     for signal, ops in batch.history.items()},
         "curves": [{"signal": c[0], "split": c[1], "branch": c[2], "step": c[3], "value": _plain(c[4])}
                    for c in batch.curves],

@@ -364,6 +364,8 @@ class Frame:
         return names + [TAG_PREFIX + t for t in tag_names]
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name in self.columns:
+            return True  # a deferred column is known without computing it
         return isinstance(name, str) and self._lookup(name) is not None
 
     def _lookup(self, name: str) -> np.ndarray | None:

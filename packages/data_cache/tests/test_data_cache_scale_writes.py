@@ -1,0 +1,301 @@
+"""Store writes at scale (issue 19): int ids coded on a bitmap (same codes as sorting the new ids),
+a fold that skips the sort when no key repeats (same result), and row updates written a
+segment per ``ROWS_PER_WRITE`` rows, committed only once the last segment is on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from weightslab.store import StoredRows
+from weightslab_data_cache import h5store, rows
+from weightslab_data_cache.codec import Codec
+from weightslab_data_cache.h5store import H5SampleStore
+from weightslab_data_cache.loader import read_store
+from weightslab_data_cache.pending import Pending
+
+# -- Codec: int ids ------------------------------------------------------------------------------
+
+
+class ReferenceCodec:
+    """Codes by a dict: each chunk's ids not yet coded get the next codes in ascending order."""
+
+    def __init__(self) -> None:
+        self.codes: dict[int, int] = {}
+
+    def encode(self, chunk: np.ndarray) -> list[int]:
+        for value in sorted({int(v) for v in chunk.tolist()} - self.codes.keys()):
+            self.codes[value] = len(self.codes)
+        return [self.codes[int(v)] for v in chunk.tolist()]
+
+
+def _chunks() -> list[np.ndarray]:
+    rng = np.random.default_rng(19)
+    return [
+        np.array([40, 7, 7, 12, 3, 40, 1000]),  # duplicates, out of order
+        np.array([5, 3, 6, 12, 2, 5]),  # some known, some new, below the earlier low
+        rng.integers(500, 2500, 3000),  # many duplicates, the range starting away from 0
+        rng.permutation(np.arange(10_000, 12_000)),  # new ids, shuffled
+        np.array([11_999, 0, 0, 2_000_000]),  # the dense table grows
+        np.array([7]),
+        rng.integers(0, 3_000_000, 5000),
+    ]
+
+
+def test_int_ids_get_the_codes_of_a_dict_assigning_new_ids_in_ascending_order() -> None:
+    codec, reference = Codec(), ReferenceCodec()
+    for i, chunk in enumerate(_chunks()):
+        for dtype in (np.int64, np.int32) if i % 2 else (np.int64,):
+            got = codec.encode(chunk.astype(dtype))
+            assert got.dtype == np.int64
+            assert got.tolist() == reference.encode(chunk), f"chunk {i}"
+    assert codec._dense.dtype == np.int32  # 4 bytes a slot
+    assert len(codec) == len(reference.codes)
+    by_code = sorted(reference.codes, key=reference.codes.__getitem__)
+    assert codec.strings == [str(v) for v in by_code]
+    assert codec.code(12) == reference.codes[12] and codec.code("1000") == reference.codes[1000]
+
+
+def test_int_ids_after_reloaded_and_text_entries_keep_their_codes() -> None:
+    codec = Codec(["a", "9", "4"])  # a reloaded store
+    got = codec.encode(np.array([9, 30, 4, 2, 30, 2]))
+    assert got.tolist() == [1, 4, 2, 3, 4, 3] and codec._dense.dtype == np.int32
+    assert codec.strings == ["a", "9", "4", "2", "30"]
+
+
+# -- rows.fold ------------------------------------------------------------------------------------
+
+
+def _patch(split: list[int], sid: list[int], columns: dict[rows.ColumnKey, rows.Column]) -> rows.RowPatch:
+    return rows.RowPatch(np.asarray(split, dtype=np.int64), np.asarray(sid, dtype=np.int64), columns)
+
+
+def _reference_fold(patch: rows.RowPatch) -> tuple[list[tuple[int, int]], dict[rows.ColumnKey, dict[int, Any]]]:
+    """Keys in first-seen order; per column, the last value set for each key position."""
+    order: list[tuple[int, int]] = []
+    position: dict[tuple[int, int], int] = {}
+    for key in zip(patch.split.tolist(), patch.sid.tolist(), strict=True):
+        if key not in position:
+            position[key] = len(order)
+            order.append(key)
+    cols: dict[rows.ColumnKey, dict[int, Any]] = {}
+    for name, col in patch.columns.items():
+        values: dict[int, Any] = {}
+        for i, is_set in enumerate(col.mask().tolist()):
+            if is_set:
+                values[position[(int(patch.split[i]), int(patch.sid[i]))]] = col.values[i]
+        cols[name] = values
+    return order, cols
+
+
+def _assert_folded(got: rows.RowPatch, patch: rows.RowPatch) -> None:
+    order, cols = _reference_fold(patch)
+    assert list(zip(got.split.tolist(), got.sid.tolist(), strict=True)) == order
+    assert set(got.columns) == set(cols)
+    for name, want in cols.items():
+        col = got.columns[name]
+        assert np.flatnonzero(col.mask()).tolist() == sorted(want), name
+        for pos, value in want.items():
+            have = col.values[pos]
+            same = have == value or (isinstance(value, float) and np.isnan(value) and np.isnan(have))
+            assert same, (name, pos, have, value)
+
+
+def _columns(n: int, seed: int) -> dict[rows.ColumnKey, rows.Column]:
+    rng = np.random.default_rng(seed)
+    label = rng.normal(size=n)
+    label[::5] = np.nan
+    tag_set = rng.random(n) < 0.5
+    return {("label", ""): rows.Column(label),
+            ("tag", "hard"): rows.Column(rng.random(n) < 0.5, tag_set),
+            ("cat", "source"): rows.Column(np.array([f"s{i % 3}" for i in range(n)], dtype=object)),
+            ("discarded", ""): rows.Column(np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))}
+
+
+def test_fold_of_strictly_increasing_keys_is_the_patch_as_it_is() -> None:
+    """New rows coded in order (split first, then id): nothing to resolve, no copy."""
+    split = [0, 0, 0, 1, 1, 2]
+    sid = [3, 8, 9, 0, 4, 1]
+    patch = _patch(split, sid, _columns(6, 1))
+    folded = rows.fold(patch)
+    assert folded is patch
+    _assert_folded(folded, patch)
+
+
+@pytest.mark.parametrize("case", ["repeat", "adjacent_repeat", "decreasing", "split_decreasing"])
+def test_fold_resolves_what_the_fast_path_must_not_skip(case: str) -> None:
+    """Keys that repeat (also next to each other) or decrease go through the resolving fold:
+    first-seen order, last write wins per column; equal to a fold of the same rows in order."""
+    split, sid = {
+        "repeat": ([0, 0, 0, 1, 0], [1, 5, 9, 2, 5]),
+        "adjacent_repeat": ([0, 0, 0, 1, 1], [1, 5, 5, 2, 7]),
+        "decreasing": ([0, 0, 0, 1, 1], [1, 9, 5, 2, 7]),
+        "split_decreasing": ([1, 0, 1, 2, 2], [0, 5, 4, 2, 7]),
+    }[case]
+    patch = _patch(split, sid, _columns(5, 2))
+    folded = rows.fold(patch)
+    _assert_folded(folded, patch)
+    assert len(folded) == len(set(zip(split, sid, strict=True)))
+
+
+def test_fold_fast_path_equals_the_resolving_fold_of_the_same_rows() -> None:
+    """A patch whose keys do not repeat (fast path) and the same patch followed by rows that set
+    nothing (keys repeat: the resolving fold) fold to the same rows and values."""
+    n = 40
+    split = np.repeat([0, 1], n // 2)
+    sid = np.concatenate([np.arange(0, 40, 2), np.arange(1, 41, 2)])
+    plain = _patch(split.tolist(), sid.tolist(), _columns(n, 3))
+    repeat = rows.RowPatch(split[::-1].copy(), sid[::-1].copy(), {
+        key: rows.Column(col.values[::-1].copy(), np.zeros(n, dtype=bool)) for key, col in plain.columns.items()})
+    fast = rows.fold(plain)
+    slow = rows.fold(rows.concat([plain, repeat]))
+    assert slow is not plain and len(slow) == len(fast) == n
+    np.testing.assert_array_equal(fast.split, slow.split)
+    np.testing.assert_array_equal(fast.sid, slow.sid)
+    for key in plain.columns:
+        mask_fast, mask_slow = fast.columns[key].mask(), slow.columns[key].mask()
+        np.testing.assert_array_equal(mask_fast, mask_slow, err_msg=str(key))
+        a, b = fast.columns[key].values[mask_fast], slow.columns[key].values[mask_slow]
+        assert [x if x == x else "nan" for x in a.tolist()] == [x if x == x else "nan" for x in b.tolist()], key
+
+
+# -- Pending.split_rows ---------------------------------------------------------------------------
+
+
+def _stored(ids: np.ndarray, split: str = "train", label: np.ndarray | None = None) -> StoredRows:
+    n = len(ids)
+    return StoredRows(split=np.full(n, split, dtype=object), sample_id=np.asarray(ids),
+                      label=np.arange(n, dtype=np.float64) if label is None else label,
+                      discarded=np.zeros(n, dtype=bool), tags={"even": np.asarray(ids) % 2 == 0},
+                      categories={}, metadata={})
+
+
+def test_split_rows_keeps_the_other_operations_in_the_head_and_counts_values() -> None:
+    pending = Pending()
+    pending.add_history("loss", "train", np.array([1, 2, 3]), np.array([5, 5, 5]), np.array([0.1, 0.2, 0.3]), "b")
+    pending.add_curve("loss", "train", "b", 5, 0.2)
+    pending.add_predictions("train", np.array([1, 2]), 5, np.zeros((2, 3)))
+    sizes = [50, 60, 30, 100, 10]
+    for i, size in enumerate(sizes):
+        pending.add_rows(_stored(np.arange(size) + 1000 * i))
+    assert pending.values == 3 + 1 + 6 + sum(sizes)
+    rest = pending.split_rows(100)
+    assert rest is not None
+    assert [op.ids.shape[0] for op in pending.rows] == [50]  # 50 + 60 would pass 100
+    assert [op.ids.shape[0] for op in rest.rows] == [60, 30, 100, 10]
+    assert list(pending.history) == ["loss"] and len(pending.curves) == 1 and len(pending.predictions) == 1
+    assert not rest.history and not rest.curves and not rest.predictions
+    assert pending.values == 3 + 1 + 6 + 50 and rest.values == 200
+    nxt = rest.split_rows(100)
+    assert nxt is not None and [op.ids.shape[0] for op in rest.rows] == [60, 30]
+    assert rest.values == 90 and nxt.values == 110
+    last = nxt.split_rows(100)  # an update larger than the limit is still written (alone)
+    assert last is not None and [op.ids.shape[0] for op in nxt.rows] == [100] and nxt.values == 100
+    assert last.split_rows(100) is None and last.values == 10 and len(last.rows) == 1
+
+
+def test_split_rows_of_a_batch_that_fits_changes_nothing() -> None:
+    pending = Pending()
+    pending.add_curve("acc", "val", "b", 1, 0.5)
+    pending.add_rows(_stored(np.arange(40)))
+    pending.add_rows(_stored(np.arange(40, 100)))
+    assert pending.split_rows(100) is None
+    assert [op.ids.shape[0] for op in pending.rows] == [40, 60] and pending.values == 101
+
+
+# -- H5SampleStore: a segment per ROWS_PER_WRITE rows --------------------------------------------
+
+
+class WriteSpy:
+    """Wraps a store's segment writes: rows per write, and the store's counters just before."""
+
+    def __init__(self, store: H5SampleStore) -> None:
+        self.store = store
+        self.real = store._write
+        self.rows: list[int] = []
+        self.history: list[int] = []
+        self.before: list[dict[str, Any]] = []
+
+    def __call__(self, batch: Pending) -> None:
+        self.rows.append(sum(op.ids.shape[0] for op in batch.rows))
+        self.history.append(sum(op.ids.shape[0] for ops in batch.history.values() for op in ops))
+        self.before.append(self.store.stats)
+        self.real(batch)
+
+
+def _write_rows(store: H5SampleStore, updates: int, per_update: int) -> None:
+    for i in range(updates):
+        ids = np.arange(i * per_update, (i + 1) * per_update)
+        store.update_rows(_stored(ids, label=ids * 0.5))
+    store.append_history("loss", "train", np.arange(5), np.full(5, 3), np.linspace(0.0, 1.0, 5), "b0")
+
+
+def _assert_all_rows(state: Any, n: int) -> None:
+    stored = state.rows
+    assert stored is not None and len(stored.sample_id) == n
+    ids = np.array([int(s) for s in stored.sample_id.tolist()])
+    assert sorted(ids.tolist()) == list(range(n))
+    np.testing.assert_array_equal(stored.label.astype(np.float64), ids * 0.5)
+    np.testing.assert_array_equal(stored.tags["even"], ids % 2 == 0)
+    assert set(stored.split.tolist()) == {"train"}
+    assert state.history["loss"].value.tolist() == np.linspace(0.0, 1.0, 5).tolist()
+
+
+def test_many_row_updates_are_written_in_several_segments_committed_at_the_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h5store, "ROWS_PER_WRITE", 100)
+    path = tmp_path / "store"
+    store = H5SampleStore(path, flush_interval=3600, compact_fanout=1000)
+    try:
+        spy = WriteSpy(store)
+        store._write = spy
+        _write_rows(store, 10, 100)  # 1,000 rows
+        store.flush()
+        # flush returned: every segment is on disk, nothing is left queued
+        assert spy.rows == [100] * 10 and sum(spy.history) == 5 and spy.history[0] == 5
+        stats = store.stats
+        assert stats["committed"] == stats["enqueued"] and stats["pending_values"] == 0
+        assert stats["segments"] == 10 and len(store.segment_files()) == 10
+        # nothing was committed before the last segment was written (flush would have returned)
+        assert all(before["committed"] < before["enqueued"] for before in spy.before)
+        _assert_all_rows(read_store(path), 1000)  # a reader (no lock) sees every row at once
+    finally:
+        store.close()
+    with H5SampleStore(path) as reopened:
+        _assert_all_rows(reopened.load(), 1000)
+
+
+def test_one_large_row_update_is_written_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single update of 1,000 rows (more than ROWS_PER_WRITE): split_rows keeps at least one
+    update per segment, so it goes whole, and every row is on disk when flush returns."""
+    monkeypatch.setattr(h5store, "ROWS_PER_WRITE", 100)
+    path = tmp_path / "store"
+    store = H5SampleStore(path, flush_interval=3600, compact_fanout=1000)
+    try:
+        spy = WriteSpy(store)
+        store._write = spy
+        _write_rows(store, 1, 1000)
+        store.update_rows(_stored(np.arange(1000, 1050), label=np.arange(1000, 1050) * 0.5))
+        store.flush()
+        assert spy.rows == [1000, 50]  # the later update in a segment of its own
+        assert store.stats["committed"] == store.stats["enqueued"]
+        _assert_all_rows(read_store(path), 1050)
+    finally:
+        store.close()
+    with H5SampleStore(path) as reopened:
+        _assert_all_rows(reopened.load(), 1050)
+
+
+def test_updates_that_fit_are_written_in_one_segment(tmp_path: Path) -> None:
+    store = H5SampleStore(tmp_path / "store", flush_interval=3600, compact_fanout=1000)
+    try:
+        spy = WriteSpy(store)
+        store._write = spy
+        _write_rows(store, 10, 100)  # far below the default ROWS_PER_WRITE
+        store.flush()
+        assert spy.rows == [1000] and len(store.segment_files()) == 1
+        _assert_all_rows(store.load(), 1000)
+    finally:
+        store.close()
