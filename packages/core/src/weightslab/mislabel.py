@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from weightslab.table import fits_float32
+from weightslab.table import _FLOAT32_WHOLE, fits_float32
 
 __all__ = ["MislabelTracker", "auroc", "precision_at_k"]
 
@@ -211,7 +211,9 @@ class MislabelTracker:
         if rows.min() < 0:
             raise ValueError("rows must be non-negative")
 
-        loss = np.asarray(losses, dtype=np.float64)
+        loss = np.asarray(losses)
+        exact32 = loss.dtype == np.float32  # exact in a float32 loss_last: nothing to check
+        loss = loss.astype(np.float64, copy=False)
         if loss.ndim == 0 or loss.shape[0] != batch:
             raise ValueError(f"losses must have length {batch} along axis 0, got shape {loss.shape}")
         if loss.ndim > 1:
@@ -224,16 +226,17 @@ class MislabelTracker:
             self._grow(int(rows.max()) + 1)
             self._note_touched(rows)
             if step is not None:
-                self._keep("_last_step", np.asarray([float(step)]))
+                if not -_FLOAT32_WHOLE <= step <= _FLOAT32_WHOLE:
+                    self._keep("_last_step", np.asarray([float(step)]))
                 self._last_step[rows] = float(step)
             weight = self._maturity(suspicion)
             rank = _occurrence_rank(rows)
             if rank is None:
-                self._apply(rows, loss, margin, correct, suspicion, weight)
+                self._apply(rows, loss, margin, correct, suspicion, weight, exact32)
             else:  # a row repeats: apply occurrences in order, one unique set at a time
                 for r in range(int(rank.max()) + 1):
                     sel = rank == r
-                    self._apply(rows[sel], loss[sel], margin[sel], correct[sel], suspicion[sel], weight)
+                    self._apply(rows[sel], loss[sel], margin[sel], correct[sel], suspicion[sel], weight, exact32)
 
     def _maturity(self, suspicion: np.ndarray) -> float:
         """Update the overall loss level with this batch; the weight of its observations."""
@@ -289,7 +292,7 @@ class MislabelTracker:
         return margin, xent, correct
 
     def _apply(self, rows: np.ndarray, loss: np.ndarray, margin: np.ndarray, correct: np.ndarray,
-               suspicion: np.ndarray, weight: float) -> None:
+               suspicion: np.ndarray, weight: float, exact32: bool = False) -> None:
         """Apply one batch whose rows are unique (caller holds the lock)."""
         self._updates[rows] += 1
         ok = np.isfinite(loss)
@@ -298,7 +301,8 @@ class MislabelTracker:
             y = loss[ok]
             self._n[r] += 1
             self._loss_sum[r] += y
-            self._keep("_loss_last", y)
+            if not exact32:
+                self._keep("_loss_last", y)
             self._loss_last[r] = y
             # Existing points move one step into the past (x -> x - 1) and decay; add (0, y).
             sy = self._sy[r]

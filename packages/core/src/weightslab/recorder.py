@@ -188,7 +188,10 @@ class Recorder:
         exp = self.experiment
         table = exp.table
         rows = r.rows if r.rows is not None else _rows_of(table, r.split, resolve_host(r.ids))
-        vals = _per_sample(resolve_host(r.values))
+        raw = resolve_host(r.values)
+        vals = _per_sample(raw)  # float64: the store, curves and derived signals see these
+        # A float32 loss per sample is kept as given where storage is float32 (no exactness check).
+        kept = raw if isinstance(raw, np.ndarray) and raw.dtype == np.float32 and raw.ndim == 1 else vals
         preds, targets, logits = (resolve_host(v) for v in (r.preds, r.targets, r.logits))
         if preds is None and logits is not None:
             preds = logits.argmax(axis=1)
@@ -196,8 +199,8 @@ class Recorder:
         if not finite.all():
             exp.warn_once(f"nan:{r.name}", "signal %r has non-finite values (NaN/inf) for some samples; "
                           "they are kept in the history but do not replace the latest value", r.name)
-        table.set_signal(r.name, rows[finite], vals[finite])
-        exp.history.append(r.name, rows, r.step, vals, r.branch)
+        table.set_signal(r.name, rows[finite], kept[finite])
+        exp.history.append(r.name, rows, r.step, kept, r.branch)
         sample_ids = table.store_ids(rows)  # int64 for decimal ids: the store encodes them vectorised
         self._store("append_history", r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals,
                     r.branch)
@@ -210,7 +213,7 @@ class Recorder:
         if r.is_loss and exp.is_training_split(r.split):  # one stream: the training loss
             class_targets = targets if targets is not None and targets.ndim == 1 else None
             exp.mislabel.reserve(table.n)
-            exp.mislabel.update(rows, vals, logits=logits if class_targets is not None else None,
+            exp.mislabel.update(rows, kept, logits=logits if class_targets is not None else None,
                                 targets=class_targets, step=r.step,
                                 preds=preds if class_targets is not None and logits is None else None)
             exp.suggestions.update(rows, logits=logits, targets=class_targets,
