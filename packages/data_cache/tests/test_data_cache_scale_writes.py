@@ -243,14 +243,21 @@ def _assert_all_rows(state: Any, n: int) -> None:
     assert state.history["loss"].value.tolist() == np.linspace(0.0, 1.0, 5).tolist()
 
 
+def _spied_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[H5SampleStore, WriteSpy]:
+    """A store that writes at most 100 row updates a segment (no timed flush, no merge), its
+    segment writes recorded."""
+    monkeypatch.setattr(h5store, "ROWS_PER_WRITE", 100)
+    store = H5SampleStore(path, flush_interval=3600, compact_fanout=1000)
+    spy = WriteSpy(store)
+    store._write = spy
+    return store, spy
+
+
 def test_many_row_updates_are_written_in_several_segments_committed_at_the_last(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(h5store, "ROWS_PER_WRITE", 100)
     path = tmp_path / "store"
-    store = H5SampleStore(path, flush_interval=3600, compact_fanout=1000)
+    store, spy = _spied_store(path, monkeypatch)
     try:
-        spy = WriteSpy(store)
-        store._write = spy
         _write_rows(store, 10, 100)  # 1,000 rows
         store.flush()
         # flush returned: every segment is on disk, nothing is left queued
@@ -270,12 +277,9 @@ def test_many_row_updates_are_written_in_several_segments_committed_at_the_last(
 def test_one_large_row_update_is_written_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A single update of 1,000 rows (more than ROWS_PER_WRITE): split_rows keeps at least one
     update per segment, so it goes whole, and every row is on disk when flush returns."""
-    monkeypatch.setattr(h5store, "ROWS_PER_WRITE", 100)
     path = tmp_path / "store"
-    store = H5SampleStore(path, flush_interval=3600, compact_fanout=1000)
+    store, spy = _spied_store(path, monkeypatch)
     try:
-        spy = WriteSpy(store)
-        store._write = spy
         _write_rows(store, 1, 1000)
         store.update_rows(_stored(np.arange(1000, 1050), label=np.arange(1000, 1050) * 0.5))
         store.flush()

@@ -286,12 +286,19 @@ class Frame:
         self._cache: dict[str, tuple[Any, Any]] = {}
         self._check()
 
+    def _spelled(self, kept: str, lazy: str) -> np.ndarray:
+        """The array behind attribute ``kept``, spelled out from the lazy view ``lazy`` on first use."""
+        arr: np.ndarray | None = getattr(self, kept)
+        if arr is None:
+            arr = getattr(self, lazy).spell()
+            setattr(self, kept, arr)
+        assert arr is not None
+        return arr
+
     @property
     def sample_id(self) -> np.ndarray:
         """Object array of the ids (spelled out from a lazy view on first use, then kept)."""
-        if self._sample_id is None:
-            self._sample_id = self._lazy_ids.spell()
-        return self._sample_id
+        return self._spelled("_sample_id", "_lazy_ids")
 
     @sample_id.setter
     def sample_id(self, value: Any) -> None:
@@ -300,9 +307,7 @@ class Frame:
     @property
     def split(self) -> np.ndarray:
         """Object array of the split names (spelled out from a lazy view on first use, then kept)."""
-        if self._split is None:
-            self._split = self._lazy_split.spell()
-        return self._split
+        return self._spelled("_split", "_lazy_split")
 
     @split.setter
     def split(self, value: Any) -> None:
