@@ -333,9 +333,13 @@ class WatchedLoader:
         sample shuffle is ~20 ms, set-up work rather than the first step's), else now; the same
         draws from the same generator either way."""
         order, self._order = self._order, None
-        if not self.shuffle:
-            return np.arange(len(self.ids))
-        return order if order is not None else _narrow(self._rng.permutation(len(self.ids)))
+        if order is not None and self.shuffle:
+            return order
+        n = len(self.ids)
+        order = np.arange(n, dtype=np.int32 if n < np.iinfo(np.int32).max else np.int64)
+        if self.shuffle:  # the draws of rng.permutation(n), made on int32 (no int64 copy of a million)
+            self._rng.shuffle(order)
+        return order
 
     def index_of(self, sample_id: str) -> int:
         """Dataset index of a sample id of this loader."""

@@ -189,7 +189,7 @@ class Recorder:
         table = exp.table
         rows = r.rows if r.rows is not None else _rows_of(table, r.split, resolve_host(r.ids))
         raw = resolve_host(r.values)
-        vals = _per_sample(raw)  # float64: the store, curves and derived signals see these
+        vals = _per_sample(raw)  # float64: curves and derived signals see these
         # A float32 loss per sample is kept as given where storage is float32 (no exactness check).
         kept = raw if isinstance(raw, np.ndarray) and raw.dtype == np.float32 and raw.ndim == 1 else vals
         preds, targets, logits = (resolve_host(v) for v in (r.preds, r.targets, r.logits))
@@ -202,7 +202,7 @@ class Recorder:
         table.set_signal(r.name, rows[finite], kept[finite])
         exp.history.append(r.name, rows, r.step, kept, r.branch)
         sample_ids = table.store_ids(rows)  # int64 for decimal ids: the store encodes them vectorised
-        self._store("append_history", r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), vals,
+        self._store("append_history", r.name, r.split, sample_ids, np.full(len(rows), r.step, np.int64), kept,
                     r.branch)
         if targets is not None:
             targets = exp.label_edits.overlay(rows, targets)  # a batch yielded before a correction

@@ -86,7 +86,8 @@ class SampleStore(Protocol):
     def append_history(self, signal: str, split: str, sample_ids: np.ndarray, steps: np.ndarray,
                        values: np.ndarray, branch: str) -> None:
         """``sample_ids`` (here and in ``append_predictions``): text ids (object array), or int64
-        when every id of the batch is a decimal integer (the id ``7`` is the text ``"7"``)."""
+        when every id of the batch is a decimal integer (the id ``7`` is the text ``"7"``).
+        ``values``: float64, or float32 when the signal came as float32 (keep them as exact values)."""
         ...
 
     def append_curve(self, signal: str, split: str, branch: str, step: int, value: float) -> None: ...

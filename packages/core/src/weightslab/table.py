@@ -380,6 +380,8 @@ class SampleTable:
         """:meth:`rows` of integer ids (the id ``7`` is ``"7"``), vectorised: a whole batch of known
         decimal ids is one array lookup; only ids not found that way go through :meth:`rows`."""
         ids = np.asarray(ids).reshape(-1)
+        if create and split not in self._split_counts and len(ids) and int(ids.min()) >= 0:
+            return self._add_numbered(split, ids)  # a new split (a loader registering): every id is new
         out = np.full(len(ids), -1, dtype=np.int64)
         dense = self._index._dense.get(split)
         if dense is not None and len(ids):
@@ -411,7 +413,7 @@ class SampleTable:
             out = row_of_uniq[inverse.reshape(-1)]
         k = len(new_ids)
         self._grow(start + k)
-        self._index.add_dense(split, new_ids, np.arange(start, start + k, dtype=np.int64))
+        self._index.add_dense(split, new_ids, out if new_ids is ids else np.arange(start, start + k, dtype=np.int64))
         sel = slice(start, start + k)
         self._set_int_ids(sel, new_ids)  # the ids' text is spelled from these (IdColumn)
         if split not in self._split_counts:
