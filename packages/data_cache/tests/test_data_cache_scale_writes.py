@@ -161,7 +161,7 @@ def test_fold_fast_path_equals_the_resolving_fold_of_the_same_rows() -> None:
         assert [x if x == x else "nan" for x in a.tolist()] == [x if x == x else "nan" for x in b.tolist()], key
 
 
-# -- Pending.split_rows ---------------------------------------------------------------------------
+# -- Pending.take_rows ----------------------------------------------------------------------------
 
 
 def _stored(ids: np.ndarray, split: str = "train", label: np.ndarray | None = None) -> StoredRows:
@@ -172,7 +172,7 @@ def _stored(ids: np.ndarray, split: str = "train", label: np.ndarray | None = No
                       categories={}, metadata={})
 
 
-def test_split_rows_keeps_the_other_operations_in_the_head_and_counts_values() -> None:
+def test_take_rows_takes_the_first_row_updates_and_leaves_the_other_operations_for_the_last() -> None:
     pending = Pending()
     pending.add_history("loss", "train", np.array([1, 2, 3]), np.array([5, 5, 5]), np.array([0.1, 0.2, 0.3]), "b")
     pending.add_curve("loss", "train", "b", 5, 0.2)
@@ -181,27 +181,28 @@ def test_split_rows_keeps_the_other_operations_in_the_head_and_counts_values() -
     for i, size in enumerate(sizes):
         pending.add_rows(_stored(np.arange(size) + 1000 * i))
     assert pending.values == 3 + 1 + 6 + sum(sizes)
-    rest = pending.split_rows(100)
-    assert rest is not None
-    assert [op.ids.shape[0] for op in pending.rows] == [50]  # 50 + 60 would pass 100
-    assert [op.ids.shape[0] for op in rest.rows] == [60, 30, 100, 10]
+    head = pending.take_rows(100)
+    assert head is not None
+    assert [op.ids.shape[0] for op in head.rows] == [50]  # 50 + 60 would pass 100
+    assert not head.history and not head.curves and not head.predictions  # written with the last rows
+    assert [op.ids.shape[0] for op in pending.rows] == [60, 30, 100, 10]
     assert list(pending.history) == ["loss"] and len(pending.curves) == 1 and len(pending.predictions) == 1
-    assert not rest.history and not rest.curves and not rest.predictions
-    assert pending.values == 3 + 1 + 6 + 50 and rest.values == 200
-    nxt = rest.split_rows(100)
-    assert nxt is not None and [op.ids.shape[0] for op in rest.rows] == [60, 30]
-    assert rest.values == 90 and nxt.values == 110
-    last = nxt.split_rows(100)  # an update larger than the limit is still written (alone)
-    assert last is not None and [op.ids.shape[0] for op in nxt.rows] == [100] and nxt.values == 100
-    assert last.split_rows(100) is None and last.values == 10 and len(last.rows) == 1
+    assert head.values == 50 and pending.values == 3 + 1 + 6 + 200
+    second = pending.take_rows(100)
+    assert second is not None and [op.ids.shape[0] for op in second.rows] == [60, 30] and second.values == 90
+    third = pending.take_rows(100)  # an update larger than the limit is still written (alone)
+    assert third is not None and [op.ids.shape[0] for op in third.rows] == [100]
+    assert pending.take_rows(100) is None and [op.ids.shape[0] for op in pending.rows] == [10]
+    pending.put_back(third)  # its write failed: it goes first again
+    assert [op.ids.shape[0] for op in pending.rows] == [100, 10] and pending.values == 3 + 1 + 6 + 110
 
 
-def test_split_rows_of_a_batch_that_fits_changes_nothing() -> None:
+def test_take_rows_of_a_batch_that_fits_changes_nothing() -> None:
     pending = Pending()
     pending.add_curve("acc", "val", "b", 1, 0.5)
     pending.add_rows(_stored(np.arange(40)))
     pending.add_rows(_stored(np.arange(40, 100)))
-    assert pending.split_rows(100) is None
+    assert pending.take_rows(100) is None
     assert [op.ids.shape[0] for op in pending.rows] == [40, 60] and pending.values == 101
 
 
@@ -213,7 +214,7 @@ class WriteSpy:
 
     def __init__(self, store: H5SampleStore) -> None:
         self.store = store
-        self.real = store._write
+        self.real = store._write_segment
         self.rows: list[int] = []
         self.history: list[int] = []
         self.before: list[dict[str, Any]] = []
@@ -249,7 +250,7 @@ def _spied_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[H5SampleS
     monkeypatch.setattr(h5store, "ROWS_PER_WRITE", 100)
     store = H5SampleStore(path, flush_interval=3600, compact_fanout=1000)
     spy = WriteSpy(store)
-    store._write = spy
+    store._write_segment = spy  # type: ignore[method-assign]
     return store, spy
 
 
@@ -261,7 +262,7 @@ def test_many_row_updates_are_written_in_several_segments_committed_at_the_last(
         _write_rows(store, 10, 100)  # 1,000 rows
         store.flush()
         # flush returned: every segment is on disk, nothing is left queued
-        assert spy.rows == [100] * 10 and sum(spy.history) == 5 and spy.history[0] == 5
+        assert spy.rows == [100] * 10 and sum(spy.history) == 5 and spy.history[-1] == 5  # with the last rows
         stats = store.stats
         assert stats["committed"] == stats["enqueued"] and stats["pending_values"] == 0
         assert stats["segments"] == 10 and len(store.segment_files()) == 10
@@ -275,7 +276,7 @@ def test_many_row_updates_are_written_in_several_segments_committed_at_the_last(
 
 
 def test_one_large_row_update_is_written_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A single update of 1,000 rows (more than ROWS_PER_WRITE): split_rows keeps at least one
+    """A single update of 1,000 rows (more than ROWS_PER_WRITE): take_rows keeps at least one
     update per segment, so it goes whole, and every row is on disk when flush returns."""
     path = tmp_path / "store"
     store, spy = _spied_store(path, monkeypatch)
@@ -296,10 +297,23 @@ def test_updates_that_fit_are_written_in_one_segment(tmp_path: Path) -> None:
     store = H5SampleStore(tmp_path / "store", flush_interval=3600, compact_fanout=1000)
     try:
         spy = WriteSpy(store)
-        store._write = spy
+        store._write_segment = spy  # type: ignore[method-assign]
         _write_rows(store, 10, 100)  # far below the default ROWS_PER_WRITE
         store.flush()
         assert spy.rows == [1000] and len(store.segment_files()) == 1
         _assert_all_rows(store.load(), 1000)
     finally:
         store.close()
+
+
+def test_append_history_with_a_column_of_steps_is_written_not_quarantined(tmp_path: Path) -> None:
+    from weightslab_data_cache.h5store import H5SampleStore
+    path = tmp_path / "s"
+    s = H5SampleStore(path, flush_interval=3600)
+    s.append_history("loss", "train", np.array([1, 2, 3]), np.array([[5], [6], [7]]), np.array([0.1, 0.2, 0.3]), "main")
+    s.append_history("loss", "train", np.array([4, 5]), np.array([8, 8]), np.array([0.4, 0.5]), "main")
+    s.flush()
+    s.close()
+    assert not (path / "quarantine").exists()  # HEAD: the whole batch is quarantined
+    with H5SampleStore(path) as r:
+        assert np.asarray(r.load().history["loss"].step).tolist() == [5, 6, 7, 8, 8]

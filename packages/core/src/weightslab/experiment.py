@@ -686,7 +686,7 @@ class Experiment:
         with guard:
             n = self.table.n
             discarded = int(np.count_nonzero(self.table.discarded[:n]))
-            seen = int(self.table.seen_count[:n].sum())  # sample visits recorded so far
+            seen = int(self.table.seen_count[:n].sum(dtype=np.float64))  # sample visits so far (float32 counts)
             splits = self.table.splits()
         latest = {}
         for signal in self.history.signals():

@@ -44,6 +44,8 @@ def _compact_values(values: np.ndarray) -> np.ndarray:
 
 def _runs(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(run_steps, run_lengths)`` of a step array: one run where the step stays the same."""
+    if not len(steps):
+        return steps[:0], np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], steps[1:] != steps[:-1])))
     lengths = np.diff(np.append(starts, len(steps)))
     return steps[starts], lengths.astype(np.int64)
@@ -132,6 +134,9 @@ class _Chunks:
         if len(self.run_steps) > 1:
             steps, codes = np.concatenate(self.run_steps), np.concatenate(self.run_codes)
             lengths = np.concatenate(self.run_lengths)
+            if not len(steps):  # only empty batches: no run
+                self.run_steps, self.run_codes, self.run_lengths = [steps], [codes], [lengths]
+                return
             starts = np.flatnonzero(np.concatenate(([True], (steps[1:] != steps[:-1]) | (codes[1:] != codes[:-1]))))
             self.run_steps, self.run_codes = [steps[starts]], [codes[starts]]
             self.run_lengths = [np.add.reduceat(lengths, starts) if len(starts) else lengths]

@@ -212,7 +212,7 @@ class MislabelTracker:
             raise ValueError("rows must be non-negative")
 
         loss = np.asarray(losses)
-        exact32 = loss.dtype == np.float32  # exact in a float32 loss_last: nothing to check
+        exact32 = loss.dtype == np.float32 and loss.ndim == 1  # kept as given: nothing to check
         loss = loss.astype(np.float64, copy=False)
         if loss.ndim == 0 or loss.shape[0] != batch:
             raise ValueError(f"losses must have length {batch} along axis 0, got shape {loss.shape}")
@@ -226,7 +226,7 @@ class MislabelTracker:
             self._grow(int(rows.max()) + 1)
             self._note_touched(rows)
             if step is not None:
-                if not -_FLOAT32_WHOLE <= step <= _FLOAT32_WHOLE:
+                if not (float(step).is_integer() and -_FLOAT32_WHOLE <= step <= _FLOAT32_WHOLE):
                     self._keep("_last_step", np.asarray([float(step)]))
                 self._last_step[rows] = float(step)
             weight = self._maturity(suspicion)

@@ -265,14 +265,9 @@ class H5SampleStore:
                            or self._first_pending is None
                            or time.monotonic() - self._first_pending >= self.flush_interval)
                     if due:
-                        batch = self._pending
-                        rest = batch.split_rows(ROWS_PER_WRITE)
-                        self._cond.notify_all()  # wake callers blocked on back-pressure
-                        if rest is not None:  # e.g. a million new rows: a segment per slice, bounded temporaries
-                            self._pending = rest  # still due; written next, and only then committed
-                            return batch, self._committed
-                        self._pending = Pending()
+                        batch, self._pending = self._pending, Pending()
                         self._first_pending = None
+                        self._cond.notify_all()  # wake callers blocked on back-pressure
                         return batch, self._enqueued
                     assert self._first_pending is not None
                     self._cond.wait(max(0.0, self._first_pending + self.flush_interval - time.monotonic()))
@@ -336,6 +331,18 @@ class H5SampleStore:
                   "later writes go on", self.path, batch.values, type(exc).__name__, exc, path)
 
     def _write(self, batch: Pending) -> None:
+        """Write ``batch``; many row updates (a million new rows) go in several segments, one after
+        the other, so that no write merges more than ROWS_PER_WRITE rows in memory. On a failure
+        ``batch`` holds what is not written yet."""
+        while (head := batch.take_rows(ROWS_PER_WRITE)) is not None:
+            try:
+                self._write_segment(head)
+            except BaseException:
+                batch.put_back(head)
+                raise
+        self._write_segment(batch)
+
+    def _write_segment(self, batch: Pending) -> None:
         try:
             seg = build_segment(batch, self._names, self._ids)
         except BaseException:

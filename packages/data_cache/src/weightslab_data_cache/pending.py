@@ -88,7 +88,7 @@ class Pending:
             raise ValueError(f"append_history({signal!r}): {ids.shape[0]} ids, {n_steps} steps, "
                              f"{vals.shape[0]} values")
         # One step for the whole batch (what a recorder sends) is queued once, not once per value.
-        st = np.array(st.reshape(-1)[0] if st.ndim and n_steps and (st == st.flat[0]).all() else st, copy=True)
+        st = np.array(st.flat[0] if st.ndim and n_steps and (st == st.flat[0]).all() else st.reshape(-1), copy=True)
         self.history.setdefault(str(signal), []).append(_HistoryOp(str(split), str(branch), ids, st, vals))
         self.values += vals.shape[0]
 
@@ -114,9 +114,11 @@ class Pending:
         self.rows.append(_RowsOp(np.array(split, copy=True), ids, rows.columns_of(stored)))
         self.values += ids.shape[0]
 
-    def split_rows(self, limit: int) -> Pending | None:
-        """Keep the row updates up to about ``limit`` rows (at least one update) and every other
-        operation; return the later row updates, or None when all fit."""
+    def take_rows(self, limit: int) -> Pending | None:
+        """The first row updates, about ``limit`` rows of them (at least one update), taken out of
+        this batch when more than ``limit`` rows are queued; None when they all fit. Every other
+        operation stays here, to be written with the last row updates: a crash between the
+        writes keeps a prefix of the operations, as one write would."""
         total, keep = 0, 0
         for op in self.rows:
             if keep and total + op.ids.shape[0] > limit:
@@ -125,11 +127,16 @@ class Pending:
             keep += 1
         if keep == len(self.rows):
             return None
-        rest = Pending(rows=self.rows[keep:])
-        rest.values = sum(op.ids.shape[0] for op in rest.rows)
-        self.rows = self.rows[:keep]
-        self.values -= rest.values
-        return rest
+        head = Pending(rows=self.rows[:keep])
+        head.values = total
+        self.rows = self.rows[keep:]
+        self.values -= total
+        return head
+
+    def put_back(self, head: Pending) -> None:
+        """Undo :meth:`take_rows` (its write failed): the rows go first again."""
+        self.rows = head.rows + self.rows
+        self.values += head.values
 
     def extend(self, later: Pending) -> None:
         """Append ``later``'s operations after ours (used to re-queue a batch that failed to write)."""

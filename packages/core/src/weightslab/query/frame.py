@@ -270,7 +270,7 @@ class Frame:
     ``at(idx)``, ``spell()``, ``ints``, ``all_decimal``): it is spelled out into the object array
     on first use of :attr:`sample_id`; :meth:`ids_at` and :meth:`id_rank` do without."""
 
-    def __init__(self, sample_id: Any, split: Any, discarded: Any, columns: dict[str, np.ndarray] | None = None,
+    def __init__(self, sample_id: Any, split: Any, discarded: Any, columns: Mapping[str, np.ndarray] | None = None,
                  tags: dict[str, np.ndarray] | None = None, categories: dict[str, np.ndarray] | None = None,
                  sample_id_rank: np.ndarray | None = None) -> None:
         self._lazy_ids: Any = sample_id if hasattr(sample_id, "spell") else None
