@@ -80,6 +80,7 @@ export class Studio {
   private lastStep = -1;
   private lastDiscarded = -1;
   private lastSamples = -1;
+  private countsStale = false; // the last split counts read failed
 
   constructor(
     readonly config: StudioConfig,
@@ -141,7 +142,7 @@ export class Studio {
       this.wasLive = true;
       this.refreshAll(restarted);
     } else {
-      if (st.discarded !== this.lastDiscarded || st.samples !== this.lastSamples) void this.loadCounts();
+      if (this.countsStale || st.discarded !== this.lastDiscarded || st.samples !== this.lastSamples) void this.loadCounts();
       const now = Date.now();
       const auto = refresh.get(); // header → refresh settings
       if (auto.dataAuto && st.step !== this.lastStep && now - this.lastRowsRefresh > auto.dataIntervalMs) {
@@ -233,9 +234,12 @@ export class Studio {
     try {
       const res = await this.scheduler.run("splits", () => this.api.listSplits({}));
       this.counts = res.splits.map((s) => ({ name: s.name, total: num(s.samples), active: num(s.active), discarded: num(s.discarded) }));
+      this.countsStale = false;
       this.countsChanged.emit(this.counts);
     } catch {
-      /* the status poll reports connectivity; counts retry on the next change */
+      // The status poll reports connectivity; the next poll asks again (a paused run changes
+      // nothing that would, and its split list stayed empty).
+      this.countsStale = true;
     }
   }
 
