@@ -133,6 +133,9 @@ export function setupControls(app: Studio): Cockpit {
     fillEvalChoices();
     app.scheduler.trigger("evaluation");
   });
+  // Opened before the split counts or tags arrived (a slow first read): fill in when they do.
+  app.countsChanged.on(() => { if (evalPop.isOpen()) fillEvalChoices(); });
+  app.tagsChanged.on(() => { if (evalPop.isOpen()) fillEvalChoices(); });
   let evalState: EvalView = { state: "idle", progress: 0, metrics: {}, message: "" };
   const paintEval = (e: EvalView): void => {
     evalState = e;
