@@ -20,6 +20,7 @@ import numpy as np
 
 from weightslab._torch import torch_or_none
 from weightslab.item_layout import PLAIN, ItemLayout, detect_layout, item_id, item_label, split_batch
+from weightslab.narrow import narrowed
 from weightslab.spelled import SpelledSequence
 from weightslab.table import normalize_id
 
@@ -96,14 +97,6 @@ class NumberedIds(SpelledSequence):
     def __contains__(self, value: object) -> bool:
         return isinstance(value, str) and value.isdigit() and value.isascii() and (
             len(value) == 1 or value[0] != "0") and int(value) < self._n
-
-
-def _narrow(indices: np.ndarray) -> np.ndarray:
-    """Per-sample index arrays a loader keeps (table rows, the epoch's order) as int32 when they fit:
-    4 bytes a sample instead of 8; batches widen their 1,024 entries back to int64."""
-    if len(indices) and int(indices.max()) < np.iinfo(np.int32).max and int(indices.min()) >= 0:
-        return indices.astype(np.int32)
-    return indices
 
 
 class _BatchSampler:
@@ -308,7 +301,8 @@ class WatchedLoader:
             labels = [item_label(self.dataset[i], self.layout) for i in range(n)]  # one pass, on request
         if experiment.coordinator is not None and self.is_training:  # before any row exists: nothing to undo
             experiment.coordinator.agree_dataset(self.split, self.ids)
-        self.rows = _narrow(experiment.register_samples(self.split, self.ids, labels))
+        # int32 while they fit: 4 bytes a sample; a batch widens its 1,024 rows back to int64
+        self.rows = narrowed(experiment.register_samples(self.split, self.ids, labels))
         self._order = self._take_order() if shuffle else None
         self._index: dict[str, int] | None = None
         self._torch_loader: Any = None

@@ -14,32 +14,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_INT32 = np.iinfo(np.int32)
+from weightslab.narrow import fits_int32, narrowed
+
 _MERGE_EVERY = 128  # batches appended before they are merged into one piece
 
 
 def _compact_rows(rows: np.ndarray) -> np.ndarray:
     """int32 when every row fits, else int64 (a table past 2**31 rows)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    if not len(rows) or (int(rows.min()) >= _INT32.min and int(rows.max()) <= _INT32.max):
-        return rows.astype(np.int32)
-    return rows
+    return narrowed(np.asarray(rows, dtype=np.int64))
 
 
 def _compact_values(values: np.ndarray) -> np.ndarray:
-    """float32 when it round-trips exactly (NaN and inf included), else float64.
-
-    The recorder widens float32 losses to float64, so most values are exact in float32.
-    """
+    """float32 when that is exact (NaN and inf included; a float32 loss always is), else float64."""
     values = np.asarray(values)
-    if values.dtype == np.float32:  # float32 losses as the loss gave them: nothing to check
-        return values.copy()
-    values = values.astype(np.float64, copy=False)
-    with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: not exact
-        narrow = values.astype(np.float32)
-    if np.array_equal(narrow.astype(np.float64), values, equal_nan=True):
-        return narrow
-    return values
+    return narrowed(values if values.dtype.kind == "f" else values.astype(np.float64))
 
 
 def _runs(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +150,7 @@ class _Chunks:
         found: list[np.ndarray] = []
         start = 0
         for part in self.rows:
-            if part.dtype == np.int64 or _INT32.min <= row <= _INT32.max:
+            if part.dtype == np.int64 or fits_int32(row):
                 found.append(np.flatnonzero(part == row) + start)
             start += len(part)
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from weightslab.table import _FLOAT32_WHOLE, fits_float32
+from weightslab.narrow import FLOAT32_WHOLE, fits_float32
 
 __all__ = ["MislabelTracker", "auroc", "precision_at_k"]
 
@@ -226,7 +226,7 @@ class MislabelTracker:
             self._grow(int(rows.max()) + 1)
             self._note_touched(rows)
             if step is not None:
-                if not (float(step).is_integer() and -_FLOAT32_WHOLE <= step <= _FLOAT32_WHOLE):
+                if not (float(step).is_integer() and -FLOAT32_WHOLE <= step <= FLOAT32_WHOLE):
                     self._keep("_last_step", np.asarray([float(step)]))
                 self._last_step[rows] = float(step)
             weight = self._maturity(suspicion)

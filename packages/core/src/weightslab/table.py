@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from weightslab.narrow import FLOAT32_WHOLE, fits_float32, put
+
 _MIN_CAPACITY = 1024
-_INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def normalize_id(sample_id: Any) -> str:
@@ -106,10 +107,7 @@ class _RowIndex:
         self._counts[split] = count + 1
 
     def _dense_set(self, split: str, nums: Any, rows: Any, high: int) -> None:
-        dense = self._dense_for(split, high)
-        if dense.dtype == np.int32 and int(np.max(rows)) >= _INT32_MAX:  # rows past int32 (never in practice)
-            dense = self._dense[split] = dense.astype(np.int64)
-        dense[nums] = rows
+        self._dense[split] = put(self._dense_for(split, high), nums, rows)  # int64 past int32 rows
 
     def add_dense(self, split: str, nums: np.ndarray, rows: np.ndarray) -> None:
         """Index many new decimal ids at once; ids beyond the dense bound go to the dict one by one."""
@@ -427,9 +425,7 @@ class SampleTable:
     def _set_int_ids(self, where: Any, ids: Any) -> None:
         """Write ``int_id`` entries, widening the column to int64 for an id past int32 (content-hash
         numbers, say): a loader's 0..n-1 costs 4 bytes a row."""
-        if self.int_id.dtype == np.int32 and np.size(ids) and int(np.max(ids)) > _INT32_MAX:
-            self.int_id = self.int_id.astype(np.int64)
-        self.int_id[where] = ids
+        self.int_id = put(self.int_id, where, ids)
 
     def store_ids(self, rows: np.ndarray) -> np.ndarray:
         """Sample ids of ``rows`` for the sample store: int64 when every one is a decimal integer
@@ -493,7 +489,7 @@ class SampleTable:
             self.last_seen_step = self._widen(self.last_seen_step)
         self.last_seen_step[rows] = step
         if self.seen_count.dtype == np.float32 and len(rows) and \
-                float(self.seen_count[rows].max()) + len(rows) >= _FLOAT32_WHOLE:
+                float(self.seen_count[rows].max()) + len(rows) >= FLOAT32_WHOLE:
             self.seen_count = self._widen(self.seen_count)  # counting on past 2**24 would stall
         np.add.at(self.seen_count, rows, 1)
         self.version += 1
@@ -596,23 +592,6 @@ class SampleTable:
 
     def row_tags(self, row: int) -> list[str]:
         return sorted(name for name, col in self.tags.items() if col[row])
-
-
-_FLOAT32_WHOLE = 1 << 24  # float32 holds every whole number up to here
-
-
-def fits_float32(values: np.ndarray) -> bool:
-    """Whether every value is exactly a float32 (NaN and infinities included)."""
-    kind = values.dtype.kind
-    if kind == "b" or values.size == 0 or (kind == "f" and values.dtype.itemsize <= 4):
-        return True
-    if kind in "iu":
-        return bool(-_FLOAT32_WHOLE <= values.min() and values.max() <= _FLOAT32_WHOLE)
-    if kind == "f":
-        with np.errstate(over="ignore"):
-            back = values.astype(np.float32).astype(values.dtype)
-        return bool(((back == values) | np.isnan(values)).all())
-    return False
 
 
 def _scalar_or_list(value: Any) -> Any:

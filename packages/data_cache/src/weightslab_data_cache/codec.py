@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from weightslab.narrow import put
 from weightslab.spelled import SpelledSequence
 
 # Int ids below this bound (or a few times the dictionary size) use a dense lookup table.
@@ -178,9 +179,7 @@ class Codec:
             self._num = grown
 
     def _set_num(self, where: Any, nums: Any) -> None:
-        if self._num.dtype == np.int32 and np.size(nums) and int(np.max(nums)) > np.iinfo(np.int32).max:
-            self._num = self._num.astype(np.int64)  # an id past int32: the column widens
-        self._num[where] = nums
+        self._num = put(self._num, where, nums)  # an id past int32: the column widens
 
     def _grow_dense(self, high: int) -> None:
         if high >= self._dense.size:

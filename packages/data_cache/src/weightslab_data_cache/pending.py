@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from weightslab.narrow import narrowed
 from weightslab.store import StoredRows
 
 from weightslab_data_cache import columns, rows
@@ -55,13 +56,8 @@ class _RowsOp:
 def _ids(sample_ids: Any) -> np.ndarray:
     """A queued copy of a batch's ids: int ids as int32 when they fit (half the bytes while queued)."""
     arr = np.asarray(sample_ids).reshape(-1)
-    if arr.dtype.kind in "iu" and arr.dtype.itemsize > 4 and arr.size \
-            and _INT32.min <= int(arr.min()) and int(arr.max()) <= _INT32.max:
-        return arr.astype(np.int32)
-    return np.array(arr, copy=True)
-
-
-_INT32 = np.iinfo(np.int32)
+    small = narrowed(arr) if arr.dtype.kind in "iu" else arr
+    return small if small is not arr else np.array(arr, copy=True)
 
 
 @dataclass
@@ -81,7 +77,7 @@ class Pending:
                     branch: str) -> None:
         ids = _ids(sample_ids)
         vals = np.asarray(values)  # float32 stays float32 while queued; segments store float64
-        vals = np.array(vals if vals.dtype in (np.float32, np.float64) else vals.astype(np.float64), copy=True).reshape(-1)
+        vals = (vals.copy() if vals.dtype in (np.float32, np.float64) else vals.astype(np.float64)).reshape(-1)
         st = np.asarray(steps, dtype=np.int64)
         n_steps = ids.shape[0] if st.ndim == 0 else st.size
         if not (ids.shape[0] == vals.shape[0] == n_steps):

@@ -17,7 +17,8 @@ class DataCacheSettings(SettingsSection):
     max_preview_cache_size: Annotated[int, Setting(
         "WL_MAX_PREVIEW_CACHE_SIZE", f.positive_int, "Max entries of the preview cache (LRU).")] = 2000
     preload_image_overview: Annotated[bool, Setting(
-        "WL_PRELOAD_IMAGE_OVERVIEW", f.boolean, "Build the thumbnail overview at start-up.")] = True
+        "WL_PRELOAD_IMAGE_OVERVIEW", f.boolean,
+        "Build the thumbnail overview of image samples at start-up (1-D samples: on request).")] = True
     default_thumbnail_size: Annotated[int, Setting(
         "WL_DEFAULT_THUMBNAIL_SIZE", f.positive_int, "Longest edge of thumbnails in pixels.")] = 720
     batch_chunk_size: Annotated[int, Setting(
