@@ -22,6 +22,7 @@ from weightslab.query import (
     histogram_by_position,
     histogram_by_value,
     ordered_indices,
+    ordering,
     run_query,
     sample_id_rank,
     select,
@@ -260,8 +261,10 @@ def _reference_order(columns: dict[str, np.ndarray], idx: list[int], keys: list[
     return out
 
 
+@pytest.mark.parametrize("block", [1 << 16, 777])  # one block; pages read across 26 blocks
 @pytest.mark.parametrize("seed", range(6))
-def test_partial_sort_matches_full_stable_sort(seed: int) -> None:
+def test_partial_sort_matches_full_stable_sort(seed: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ordering, "_PAGE_BLOCK_ROWS", block)
     rng = np.random.default_rng(seed)
     n = 20_000
     a = rng.integers(0, 5, n).astype(float)  # many ties on the primary key
@@ -573,6 +576,20 @@ _QUERY = st.fixed_dictionaries({}, optional={
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_QUERY)
 def test_random_queries_never_crash(frame: Frame, data: dict) -> None:
+    _check_random_query(frame, data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=_QUERY)
+def test_random_queries_read_in_blocks_page_as_the_full_order(frame: Frame, data: dict,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page is read a block of rows at a time (``ordering.page_of``); with blocks of 3 rows every
+    query spans several, and its page must still be the slice of the full order."""
+    monkeypatch.setattr(ordering, "_PAGE_BLOCK_ROWS", 3)
+    _check_random_query(frame, data)
+
+
+def _check_random_query(frame: Frame, data: dict) -> None:
     try:
         result = run_query(frame, data)
     except QueryError:

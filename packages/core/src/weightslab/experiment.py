@@ -629,6 +629,8 @@ class Experiment:
     # -- reads --------------------------------------------------------------
     def frame(self) -> Any:
         """Snapshot of the whole table, with the mislabel columns, for queries."""
+        from weightslab.query.frame import DeferredColumn
+
         self.mark_read()
         self.recorder.drain()
         with self.data_lock:
@@ -641,13 +643,18 @@ class Experiment:
             if self.embeddings is not None:
                 frame.columns.update(self.embeddings.columns(n))
             if "label" in frame.columns and "original_label" not in frame.columns:
-                # queryable before the first correction (`original_label is not null` lists none);
-                # one read-only all-NaN column per table size, not a new 8 bytes a row per read
-                if self._no_original is None or len(self._no_original) != n:
-                    self._no_original = np.full(n, np.nan)
-                    self._no_original.flags.writeable = False
-                frame.columns["original_label"] = self._no_original
+                # queryable before the first correction (`original_label is not null` lists none),
+                # made only when a query reads it
+                frame.columns.defer("original_label", DeferredColumn(lambda: self._all_nan(n),
+                                                                     lambda rows: np.full(len(rows), np.nan)))
         return frame
+
+    def _all_nan(self, n: int) -> np.ndarray:
+        """One read-only all-NaN column per table size, not a new 8 bytes a row per read."""
+        if self._no_original is None or len(self._no_original) != n:
+            self._no_original = np.full(n, np.nan)
+            self._no_original.flags.writeable = False
+        return self._no_original
 
     def _defer_derived(self, frame: Any, n: int) -> None:
         """The mislabel and suggestion columns, each computed when a query first reads it (then kept

@@ -584,8 +584,12 @@ class SampleTable:
         )
         if rows is None:  # the split codes the table keeps (sorted names, as Frame.split_codes gives)
             names = sorted(self.split_names)
-            lut = np.asarray([names.index(name) for name in self.split_names], dtype=np.int64)
-            frame.set_split_codes(names, lut[self.split_code[: self.n]] if self.n else np.zeros(0, np.int64))
+            codes = self.split_code[: self.n]
+            if names == self.split_names:  # the table's own codes, shared: no 4-8 bytes a row per frame
+                frame.set_split_codes(names, codes)
+            else:  # renumbered when first asked (most queries never read them)
+                lut = np.asarray([names.index(name) for name in self.split_names], dtype=codes.dtype)
+                frame.set_split_codes(names, lambda: lut[codes])
         if rows is None and not copy:
             self._frame_key, self._frame = key, frame
         return frame

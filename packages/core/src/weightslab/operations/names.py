@@ -24,8 +24,7 @@ def listing(names: Iterable[str]) -> str:
 
 
 def known_splits(frame: Any) -> list[str]:
-    names, _ = frame.split_codes()
-    return [str(n) for n in names]
+    return [str(n) for n in frame.split_names()]
 
 
 def check_split(frame: Any, split: str, field: str = "split") -> None:

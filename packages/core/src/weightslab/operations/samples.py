@@ -232,12 +232,25 @@ class SplitInfo:
 
 
 def list_splits(experiment: Any) -> tuple[SplitInfo, ...]:
-    frame = snapshot(experiment)
+    """Rows per split, kept with the frame until the table changes (every CLI query reply
+    counts the table's rows)."""
+    cache = frame_cache(experiment)
+    return cache.derived(cache.frame(experiment), "splits", _count_splits)
+
+
+def _count_splits(frame: Any) -> tuple[SplitInfo, ...]:
     split_names, codes = frame.split_codes()
     if not len(split_names):
         return ()
-    valid = codes >= 0
-    totals = np.bincount(codes[valid], minlength=len(split_names))
-    gone = np.bincount(codes[valid & frame.discarded], minlength=len(split_names))
+    totals = split_counts(codes, len(split_names))
+    gone = split_counts(codes[np.flatnonzero(frame.discarded)], len(split_names))
     return tuple(SplitInfo(name=str(name), samples=int(totals[i]), active=int(totals[i] - gone[i]),
                            discarded=int(gone[i])) for i, name in enumerate(split_names))
+
+
+def split_counts(codes: np.ndarray, nsplits: int) -> np.ndarray:
+    """Rows per split code (``-1``, a missing split, not counted). A few splits are counted one
+    comparison at a time: ``bincount`` would first copy a million codes into a new int64 array."""
+    if nsplits <= 8:
+        return np.asarray([np.count_nonzero(codes == i) for i in range(nsplits)], dtype=np.int64)
+    return np.bincount(codes[codes >= 0], minlength=nsplits)[:nsplits]

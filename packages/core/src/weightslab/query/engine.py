@@ -31,7 +31,7 @@ from .histograms import MAX_BINS as MAX_BINS
 from .histograms import Histogram as Histogram
 from .histograms import histogram_by_position as histogram_by_position
 from .histograms import histogram_by_value as histogram_by_value
-from .ordering import _top_k
+from .ordering import _top_k, page_of
 from .ordering import sort_indices as sort_indices
 from .ordering import top_k as top_k
 from .spec import Query
@@ -77,6 +77,8 @@ def run_query(frame: Frame, query: Query | Mapping[str, Any] | str) -> QueryResu
     """Evaluate ``query``: filter, then top_k, then sort (partial, only what the page needs)
     and page. Without ``sort`` rows come in table order (or best-first after ``top_k``)."""
     q = as_query(query)
+    if q.group is None and q.top_k is None:
+        return _page(frame, q)
     idx = _result_rows(frame, q)
     offset, limit = q.page.offset, q.page.limit
     if q.group is not None:
@@ -88,6 +90,16 @@ def run_query(frame: Frame, query: Query | Mapping[str, Any] | str) -> QueryResu
     end = offset + limit
     order = sort_indices(frame, idx, q.sort, limit=end) if q.sort else idx[:end]
     return QueryResult(total=len(idx), indices=np.ascontiguousarray(order[offset:end]), offset=offset, limit=limit)
+
+
+def _page(frame: Frame, q: Query) -> QueryResult:
+    """An ungrouped query without ``top_k``: count the mask, then read the page a block at a time
+    (:func:`.ordering.page_of`), never listing every matching row."""
+    mask = None if q.filter is None else filter_mask(frame, q.filter)
+    total = len(frame) if mask is None else int(np.count_nonzero(mask))
+    offset, limit = q.page.offset, q.page.limit
+    order = page_of(frame, mask, q.sort, offset + limit)
+    return QueryResult(total=total, indices=np.ascontiguousarray(order[offset:]), offset=offset, limit=limit)
 
 
 def ordered_indices(frame: Frame, query: Query | Mapping[str, Any] | str) -> np.ndarray:

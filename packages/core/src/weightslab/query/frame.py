@@ -193,6 +193,15 @@ def sample_id_rank(ids: np.ndarray) -> np.ndarray:
     return rank
 
 
+def _checked_codes(codes: Any, n: int) -> np.ndarray:
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        codes = codes.astype(np.int64)
+    if len(codes) != n:
+        raise ValueError(f"split codes: {len(codes)} codes for {n} rows")
+    return codes
+
+
 class DeferredColumn:
     """A numeric column made when a query first reads it: ``whole()`` gives every row's value,
     ``at(rows)`` only some rows' (a page). A derived signal nobody asks for then costs neither
@@ -432,29 +441,43 @@ class Frame:
         return rank
 
     def split_codes(self) -> tuple[list[Any], np.ndarray]:
-        """``(sorted split names, code per row)``, cached; -1 for a missing split."""
-        hit = self._cache.get("split_codes")
-        if hit is not None and (hit[0] is self._lazy_split or hit[0] is self._split):  # spelled later: same rows
-            given: tuple[list[Any], np.ndarray] = hit[1]
+        """``(sorted split names, integer code per row)``, cached; -1 for a missing split. The codes
+        are int64, or a narrower integer type when the source gave them so."""
+        given = self.cached_split_codes()
+        if given is not None:
             return given
         codes: tuple[list[Any], np.ndarray] = self._cached("split_codes", self.split, factorize)
         return codes
 
-    def cached_split_codes(self) -> tuple[list[Any], np.ndarray] | None:
-        """:meth:`split_codes` if already computed for the current ``split`` array, else None."""
-        hit = self._cache.get("split_codes")
-        if hit is not None and hit[0] is self._split_source():
-            codes: tuple[list[Any], np.ndarray] = hit[1]
-            return codes
-        return None
+    def split_names(self) -> list[Any]:
+        """The sorted split names of :meth:`split_codes`, without making the codes when given lazily."""
+        hit = self._given_split_codes()
+        return list(hit[1][0]) if hit is not None else self.split_codes()[0]
 
-    def set_split_codes(self, names: list[Any], codes: np.ndarray) -> None:
-        """Give :meth:`split_codes` (sorted names, int64 code per row) from a source that keeps them,
-        e.g. the sample table, instead of factorizing the text column (~0.1 s at 1M rows)."""
+    def _given_split_codes(self) -> tuple[Any, tuple[list[Any], Any]] | None:
+        hit = self._cache.get("split_codes")
+        if hit is None or not (hit[0] is self._lazy_split or hit[0] is self._split):  # spelled later: same rows
+            return None
+        return hit
+
+    def cached_split_codes(self) -> tuple[list[Any], np.ndarray] | None:
+        """:meth:`split_codes` if already computed (or given) for the current ``split``, else None."""
+        hit = self._given_split_codes()
+        if hit is None:
+            return None
+        names, codes = hit[1]
+        if callable(codes):  # given lazily: made on first use
+            codes = _checked_codes(codes(), len(self))
+            self._cache["split_codes"] = (hit[0], (names, codes))
+        return names, codes
+
+    def set_split_codes(self, names: list[Any], codes: np.ndarray | Callable[[], np.ndarray]) -> None:
+        """Give :meth:`split_codes` (sorted names, an integer code per row, or a function that makes
+        them on first use) from a source that keeps them, e.g. the sample table, instead of
+        factorizing the text column (~0.1 s at 1M rows)."""
         source = self._split_source()
-        if len(codes) != len(source):
-            raise ValueError(f"split codes: {len(codes)} codes for {len(source)} rows")
-        self._cache["split_codes"] = (source, (list(names), np.asarray(codes, dtype=np.int64)))
+        self._cache["split_codes"] = (source, (list(names), codes if callable(codes) else
+                                               _checked_codes(codes, len(source))))
 
     def invalidate_caches(self) -> None:
         """Drop cached keys (only needed after modifying ``sample_id``/``split`` in place)."""

@@ -19,6 +19,7 @@ from .frame import Frame, factorize
 from .spec import Filter, SortKey, TopK
 
 _PARTIAL_MIN_ROWS = 4096
+_PAGE_BLOCK_ROWS = 1 << 16  # rows :func:`page_of` reads at a time: its temporaries stay ~1 MB
 
 
 def _codes_key(codes: np.ndarray, ncodes: int, descending: bool) -> np.ndarray:
@@ -113,6 +114,49 @@ def sort_indices(frame: Frame, indices: np.ndarray, sort: Sequence[SortKey | Map
     idx = np.asarray(indices, dtype=np.int64)
     keys = [_sort_key(frame, k, idx, f"sort[{i}].column") for i, k in enumerate(keys_spec)]
     return idx[_order(keys, len(idx), limit)]
+
+
+def _mask_rows(mask: np.ndarray | None, start: int, stop: int) -> np.ndarray:
+    """Ascending rows in ``start:stop`` that ``mask`` keeps (every row when ``mask`` is None)."""
+    if mask is None:
+        return np.arange(start, stop, dtype=np.int64)
+    rows = np.flatnonzero(mask[start:stop])
+    rows += start
+    return rows
+
+
+def page_of(frame: Frame, mask: np.ndarray | None, sort: Sequence[SortKey], end: int) -> np.ndarray:
+    """The first ``end`` rows of ``frame`` that ``mask`` keeps, in the stable order by ``sort``
+    (table order without one), the same rows as ``sort_indices(frame, flatnonzero(mask), sort,
+    limit=end)``.
+
+    It reads the table a block of rows at a time, so a page of a million-row table needs no
+    million-row index or key arrays: the first query after a change would otherwise spend most
+    of its time having the kernel hand it fresh pages. Each block keeps only the rows that can
+    reach the first ``end`` of its own order; a row among the first ``end`` overall is among the
+    first ``end`` of its block (the block's order is the overall order restricted to it), so the
+    page is the first ``end`` of what the blocks kept."""
+    n = len(frame) if mask is None else len(mask)
+    if end <= 0 or n == 0:  # still checks the sort columns exist
+        return sort_indices(frame, np.zeros(0, dtype=np.int64), sort, limit=0)
+    if not sort:
+        found: list[np.ndarray] = []
+        need = end
+        for start in range(0, n, _PAGE_BLOCK_ROWS):
+            rows = _mask_rows(mask, start, min(n, start + _PAGE_BLOCK_ROWS))[:need]
+            found.append(rows)
+            need -= len(rows)
+            if need <= 0:
+                break
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    kept = []
+    for start in range(0, n, _PAGE_BLOCK_ROWS):
+        rows = _mask_rows(mask, start, min(n, start + _PAGE_BLOCK_ROWS))
+        if len(rows) > end:
+            keys = [_sort_key(frame, k, rows, f"sort[{i}].column") for i, k in enumerate(sort)]
+            rows = rows[_candidates(keys, None, end)]
+        kept.append(rows)
+    return sort_indices(frame, np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64), sort, limit=end)
 
 
 def _top_k(frame: Frame, idx: np.ndarray, top: TopK) -> np.ndarray:
