@@ -190,6 +190,22 @@ def test_table_split_codes_equal_factorizing_the_split_column() -> None:
     assert empty_names == [] and len(empty_codes) == 0
 
 
+def test_split_codes_are_the_tables_own_when_names_are_sorted_and_made_on_first_use_otherwise() -> None:
+    from weightslab.table import SampleTable
+
+    table = SampleTable()
+    table.rows("test", ["a", "b"])
+    table.rows("train", ["a", "c", "d"])
+    names, codes = table.frame().split_codes()
+    assert names == ["test", "train"] and codes.tolist() == [0, 0, 1, 1, 1]
+    assert np.shares_memory(codes, table.split_code)  # no copy of 4 bytes a row per frame
+    table.rows("dev", ["z"])  # "dev" sorts first: codes renumbered
+    frame = table.frame()
+    assert frame.split_names() == ["dev", "test", "train"]
+    assert callable(frame._cache["split_codes"][1][1])  # names alone made no codes
+    assert frame.split_codes()[1].tolist() == [1, 1, 2, 2, 2, 0]
+
+
 def test_integer_ids_resolve_to_the_same_rows_as_their_text(tmp_path) -> None:
     """Batches of integer ids (vectorised lookup) name the same rows as their decimal text, new
     ids are added in batch order, and the recorded values land on those rows."""
