@@ -228,3 +228,29 @@ def test_integer_ids_resolve_to_the_same_rows_as_their_text(tmp_path) -> None:
         np.testing.assert_array_equal(exp.table.numeric["loss"][rows], [0.5, 1.5, 2.5])
     finally:
         exp.shutdown()
+
+
+def test_split_codes_widen_past_127_splits_and_every_reader_counts_them() -> None:
+    """Split codes are one byte a row while there are at most 127 splits; the 128th widens them,
+    and queries, groups and histograms by split still see every split (int8 arithmetic would wrap)."""
+    from weightslab.query import histogram_by_value, run_query
+    from weightslab.table import SampleTable
+
+    table = SampleTable()
+    names = [f"s{i:03d}" for i in range(130)]
+    for i, name in enumerate(names):
+        rows = table.rows(name, [f"a{i}", f"b{i}"])
+        table.set_signal("loss", rows, np.array([float(i), float(i)]))
+        if i == 99:  # int8 codes, some past 63: twice a code no longer fits int8
+            assert table.split_code.dtype == np.int8
+            hist = histogram_by_value(table.frame(), "loss", 100, range=(0, 100))
+            assert {k: int(v.sum()) for k, v in hist.by_split.items()} == {n: 2 for n in names[:100]}
+    assert table.split_code.dtype == np.int32
+    frame = table.frame()
+    got_names, codes = frame.split_codes()
+    assert got_names == names and codes.tolist() == [i // 2 for i in range(260)]
+    assert run_query(frame, "split == 's129'").indices.tolist() == [258, 259]
+    groups = run_query(frame, {"group": {"by": ["split"], "aggregates": [{"fn": "count"}]}, "page": {"limit": 200}})
+    assert [(g.key["split"], g.values["count"]) for g in groups.groups or []] == [(n, 2) for n in names]
+    hist = histogram_by_value(frame, "loss", 130, range=(0, 130))
+    assert {k: int(v.sum()) for k, v in hist.by_split.items()} == {n: 2 for n in names}

@@ -317,3 +317,48 @@ def test_append_history_with_a_column_of_steps_is_written_not_quarantined(tmp_pa
     assert not (path / "quarantine").exists()  # HEAD: the whole batch is quarantined
     with H5SampleStore(path) as r:
         assert np.asarray(r.load().history["loss"].step).tolist() == [5, 6, 7, 8, 8]
+
+
+# -- dictionaries: numbered ids written as ASCII bytes -------------------------------------------
+
+
+def test_numbered_ids_are_written_without_a_string_each_and_read_back_as_the_same_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dictionary slice of numbered ids goes to HDF5 as an ``S`` array (no Python string per id);
+    the dataset is still variable-length UTF-8 text, slices with a text id are written as strings,
+    and a merge (which reads the text back) keeps every id."""
+    import h5py
+    from weightslab_data_cache import segment_io
+
+    monkeypatch.setattr(segment_io, "_DICT_SLICE", 64)  # several slices, the last one with a text id
+    pieces: list[str] = []
+    real = segment_io._dict_piece
+
+    def spy(entries: Any, start: int, stop: int) -> np.ndarray:
+        piece = real(entries, start, stop)
+        pieces.append(piece.dtype.kind)
+        return piece
+
+    monkeypatch.setattr(segment_io, "_dict_piece", spy)
+    path = tmp_path / "store"
+    with H5SampleStore(path, flush_interval=3600, compact_fanout=2) as store:
+        store.update_rows(_stored(np.arange(200), label=np.arange(200) * 0.5))
+        store.update_rows(StoredRows(split=np.full(3, "train", dtype=object),
+                                     sample_id=np.array(["cat-1", "7", "dog"], dtype=object),
+                                     label=np.ones(3), discarded=np.zeros(3, dtype=bool), tags={},
+                                     categories={}, metadata={}))
+        store.flush()
+        assert "S" in pieces and "O" in pieces
+        (first,) = store.segment_files()[:1]
+        with h5py.File(first) as f:
+            dset = f["dict/ids"]
+            info = h5py.check_string_dtype(dset.dtype)
+            assert info is not None and info.encoding == "utf-8" and info.length is None  # variable-length text
+            assert dset.asstr()[:].tolist() == [str(i) for i in range(200)] + ["cat-1", "dog"]
+        store.update_rows(_stored(np.arange(200, 300), label=np.arange(200, 300) * 0.5))
+        store.flush()
+        store.compact()  # (the background compactor may have merged them already)
+        assert len(store.segment_files()) == 1
+    state = read_store(path)
+    assert state.rows is not None
+    assert sorted(state.rows.sample_id.tolist()) == sorted([str(i) for i in range(300)] + ["cat-1", "dog"])

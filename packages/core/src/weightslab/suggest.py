@@ -45,7 +45,7 @@ class SuggestionTracker:
         self._g_max = float("nan")
         self._lock = threading.Lock()
         self._p = np.zeros((0, 0), np.float32)  # weighted sum of probabilities per row and class
-        self._w = np.zeros(0, np.float64)  # sum of weights per row
+        self._w = np.zeros(0, np.float32)  # sum of weights per row (float32, as the sums in _p are)
         self.n_classes = 0  # the logits' width once seen; 0 = unknown
         self.disabled = ""  # why suggestions stopped ("" = active)
         self.updates = 0
@@ -95,10 +95,10 @@ class SuggestionTracker:
                 rows_p = np.take(self._p, r, axis=0)  # a 2-D ``_p[r] += ...`` costs twice as much
                 rows_p += np.float32(weight) * p
                 self._p[r] = rows_p
-                self._w[r] += weight
+                self._w[r] += np.float32(weight)
             else:  # a row that repeats in the batch adds each occurrence (np.add.at is unbuffered)
                 np.add.at(self._p, r, np.float32(weight) * p)
-                np.add.at(self._w, r, weight)
+                np.add.at(self._w, r, np.float32(weight))
             self.updates += 1
             if self._touched is not None and self._cache:  # rows cached_columns recomputes (all past a table's worth)
                 self._touched.append(r)
@@ -134,7 +134,7 @@ class SuggestionTracker:
         if (new_rows, new_cls) != (rows_cap, cls):
             p = np.zeros((new_rows, new_cls), np.float32)
             p[:rows_cap, :cls] = self._p
-            w = np.zeros(new_rows, np.float64)
+            w = np.zeros(new_rows, np.float32)
             w[:rows_cap] = self._w
             self._p, self._w = p, w
         return True
@@ -148,7 +148,7 @@ class SuggestionTracker:
     def _stop(self, why: str) -> None:
         self.disabled = why
         self._p = np.zeros((0, 0), np.float32)
-        self._w = np.zeros(0, np.float64)
+        self._w = np.zeros(0, np.float32)
         log.warning("suggested_label is off for this run: %s", why)
 
     # ------------------------------------------------------------------ columns
@@ -207,7 +207,7 @@ class SuggestionTracker:
             w = self._w[sel]
         else:
             inside = (sel >= 0) & (sel < self._w.shape[0])
-            w = np.zeros(sel.size)
+            w = np.zeros(sel.size, np.float32)
             w[inside] = self._w[sel[inside]]
         out = {name: np.full(w.size, np.nan) for name in names}
         seen = np.flatnonzero(w > 0)
@@ -218,7 +218,7 @@ class SuggestionTracker:
         if "suggested_label" in out:
             out["suggested_label"][seen] = best
         if "suggested_label_confidence" in out:
-            conf = p[np.arange(seen.size), best] / w[seen]
+            conf = p[np.arange(seen.size), best].astype(np.float64) / w[seen]
             out["suggested_label_confidence"][seen] = np.clip(conf, 0.0, 1.0)
         if "suggestion_differs" in out and labels is not None:
             lab = np.asarray(labels[seen], dtype=np.float64)

@@ -229,7 +229,7 @@ class IdsView:
 
 class SplitColumn:
     """The table's ``split`` column, read like an object array of text (``col[rows]``, ``col[:n]``,
-    ``col[row]``), kept as the rows' ``split_code`` (4 bytes a row, not an 8-byte pointer)."""
+    ``col[row]``), kept as the rows' ``split_code`` (1 byte a row, not an 8-byte pointer)."""
 
     dtype = np.dtype(object)
 
@@ -280,7 +280,8 @@ class SampleTable:
         # The id as an integer where it is one in decimal (-1 otherwise): lets writers hand whole
         # batches of ids to the store as one int64 array instead of one text object per sample.
         self.int_id = np.empty(0, dtype=np.int32)  # int32 while every id fits (widened by _set_int_ids)
-        self.split_code = np.empty(0, dtype=np.int32)  # index into split_names: query frames' split codes
+        # index into split_names (query frames' split codes): int8, widened past 127 splits
+        self.split_code = np.empty(0, dtype=np.int8)
         self.split_names: list[str] = []
         self.split = SplitColumn(self)
         self.discarded = np.zeros(0, dtype=bool)
@@ -363,9 +364,7 @@ class SampleTable:
                 index[(split, sid)] = row
                 self.sample_id[row] = sid
                 self._set_int_ids(row, _RowIndex._number(sid) if isinstance(sid, str) else -1)
-                if split not in self._split_counts:
-                    self.split_names.append(split)
-                self.split_code[row] = self.split_names.index(split)
+                self._set_split(row, split)
                 self.n += 1
                 self._split_counts[split] = self._split_counts.get(split, 0) + 1
             out.append(row)
@@ -414,13 +413,19 @@ class SampleTable:
         self._index.add_dense(split, new_ids, out if new_ids is ids else np.arange(start, start + k, dtype=np.int64))
         sel = slice(start, start + k)
         self._set_int_ids(sel, new_ids)  # the ids' text is spelled from these (IdColumn)
-        if split not in self._split_counts:
-            self.split_names.append(split)
-        self.split_code[sel] = self.split_names.index(split)
+        self._set_split(sel, split)
         self.n += k
         self._split_counts[split] = self._split_counts.get(split, 0) + k
         self.version += 1
         return out
+
+    def _set_split(self, where: Any, split: str) -> None:
+        if split not in self.split_names:
+            self.split_names.append(split)
+        code = self.split_names.index(split)
+        if code > np.iinfo(self.split_code.dtype).max:
+            self.split_code = self.split_code.astype(np.int32)
+        self.split_code[where] = code
 
     def _set_int_ids(self, where: Any, ids: Any) -> None:
         """Write ``int_id`` entries, widening the column to int64 for an id past int32 (content-hash

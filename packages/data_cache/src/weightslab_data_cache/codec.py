@@ -94,6 +94,12 @@ class Entries(SpelledSequence):
     def _spell(self, start: int, stop: int) -> list[str]:
         return self.codec._spell(self.start + start, self.start + stop)
 
+    def packed(self, start: int, stop: int) -> np.ndarray | None:
+        """Entries ``start .. stop - 1`` as ASCII bytes (``S`` array) when each is a numbered id,
+        else None: a million numbered ids are written without a Python string each."""
+        nums = self.codec._num[self.start + start : self.start + stop]
+        return nums.astype(np.bytes_) if not (nums < 0).any() else None
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
 

@@ -43,6 +43,14 @@ def _codes32(codes: np.ndarray) -> np.ndarray:
     return codes.astype(np.int32)
 
 
+def _dict_piece(entries: Sequence[str], start: int, stop: int) -> np.ndarray:
+    """Dictionary entries ``start .. stop - 1`` to write: ASCII bytes when the sequence can give them
+    without a string object each (a codec's numbered ids), else an object array of the strings."""
+    packed = getattr(entries, "packed", None)
+    piece = packed(start, min(stop, len(entries))) if packed is not None else None
+    return piece if piece is not None else columns.object_array(entries[start:stop])
+
+
 def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -64,15 +72,16 @@ class SegmentWriter:
         self._ids = 0
 
     # -- low level -------------------------------------------------------------------------
-    def append(self, name: str, data: np.ndarray, hint_rows: int = 0) -> int:
-        """Append rows to dataset ``name`` (created resizable and chunked); returns its old length."""
+    def append(self, name: str, data: np.ndarray, hint_rows: int = 0, *, text: bool = False) -> int:
+        """Append rows to dataset ``name`` (created resizable and chunked); returns its old length.
+        Object arrays, and ``S`` (ASCII bytes) arrays with ``text``, make a UTF-8 text dataset."""
         total = data.shape[0]
         step = self.chunk_size if self.chunk_size > 0 else max(total, 1)
         dset = self.file.get(name)
         if dset is None:
-            dtype = columns.STR if data.dtype == object else data.dtype
-            row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * (8 if data.dtype == object
-                                                                                 else data.dtype.itemsize))
+            text = data.dtype == object or (text and data.dtype.kind == "S")
+            dtype = columns.STR if text else data.dtype
+            row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * (8 if text else data.dtype.itemsize))
             rows = max(1, min(max(hint_rows, total, 1), _CHUNK_BYTES // row_bytes))
             # Created with its first piece (much cheaper than create-empty + resize + write).
             dset = self.file.create_dataset(name, data=data[:step], maxshape=(None, *data.shape[1:]),
@@ -94,13 +103,13 @@ class SegmentWriter:
                 continue
             path = f"dict/{key}"
             # A slice at a time: a million new ids are never a million strings at once.
-            start = self.append(path, columns.object_array(entries[:_DICT_SLICE]), len(entries))
+            start = self.append(path, _dict_piece(entries, 0, _DICT_SLICE), len(entries), text=True)
             if start == 0:
                 self.file[path].attrs["base"] = base
             elif int(self.file[path].attrs["base"]) + start != base:
                 raise ValueError(f"dictionary {key} is not contiguous")
             for a in range(_DICT_SLICE, len(entries), _DICT_SLICE):
-                self.append(path, columns.object_array(entries[a:a + _DICT_SLICE]))
+                self.append(path, _dict_piece(entries, a, a + _DICT_SLICE), text=True)
 
     def add_history(self, code: int, signal: str, block: HistoryBlock, hint_rows: int = 0) -> None:
         group = f"history/{code}"

@@ -59,7 +59,7 @@ def _breakdown(frame: Frame, rows: np.ndarray, bin_of_row: np.ndarray, bins: int
     names, codes = frame.split_codes()
     split_names = [str(s) for s in names]
     nsplit = len(names) + 1  # last slot: missing split
-    sc = codes[rows]
+    sc = codes[rows].astype(np.int64)  # codes may be int8: the arithmetic below needs room
     sc = np.where(sc < 0, nsplit - 1, sc)
     d = frame.discarded[rows].astype(np.int64)
     combined = (sc * 2 + d) * bins + bin_of_row
