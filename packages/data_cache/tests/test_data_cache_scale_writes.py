@@ -362,3 +362,36 @@ def test_numbered_ids_are_written_without_a_string_each_and_read_back_as_the_sam
     state = read_store(path)
     assert state.rows is not None
     assert sorted(state.rows.sample_id.tolist()) == sorted([str(i) for i in range(300)] + ["cat-1", "dog"])
+
+
+def test_rows_of_one_split_given_as_a_view_are_queued_once_and_written_per_row(tmp_path: Path) -> None:
+    """A read-only stride-0 view of one split name (what the experiment gives for a loader's rows)
+    is queued as one name, not a pointer per row; the segment, the read-back rows and a quarantined
+    batch's JSON are those of the per-row array. A view of the wrong length is refused."""
+    from weightslab_data_cache import quarantine
+
+    ids = np.arange(1000)
+    view = np.broadcast_to(np.array("train", dtype=object), len(ids))
+    pending, reference = Pending(), Pending()
+    pending.add_rows(StoredRows(split=view, sample_id=ids, label=ids * 0.5, discarded=np.zeros(1000, bool),
+                                tags={"even": ids % 2 == 0}, categories={}, metadata={}))
+    reference.add_rows(StoredRows(split=np.full(1000, "train", dtype=object), sample_id=ids, label=ids * 0.5,
+                                  discarded=np.zeros(1000, bool), tags={"even": ids % 2 == 0}, categories={},
+                                  metadata={}))
+    assert pending.rows[0].split.ndim == 0 and pending.rows[0].split.item() == "train"
+    error = OSError("disk on fire")
+    got, want = quarantine.as_json(pending, error), quarantine.as_json(reference, error)
+    got.pop("time", None), want.pop("time", None)
+    assert got == want
+    with pytest.raises(ValueError, match="999 splits for 1000 sample ids"):
+        Pending().add_rows(StoredRows(split=view[:999], sample_id=ids, label=ids * 0.5,
+                                      discarded=np.zeros(1000, bool)))
+    path = tmp_path / "store"
+    with H5SampleStore(path, flush_interval=3600) as store:
+        store.update_rows(StoredRows(split=view, sample_id=ids, label=ids * 0.5, discarded=np.zeros(1000, bool),
+                                     tags={"even": ids % 2 == 0}))
+        store.update_rows(_stored(np.arange(1000, 1010), split="val", label=np.arange(1000, 1010) * 0.5))
+    state = read_store(path)
+    assert state.rows is not None
+    by_id = dict(zip(state.rows.sample_id.tolist(), state.rows.split.tolist(), strict=True))
+    assert by_id == {**{str(i): "train" for i in range(1000)}, **{str(i): "val" for i in range(1000, 1010)}}

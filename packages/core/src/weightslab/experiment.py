@@ -618,8 +618,13 @@ class Experiment:
         label = t.numeric.get("label")
         for start in range(0, len(rows), _PERSIST_ROWS):  # a million new rows: the store codes a slice at a time
             part = rows[start:start + _PERSIST_ROWS]  # indexing by an index array copies: no second copy
+            codes = t.split_code[part]
+            one = len(codes) and bool((codes == codes[0]).all())  # a loader's rows: one split, queued once
             self.store.update_rows(StoredRows(
-                split=t.split[part], sample_id=t.store_ids(part),  # int64 when decimal: coded vectorised
+                # one split: a read-only view of one name (stride 0), not a pointer per row
+                split=np.broadcast_to(np.array(t.split_names[codes[0]], dtype=object), len(part)) if one
+                else t.split[part],
+                sample_id=t.store_ids(part),  # int64 when decimal: coded vectorised
                 label=label[part].astype(np.float64) if label is not None else np.full(len(part), np.nan),
                 discarded=t.discarded[part],
                 tags={k: v[part] for k, v in t.tags.items()},

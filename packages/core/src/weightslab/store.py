@@ -36,7 +36,7 @@ def root_dir_in_use(root_log_dir: Any, pid: int | None = None) -> str:
 class StoredRows:
     """Sample-table rows as persisted: one entry per (split, sample_id)."""
 
-    split: np.ndarray  # object (str)
+    split: np.ndarray  # object (str); rows of one split may get a read-only view of one name
     sample_id: np.ndarray  # object (str), or int64 when every id is decimal (stored as its decimal form)
     label: np.ndarray  # float64 (NaN = none) or object
     discarded: np.ndarray  # bool

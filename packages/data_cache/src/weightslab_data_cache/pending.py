@@ -48,7 +48,7 @@ class _PredOp:
 
 @dataclass
 class _RowsOp:
-    split: np.ndarray
+    split: np.ndarray  # per row, or 0-d: the split of every row
     ids: np.ndarray
     columns: dict[rows.ColumnKey, np.ndarray]
 
@@ -103,10 +103,12 @@ class Pending:
     def add_rows(self, stored: StoredRows) -> None:
         ids = _ids(stored.sample_id)
         split = np.asarray(stored.split)
-        if split.ndim == 0:
-            split = np.full(ids.shape[0], split.item(), dtype=object)
-        if split.shape[0] != ids.shape[0]:
+        if split.ndim and split.shape[0] != ids.shape[0]:
             raise ValueError(f"update_rows: {split.shape[0]} splits for {ids.shape[0]} sample ids")
+        if split.ndim == 1 and split.size and split.strides[0] == 0:  # a view of one split name
+            split = split[:1].reshape(())
+        if split.ndim == 0:  # one split for every row: queued once, not a pointer per row
+            split = np.array(split.item(), dtype=object)
         self.rows.append(_RowsOp(np.array(split, copy=True), ids, rows.columns_of(stored)))
         self.values += ids.shape[0]
 
@@ -188,7 +190,10 @@ def _prediction_blocks(ops: list[_PredOp], names: Codec, ids: Codec) -> list[Pre
 def _row_patch(ops: list[_RowsOp], names: Codec, ids: Codec) -> rows.RowPatch:
     patches = []
     for op in ops:
-        patch = rows.RowPatch(names.encode(op.split), ids.encode(op.ids))
+        sid = ids.encode(op.ids)
+        split = np.full(sid.shape[0], names.code(op.split.item()), dtype=np.int64) if op.split.ndim == 0 \
+            else names.encode(op.split)
+        patch = rows.RowPatch(split, sid)
         patch.columns = rows.normalized(op.columns)
         patches.append(patch)
     return rows.concat(patches)

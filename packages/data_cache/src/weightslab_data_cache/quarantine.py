@@ -52,7 +52,7 @@ def as_json(batch: Pending, error: BaseException) -> dict[str, Any]:
                    for c in batch.curves],
         "predictions": [{"split": op.split, "sample_ids": _plain(op.ids), "step": op.step,
                          "value": _plain(op.value)} for op in batch.predictions],
-        "rows": [{"split": _plain(op.split), "sample_ids": _plain(op.ids),
+        "rows": [{"split": _plain(np.broadcast_to(op.split, op.ids.shape)), "sample_ids": _plain(op.ids),
                   "columns": [{"kind": key[0], "name": key[1], "values": _plain(col)}
                               for key, col in op.columns.items()]}
                  for op in batch.rows],
