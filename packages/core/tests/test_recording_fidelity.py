@@ -254,3 +254,20 @@ def test_split_codes_widen_past_127_splits_and_every_reader_counts_them() -> Non
     assert [(g.key["split"], g.values["count"]) for g in groups.groups or []] == [(n, 2) for n in names]
     hist = histogram_by_value(frame, "loss", 130, range=(0, 130))
     assert {k: int(v.sum()) for k, v in hist.by_split.items()} == {n: 2 for n in names}
+
+
+def test_grouping_by_narrow_split_codes_keeps_the_missing_slot_past_127_names() -> None:
+    """Codes given as int8 (128 names, a row with no split): the missing-split slot is 128, which
+    int8 cannot hold; grouping must give what the spelled-out split column gives."""
+    from weightslab.query import Frame, run_query
+
+    names = [f"s{i:03d}" for i in range(128)]
+    split = np.array([*names, None], dtype=object)
+    n = len(split)
+    ids = np.array([str(i) for i in range(n)], dtype=object)
+    reference = Frame(ids, split, np.zeros(n, bool), {"x": np.arange(n, dtype=float)})
+    narrow = Frame(ids, split, np.zeros(n, bool), {"x": np.arange(n, dtype=float)})
+    narrow.set_split_codes(names, np.array([*range(128), -1], dtype=np.int8))
+    query = {"group": {"by": ["split"]}, "page": {"limit": 200}}
+    got = [g.to_dict() for g in run_query(narrow, query).groups or []]
+    assert got == [g.to_dict() for g in run_query(reference, query).groups or []] and len(got) == 129

@@ -395,3 +395,24 @@ def test_rows_of_one_split_given_as_a_view_are_queued_once_and_written_per_row(t
     assert state.rows is not None
     by_id = dict(zip(state.rows.sample_id.tolist(), state.rows.split.tolist(), strict=True))
     assert by_id == {**{str(i): "train" for i in range(1000)}, **{str(i): "val" for i in range(1000, 1010)}}
+
+
+def test_a_column_of_splits_is_queued_flat_and_its_quarantine_json_is_per_row() -> None:
+    """A split column shaped (n, 1) (plain or a stride-0 view) is one split a row: queued flat, so
+    a failed write can still be kept aside as JSON; (n, 2) is refused."""
+    from weightslab_data_cache import quarantine
+
+    ids = np.arange(4)
+    reference = Pending()
+    reference.add_rows(StoredRows(split=np.full(4, "train", dtype=object), sample_id=ids, label=ids * 1.0,
+                                  discarded=np.zeros(4, bool)))
+    want = quarantine.as_json(reference, OSError("x"))
+    for split in (np.full((4, 1), "train", dtype=object),
+                  np.broadcast_to(np.array("train", dtype=object), (4, 1))):
+        pending = Pending()
+        pending.add_rows(StoredRows(split=split, sample_id=ids, label=ids * 1.0, discarded=np.zeros(4, bool)))
+        assert pending.rows[0].split.ndim <= 1
+        assert quarantine.as_json(pending, OSError("x"))["rows"] == want["rows"]
+    with pytest.raises(ValueError, match="splits for 4 sample ids"):
+        Pending().add_rows(StoredRows(split=np.full((4, 2), "train", dtype=object), sample_id=ids,
+                                      label=ids * 1.0, discarded=np.zeros(4, bool)))

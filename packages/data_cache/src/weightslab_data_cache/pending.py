@@ -103,8 +103,10 @@ class Pending:
     def add_rows(self, stored: StoredRows) -> None:
         ids = _ids(stored.sample_id)
         split = np.asarray(stored.split)
-        if split.ndim and split.shape[0] != ids.shape[0]:
+        if split.ndim and (split.shape[0] != ids.shape[0] or split.size != ids.shape[0]):
             raise ValueError(f"update_rows: {split.shape[0]} splits for {ids.shape[0]} sample ids")
+        if split.ndim > 1:  # a column of splits, (n, 1): one per row
+            split = split.reshape(-1)
         if split.ndim == 1 and split.size and split.strides[0] == 0:  # a view of one split name
             split = split[:1].reshape(())
         if split.ndim == 0:  # one split for every row: queued once, not a pointer per row

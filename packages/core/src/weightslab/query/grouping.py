@@ -55,7 +55,7 @@ def _group_ids(frame: Frame, idx: np.ndarray, by: Sequence[str]) -> tuple[np.nda
         arr = frame.column(name, field=f"group.by[{i}]")
         if name == "split":
             uniques, all_codes = frame.split_codes()
-            codes = all_codes[idx]
+            codes = all_codes[idx].astype(np.int64)  # codes may be int8: the slot past the last name needs room
         else:
             uniques, codes = factorize(arr[idx])
         codes = np.where(codes < 0, len(uniques), codes)  # missing -> extra slot, sorts last
