@@ -140,6 +140,41 @@ def test_repeated_row_in_a_batch_is_applied_in_order():
     assert ca["loss_last"][4] == 4.0 and ca["forgetting_events"][4] == 1.0 and ca["n_observations"][4] == 3
 
 
+def test_counters_are_two_bytes_until_a_row_could_pass_65535_observations():
+    """The observation, margin and forgetting counters are uint16 while no row can have passed
+    65,535 observations, then int32: counts stay exact past the boundary, a repeated row included."""
+    t = MislabelTracker(capacity=4)
+    logits = np.array([[3.0, 0.0], [0.0, 3.0]])  # row 0 correct, row 1 wrong for target 0
+    t.update(np.array([0, 1]), np.array([1.0, 2.0]), logits=logits, targets=np.array([0, 0]))
+    assert t._n.dtype == t._m_n.dtype == t._forget.dtype == np.uint16
+    per_row = 72
+    assert sum(a.dtype.itemsize for a in (
+        t._n, t._loss_sum, t._loss_last, t._sy, t._sxy, t._m_n, t._m_sum, t._m_last, t._prev_correct,
+        t._forget, t._last_step, t._s_w, t._s_sum, t._seen)) == per_row
+    # Row 0 as if it had been seen 65,534 times (a long run, shortened): the bound says so too.
+    t._n[0] = t._m_n[0] = 65_534
+    t._forget[0] = 65_533
+    t._count_bound = 65_534
+    t.update(np.array([0]), np.array([1.0]), logits=logits[:1], targets=np.array([0]))  # 65,535: fits
+    assert t._n.dtype == np.uint16
+    # A batch holding row 0 three times (correct, wrong, wrong): 65,538 observations, one more forgetting.
+    t.update(np.array([0, 0, 0]), np.array([1.0, 2.0, 3.0]), logits=logits[[0, 1, 1]], targets=np.array([0, 0, 0]))
+    assert t._n.dtype == t._m_n.dtype == t._forget.dtype == np.int32
+    cols = t.columns(3)
+    assert cols["n_observations"][0] == 65_538 and cols["forgetting_events"][0] == 65_534
+    assert cols["n_observations"][1] == 1 and math.isnan(cols["n_observations"][2])
+    assert cols["aum"][0] == (3.0 + 3.0 + 3.0 - 3.0 - 3.0) / 65_538  # margins +3 +3, then +3 -3 -3
+    t.reserve(8)  # growing keeps the widened counters
+    assert t._n.dtype == np.int32 and t.columns(3)["n_observations"][0] == 65_538
+
+
+def test_a_row_seen_only_with_unusable_losses_counts_zero_observations():
+    t = MislabelTracker()
+    t.update(np.array([0, 1]), np.array([np.nan, 1.0]))
+    cols = t.columns(3)
+    assert cols["n_observations"].tolist()[:2] == [0.0, 1.0] and math.isnan(cols["n_observations"][2])
+
+
 # -- NaN handling, never-seen rows, skipped margins -------------------------------------------
 def test_nan_and_inf_losses_are_ignored_without_poisoning():
     t = MislabelTracker()

@@ -44,6 +44,7 @@ from weightslab.narrow import FLOAT32_WHOLE, fits_float32
 __all__ = ["MislabelTracker", "auroc", "precision_at_k"]
 
 _UNKNOWN = np.int8(-1)
+_COUNT_MAX = int(np.iinfo(np.uint16).max)  # per-row counters are uint16 until a row could pass it
 _SLICE_ROWS = 1 << 16  # rows per slice when a whole column is computed
 
 
@@ -52,7 +53,7 @@ class MislabelTracker:
 
     ``update`` is O(batch) and fully vectorised (no Python loop over samples; a batch that
     repeats a row is applied as if its occurrences came one after the other, in order).
-    Storage (about 81 bytes per row) grows geometrically as larger row indices appear;
+    Storage (about 72 bytes per row) grows geometrically as larger row indices appear;
     ``columns`` is O(n_rows). ``update`` and ``columns`` may be called from different threads.
     """
 
@@ -94,8 +95,10 @@ class MislabelTracker:
         self._g_max = float("nan")  # its running maximum
         self._lock = threading.Lock()
         self._cap = 0
-        # Loss statistics.
-        self._n = np.zeros(0, np.int32)
+        # Loss statistics. The counters (_n, _m_n, _forget) are uint16 while no row can have
+        # passed 65,535 observations (_count_bound, the most any row can have), then int32.
+        self._count_bound = 0
+        self._n = np.zeros(0, np.uint16)
         self._loss_sum = np.zeros(0, np.float64)
         self._loss_last = np.zeros(0, np.float32)  # float32 while every loss is one (see _keep)
         # Exponentially weighted least-squares sums for the trend, with x the observation index
@@ -104,18 +107,18 @@ class MislabelTracker:
         self._sy = np.zeros(0, np.float64)
         self._sxy = np.zeros(0, np.float64)
         # Margin statistics.
-        self._m_n = np.zeros(0, np.int32)
+        self._m_n = np.zeros(0, np.uint16)
         self._m_sum = np.zeros(0, np.float64)
         self._m_last = np.zeros(0, np.float64)
         # Correctness / forgetting (a row was judged at least once where _prev_correct >= 0).
         self._prev_correct = np.zeros(0, np.int8)
-        self._forget = np.zeros(0, np.int32)
+        self._forget = np.zeros(0, np.uint16)
         self._last_step = np.zeros(0, np.float32)  # whole steps: exact up to 2**24, widened past it
         # Suspicion score: maturity-weighted sum of per-observation cross-entropy from
         # logits (else the loss), and the sum of the weights.
         self._s_w = np.zeros(0, np.float64)
         self._s_sum = np.zeros(0, np.float64)
-        self._updates = np.zeros(0, np.int32)  # occurrences in update(), valid or not
+        self._seen = np.zeros(0, np.int8)  # 1 once a row was in update(), valid or not
         # live_columns(): only the columns a reader asked for (8 bytes a row each), and the rows
         # updated since they were computed (None = too many: recompute them all). Nothing is
         # tracked while no column is live.
@@ -132,7 +135,7 @@ class MislabelTracker:
         "_sy": 0.0, "_sxy": 0.0,
         "_m_n": 0, "_m_sum": 0.0, "_m_last": np.nan,
         "_prev_correct": _UNKNOWN, "_forget": 0, "_last_step": np.nan,
-        "_s_w": 0.0, "_s_sum": 0.0, "_updates": 0,
+        "_s_w": 0.0, "_s_sum": 0.0, "_seen": 0,
     }
 
     @property
@@ -231,6 +234,10 @@ class MislabelTracker:
                 self._last_step[rows] = float(step)
             weight = self._maturity(suspicion)
             rank = _occurrence_rank(rows)
+            self._count_bound += 1 if rank is None else int(rank.max()) + 1
+            if self._count_bound > _COUNT_MAX and self._n.dtype == np.uint16:
+                for name in ("_n", "_m_n", "_forget"):
+                    setattr(self, name, getattr(self, name).astype(np.int32))
             if rank is None:
                 self._apply(rows, loss, margin, correct, suspicion, weight, exact32)
             else:  # a row repeats: apply occurrences in order, one unique set at a time
@@ -294,7 +301,7 @@ class MislabelTracker:
     def _apply(self, rows: np.ndarray, loss: np.ndarray, margin: np.ndarray, correct: np.ndarray,
                suspicion: np.ndarray, weight: float, exact32: bool = False) -> None:
         """Apply one batch whose rows are unique (caller holds the lock)."""
-        self._updates[rows] += 1
+        self._seen[rows] = 1
         ok = np.isfinite(loss)
         if ok.any():
             r = rows[ok]
@@ -463,7 +470,7 @@ class MislabelTracker:
             judged = self._prev_correct[sel] >= 0
             out["forgetting_events"] = np.where(judged, self._forget[sel].astype(np.float64), np.nan)
         if "n_observations" in want:
-            out["n_observations"] = np.where(self._updates[sel] > 0, n.astype(np.float64), np.nan)
+            out["n_observations"] = np.where(self._seen[sel] > 0, n.astype(np.float64), np.nan)
         for name, field in (("loss_last", self._loss_last), ("margin", self._m_last), ("last_step", self._last_step)):
             if name in want:  # a slice of a column view: copied; fancy indexing already copied
                 out[name] = field[sel].copy() if isinstance(sel, slice) else field[sel]
