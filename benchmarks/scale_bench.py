@@ -94,6 +94,7 @@ def run_one(n: int) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     import weightslab as wl
+    from weightslab.heap import release_free_heap
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, FEATURES, generator=g)
@@ -183,6 +184,7 @@ def run_one(n: int) -> dict[str, Any]:
         if compact is not None:
             compact()
         gc.collect()
+        release_free_heap()  # what is held, not free heap pages that a merge or a query happened to leave
         return _rss_mb()
 
     inst = wl_epoch()

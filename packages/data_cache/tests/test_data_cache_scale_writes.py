@@ -4,6 +4,8 @@ segment per ``ROWS_PER_WRITE`` rows, committed only once the last segment is on 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -416,3 +418,30 @@ def test_a_column_of_splits_is_queued_flat_and_its_quarantine_json_is_per_row() 
     with pytest.raises(ValueError, match="splits for 4 sample ids"):
         Pending().add_rows(StoredRows(split=np.full((4, 2), "train", dtype=object), sample_id=ids,
                                       label=ids * 1.0, discarded=np.zeros(4, bool)))
+
+
+# -- Heap pages after large writes ----------------------------------------------------------------
+
+
+def test_a_large_write_and_a_merge_give_their_heap_pages_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a write of _RELEASE_AFTER_VALUES values or more, and after background merges, the flusher
+    returns the freed heap to the OS (weightslab.heap, tested there on a real heap); small writes
+    (the usual 1 s flush of a few batches) do not pay for it. Counted, not measured: RSS here would
+    be the whole test process's."""
+    released: list[str] = []
+    monkeypatch.setattr(h5store, "release_free_heap", lambda: released.append(threading.current_thread().name))
+    monkeypatch.setattr(h5store, "_RELEASE_AFTER_VALUES", 500)
+    store = H5SampleStore(tmp_path / "store", flush_interval=3600, compact_fanout=2)
+    try:
+        store.update_rows(_stored(np.arange(100)))
+        store.flush()
+        assert released == []
+        store.update_rows(_stored(np.arange(100, 700)))
+        store.flush()  # the second segment: a merge follows in the background
+        deadline = time.monotonic() + 10
+        while len(released) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # poll with a deadline: the merge runs on the compactor thread
+        assert sorted(released) == ["weightslab-h5-compactor", "weightslab-h5-flusher"]
+        assert sorted(int(s) for s in store.load().rows.sample_id.tolist()) == list(range(700))
+    finally:
+        store.close()

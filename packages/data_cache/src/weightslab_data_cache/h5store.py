@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from weightslab.heap import release_free_heap
 from weightslab.store import SampleStore, StoredRows, StoredState
 
 from weightslab_data_cache import compact, loader, quarantine
@@ -61,6 +62,9 @@ def _retryable(exc: BaseException, attempts: int) -> bool:
 
 
 ROWS_PER_WRITE = 1 << 18  # row updates per segment write (a segment's rows are merged in memory)
+# A write of this many values frees megabytes of temporaries: their heap pages go back to the OS
+# (weightslab.heap); smaller writes reuse what the last one freed.
+_RELEASE_AFTER_VALUES = 1 << 16
 
 
 class H5SampleStore:
@@ -285,6 +289,7 @@ class H5SampleStore:
             if taken is None:
                 return
             batch, target = taken
+            queued = batch.values
             try:
                 self._write(batch)
             except Exception as exc:
@@ -313,6 +318,8 @@ class H5SampleStore:
             with self._cond:
                 self._committed = max(self._committed, target)
                 self._cond.notify_all()
+            if queued >= _RELEASE_AFTER_VALUES:  # the segment's temporaries: megabytes of heap
+                release_free_heap()
             self._compact_wakeup.set()
 
     def _shown(self, text: object) -> str:
@@ -385,8 +392,11 @@ class H5SampleStore:
             if self._closing:
                 return
             try:
+                merged = 0
                 while not self._closing and self._compact_step():
-                    pass
+                    merged += 1
+                if merged:
+                    release_free_heap()
             except compact.Aborted:
                 return
             except Exception:
