@@ -67,6 +67,81 @@ def test_int_ids_after_reloaded_and_text_entries_keep_their_codes() -> None:
     assert codec.strings == ["a", "9", "4", "2", "30"]
 
 
+def _stored_tables(codec: Codec) -> Codec:
+    codec._materialise()  # what every codec did before the identity was left implicit
+    return codec
+
+
+def _codec_ops(seed: int) -> list[tuple[str, Any]]:
+    """A random mix of what a store does to its id codec: numbered ids (in order, shuffled, with
+    gaps, repeated), text ids, single codes, commits and rollbacks."""
+    rng = np.random.default_rng(seed)
+    ops: list[tuple[str, Any]] = []
+    top = 0
+    for _ in range(int(rng.integers(3, 12))):
+        kind = rng.choice(["next", "shuffled", "gap", "repeat", "text", "one", "commit", "rollback"],
+                          p=[0.25, 0.2, 0.08, 0.15, 0.07, 0.1, 0.1, 0.05])
+        if kind in ("next", "shuffled"):
+            n = int(rng.integers(1, 300))
+            chunk = np.arange(top, top + n)
+            ops.append(("encode", rng.permutation(chunk) if kind == "shuffled" else chunk))
+            top += n
+        elif kind == "gap":
+            ops.append(("encode", np.array([top + 5, top])))
+            top += 6
+        elif kind == "repeat":
+            ops.append(("encode", rng.integers(0, max(top, 1), int(rng.integers(1, 200)))))
+        elif kind == "text":
+            ops.append(("encode", np.array([f"img_{int(rng.integers(0, 50))}", str(top)], dtype=object)))
+            top += 1
+        elif kind == "one":
+            ops.append(("code", str(int(rng.integers(0, top + 2)))))
+        else:
+            ops.append((kind, None))
+    return ops
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_codec_that_leaves_its_identity_tables_implicit_codes_like_one_that_stores_them(seed: int) -> None:
+    """Numbered ids coded in order keep _num and _dense implicit (8 bytes a sample); every answer --
+    codes, entries, what is pending, packed bytes, after a rollback or a reload -- is the one a
+    codec storing both tables gives."""
+    ops = _codec_ops(seed)
+    lean, stored = Codec(), _stored_tables(Codec())
+    for op, arg in ops:
+        if op == "encode":
+            assert lean.encode(arg).tolist() == stored.encode(arg).tolist(), (op, arg)
+        elif op == "code":
+            assert lean.code(arg) == stored.code(arg)
+        elif op == "commit":
+            lean.mark_committed(len(lean))
+            stored.mark_committed(len(stored))
+        else:
+            lean.rollback()
+            stored.rollback()
+        assert len(lean) == len(stored) and lean.strings == stored.strings
+        (base_a, pending_a), (base_b, pending_b) = lean.pending(), stored.pending()
+        assert base_a == base_b and list(pending_a) == list(pending_b)
+        packed_a, packed_b = pending_a.packed(0, len(pending_a)), pending_b.packed(0, len(pending_b))
+        assert (packed_a is None) == (packed_b is None)
+        assert packed_a is None or packed_a.tolist() == packed_b.tolist()
+    reloaded, reloaded_stored = Codec(lean.strings), _stored_tables(Codec(stored.strings))
+    probe = np.arange(len(lean) + 3)
+    assert reloaded.encode(probe).tolist() == reloaded_stored.encode(probe).tolist()
+
+
+def test_numbered_ids_in_order_store_no_tables_until_an_id_breaks_the_identity() -> None:
+    codec = Codec()
+    assert codec.encode(np.arange(100_000)).tolist() == list(range(100_000))
+    assert codec.encode(np.arange(100_000, 100_500)[::-1]).tolist() == list(range(100_499, 99_999, -1))
+    assert codec.code("100500") == 100_500 and codec.code(7) == 7
+    assert codec._identity and codec._num.nbytes + codec._dense.nbytes == 0
+    assert Codec(codec.strings)._identity  # reloaded from a store: still implicit
+    assert codec.code("img.png") == 100_501  # text: the tables are stored from here on
+    assert not codec._identity and codec._num[:3].tolist() == [0, 1, 2] and codec._dense[100_499] == 100_499
+    assert codec.encode(np.array([5, 100_501 + 7])).tolist() == [5, 100_502]
+
+
 # -- rows.fold ------------------------------------------------------------------------------------
 
 

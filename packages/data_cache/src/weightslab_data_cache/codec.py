@@ -97,7 +97,7 @@ class Entries(SpelledSequence):
     def packed(self, start: int, stop: int) -> np.ndarray | None:
         """Entries ``start .. stop - 1`` as ASCII bytes (``S`` array) when each is a numbered id,
         else None: a million numbered ids are written without a Python string each."""
-        nums = self.codec._num[self.start + start : self.start + stop]
+        nums = self.codec._nums(self.start + start, self.start + stop)
         return nums.astype(np.bytes_) if not (nums < 0).any() else None
 
     def __eq__(self, other: object) -> bool:
@@ -116,6 +116,10 @@ class Codec:
     An entry that is the decimal text of an int (a loader's ``"0" .. "n-1"``) is kept as that
     int: 4 bytes in ``_num`` (8 once an id passes int32), no string object (a million string entries cost ~60 MB). Only
     other text lives in ``_texts``; ``strings``/``pending()`` spell entries out when asked.
+
+    While every entry is the int equal to its code (ids ``0 .. n-1`` coded in order, as a numbered
+    loader's are), ``_num`` and ``_dense`` would both be the identity: they are not stored
+    (``_identity``; 8 bytes a sample less) until an entry breaks it (:meth:`_materialise`).
     """
 
     def __init__(self, existing: Iterable[str] = ()) -> None:
@@ -125,6 +129,7 @@ class Codec:
         # text -> code: text entries, and ints coded before the dense table covered them
         self._codes: dict[str, int] = {}
         self._dense = np.full(0, -1, dtype=np.int32)  # int id -> code (codes stay below 2**31)
+        self._identity = True  # entry c is the int c for every code: _num and _dense left empty
         entries = list(existing)
         if entries:
             self._load(entries)
@@ -140,6 +145,10 @@ class Codec:
         numbered = nums[nums >= 0]
         if len(np.unique(numbered)) != len(numbered) or len(set(entries)) != len(entries):
             raise ValueError("duplicate entries in a string dictionary")
+        if np.array_equal(nums, np.arange(len(entries))):
+            self._size = len(entries)
+            return
+        self._identity = False
         self._reserve(len(entries))
         self._set_num(slice(0, len(entries)), nums)
         self._size = len(entries)
@@ -158,8 +167,24 @@ class Codec:
     def __len__(self) -> int:
         return self._size
 
+    def _nums(self, start: int, stop: int) -> np.ndarray:
+        """The ints entries ``start .. stop - 1`` stand for (-1: a text entry)."""
+        return np.arange(start, stop) if self._identity else self._num[start:stop]
+
+    def _materialise(self) -> None:
+        """Store ``_num`` and ``_dense`` (the identity so far): an entry is about to break it."""
+        if not self._identity:
+            return
+        self._identity = False
+        n = self._size
+        dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+        self._num = np.full(_grown(0, n) if n else 0, -1, dtype=dtype)
+        self._num[:n] = np.arange(n)
+        self._dense = np.full(self._num.size, -1, dtype=dtype)
+        self._dense[:n] = np.arange(n)
+
     def _spell(self, start: int, stop: int) -> list[str]:
-        nums = self._num[start:stop]
+        nums = self._nums(start, stop)
         out: list[str] = nums.astype(str).tolist()  # numpy's decimal text: one C loop
         for i in np.flatnonzero(nums < 0).tolist():
             out[i] = self._texts[start + i]
@@ -196,6 +221,11 @@ class Codec:
     def code(self, value: Any) -> int:
         text = id_text(value)
         num = _decimal(text)
+        if self._identity:
+            if 0 <= num <= self._size:  # a known id, or the next one: still the identity
+                self._size = max(self._size, num + 1)
+                return num
+            self._materialise()
         if 0 <= num < self._dense.size and self._dense[num] >= 0:
             return int(self._dense[num])
         found = self._codes.get(text)
@@ -230,6 +260,10 @@ class Codec:
 
     def _encode_ints(self, values: np.ndarray) -> np.ndarray:
         low, high = int(values.min()), int(values.max())
+        if self._identity:
+            if low >= 0 and high < max(_DENSE_MIN, 4 * self._size) and self._extends_identity(values, high):
+                return values.astype(np.int64, copy=False)
+            self._materialise()
         if low < 0 or high >= max(_DENSE_MIN, 4 * self._size):
             return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
         self._grow_dense(high)
@@ -245,6 +279,18 @@ class Codec:
             self._dense[new] = self._codes_of_ints(new)
             codes = self._dense[values]
         return codes.astype(np.int64, copy=False)
+
+    def _extends_identity(self, values: np.ndarray, high: int) -> bool:
+        """Whether the ids in ``values`` not coded yet are exactly ``_size .. high`` (then they get
+        those codes, as the dense path below would give them in ascending order); if so, coded."""
+        size = self._size
+        if high >= size:
+            flags = np.zeros(high - size + 1, dtype=bool)
+            flags[values[values >= size] - size] = True
+            if not flags.all():
+                return False
+            self._size = high + 1
+        return True
 
     def _codes_of_ints(self, new: np.ndarray) -> np.ndarray:
         """Codes of distinct ints missing from the dense table: an entry of the dict (an id coded
@@ -274,6 +320,9 @@ class Codec:
         Without this an entry that cannot be stored (text with a NUL) would travel with every
         later segment and make every later write fail too.
         """
+        if self._identity:  # the entries past the committed ones are the ints past them
+            self._size = self._committed
+            return
         for text in self._spell(self._committed, self._size):
             self._codes.pop(text, None)  # ints in the dense table have no dict entry
         for code in range(self._committed, self._size):
