@@ -142,6 +142,37 @@ def test_numbered_ids_in_order_store_no_tables_until_an_id_breaks_the_identity()
     assert codec.encode(np.array([5, 100_501 + 7])).tolist() == [5, 100_502]
 
 
+def test_encode_returns_codes_of_its_own_not_the_ids_given() -> None:
+    ids = np.arange(5)
+    codes = Codec().encode(ids)
+    ids[0] = 99  # the caller reuses its buffer
+    assert codes.tolist() == [0, 1, 2, 3, 4]
+
+
+class _ReaderAtEveryAssignment(Codec):
+    """After each attribute the codec assigns, reads the first ``armed`` entries as another thread
+    could at that moment (a thread switch can come between any two of them)."""
+
+    armed = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if self.armed:
+            seen = self._nums(0, self.armed).tolist()
+            assert seen == list(range(self.armed)), f"after {name} was set a reader sees {seen[:5]}..."
+
+
+def test_a_reader_never_sees_the_tables_half_built_when_the_identity_breaks() -> None:
+    """A store's load() spells entries while its flusher codes new ids; the first text id stores
+    the tables. Found by an attack: the flag used to flip before the tables were filled, and a
+    load() in that moment failed (IndexError) or read a short list."""
+    codec = _ReaderAtEveryAssignment()
+    codec.encode(np.arange(2_000))
+    codec.armed = 2_000
+    assert codec.code("img.png") == 2_000 and not codec._identity
+    assert codec.strings[:2_000] == [str(i) for i in range(2_000)]
+
+
 # -- rows.fold ------------------------------------------------------------------------------------
 
 

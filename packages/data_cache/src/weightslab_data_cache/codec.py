@@ -172,16 +172,21 @@ class Codec:
         return np.arange(start, stop) if self._identity else self._num[start:stop]
 
     def _materialise(self) -> None:
-        """Store ``_num`` and ``_dense`` (the identity so far): an entry is about to break it."""
+        """Store ``_num`` and ``_dense`` (the identity so far): an entry is about to break it.
+
+        Built aside and switched to last: a reader in another thread (a store's ``load()`` spells
+        entries while the flusher codes new ones) sees the identity or the full tables, never a
+        table half filled."""
         if not self._identity:
             return
-        self._identity = False
         n = self._size
         dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
-        self._num = np.full(_grown(0, n) if n else 0, -1, dtype=dtype)
-        self._num[:n] = np.arange(n)
-        self._dense = np.full(self._num.size, -1, dtype=dtype)
-        self._dense[:n] = np.arange(n)
+        num = np.full(_grown(0, n) if n else 0, -1, dtype=dtype)
+        num[:n] = np.arange(n)
+        dense = np.full(num.size, -1, dtype=dtype)
+        dense[:n] = np.arange(n)
+        self._num, self._dense = num, dense
+        self._identity = False
 
     def _spell(self, start: int, stop: int) -> list[str]:
         nums = self._nums(start, stop)
@@ -262,7 +267,7 @@ class Codec:
         low, high = int(values.min()), int(values.max())
         if self._identity:
             if low >= 0 and high < max(_DENSE_MIN, 4 * self._size) and self._extends_identity(values, high):
-                return values.astype(np.int64, copy=False)
+                return values.astype(np.int64)  # a copy, as the tables' lookup gives: the caller may reuse values
             self._materialise()
         if low < 0 or high >= max(_DENSE_MIN, 4 * self._size):
             return np.fromiter((self.code(v) for v in values.tolist()), dtype=np.int64, count=values.size)
