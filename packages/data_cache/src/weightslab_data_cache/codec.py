@@ -181,9 +181,9 @@ class Codec:
             return
         n = self._size
         dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
-        num = np.full(_grown(0, n) if n else 0, -1, dtype=dtype)
+        num: np.ndarray = np.full(_grown(0, n) if n else 0, -1, dtype=dtype)
         num[:n] = np.arange(n)
-        dense = np.full(num.size, -1, dtype=dtype)
+        dense: np.ndarray = np.full(num.size, -1, dtype=dtype)
         dense[:n] = np.arange(n)
         self._num, self._dense = num, dense
         self._identity = False
