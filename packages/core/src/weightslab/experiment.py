@@ -23,7 +23,7 @@ from weightslab.checkpoints import CheckpointManager, branch_hash
 from weightslab.config import Config
 from weightslab.control import TrainingControl, TrainingState
 from weightslab.evaluation import EvaluationController
-from weightslab.heap import release_free_heap
+from weightslab.heap import WORTH_RELEASING, release_free_heap
 from weightslab.history import InstanceHistory, SignalHistory
 from weightslab.hp_checks import check_training_objects
 from weightslab.hyperparams import HyperParameters
@@ -275,7 +275,7 @@ class Experiment:
             # Per-row state sized now (setup), not by growth during the first training steps.
             self.mislabel.reserve(self.table.n)
             self.suggestions.reserve(self.table.n)
-        if len(rows) >= 1 << 16:  # megabytes of registration temporaries: their pages back to the OS
+        if len(rows) >= WORTH_RELEASING:  # megabytes of registration temporaries: their pages back to the OS
             release_free_heap()
         return rows
 

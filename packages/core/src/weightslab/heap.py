@@ -6,8 +6,9 @@ million samples is 8 MB), so later numpy arrays below that size -- a data-cache 
 built, a compaction merge, a registration's temporaries -- are carved from the heap, and their
 pages stay resident after they are freed: tens of MB a run, counted against the process.
 ``malloc_trim`` returns every whole free page of every arena (the address space is kept, so
-nothing moves). It costs milliseconds, so it is called from background threads after work that
-freed megabytes, not per batch.
+nothing moves). It costs milliseconds (over 100 ms after a merge freed a lot), so it is called
+after work that freed megabytes -- from the store's background threads, and once after a large
+registration at set-up -- never per batch.
 
 Only glibc has it; elsewhere :func:`release_free_heap` does nothing and says so.
 """
@@ -17,7 +18,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-__all__ = ["release_free_heap"]
+__all__ = ["WORTH_RELEASING", "release_free_heap"]
+
+# Rows registered, or values written, whose temporaries are megabytes: worth a release after.
+# Smaller work reuses the pages the last large one freed.
+WORTH_RELEASING = 1 << 16
 
 _trim: Callable[[int], int] | None = None
 _looked_up = False

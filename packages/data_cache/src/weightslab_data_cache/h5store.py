@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from weightslab.heap import release_free_heap
+from weightslab.heap import WORTH_RELEASING, release_free_heap
 from weightslab.store import SampleStore, StoredRows, StoredState
 
 from weightslab_data_cache import compact, loader, quarantine
@@ -62,9 +62,7 @@ def _retryable(exc: BaseException, attempts: int) -> bool:
 
 
 ROWS_PER_WRITE = 1 << 18  # row updates per segment write (a segment's rows are merged in memory)
-# A write of this many values frees megabytes of temporaries: their heap pages go back to the OS
-# (weightslab.heap); smaller writes reuse what the last one freed.
-_RELEASE_AFTER_VALUES = 1 << 16
+_RELEASE_AFTER_VALUES = WORTH_RELEASING  # a write this large gives its freed heap pages back
 
 
 class H5SampleStore:
